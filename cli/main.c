@@ -1,0 +1,51 @@
+/* main.c: bin/upager's entry point: the table of subcommands and the
+ * top-level options (--help, --version). */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "upager.h"
+
+static int usage(FILE *out);
+
+static int cmd_help(int argc, char **argv) {
+  (void)argc, (void)argv;
+  return usage(stdout);
+}
+
+static int cmd_version(int argc, char **argv) {
+  (void)argc, (void)argv;
+  printf("upager %s\n", upg_version());
+  return 0;
+}
+
+static const upg_cli_command_t commands[] = {
+    {"help", "show this help", cmd_help},
+    {"version", "print the version", cmd_version},
+};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static int usage(FILE *out) {
+  fprintf(out,
+          "usage: upager [--help | --version] COMMAND [ARGS...]\n\n"
+          "A user-space paging runtime: paged memory regions kept under a\n"
+          "resident budget by memory protection and a swap file.\n\n"
+          "Commands:\n");
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+  fprintf(out,
+          "\nThe runtime reads UPAGER_BUDGET, UPAGER_PAGE_SIZE, UPAGER_SWAP_DIR,\n"
+          "UPAGER_POLICY, UPAGER_STATS and UPAGER_MAX_MAPS; see README.md.\n");
+  return out == stdout ? 0 : 2;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) return usage(stderr);
+  const char *name = argv[1];
+  if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) name = "help";
+  if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0) name = "version";
+  for (size_t i = 0; i < NCOMMANDS; i++)
+    if (strcmp(commands[i].name, name) == 0) return commands[i].run(argc - 1, argv + 1);
+  fprintf(stderr, "upager: unknown command '%s'\n", argv[1]);
+  return usage(stderr);
+}

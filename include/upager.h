@@ -1,0 +1,179 @@
+/* upager.h: the whole public API of libupager, a user-space paging runtime.
+ *
+ * A region is reserved with upg_map(); its pages cost nothing until touched.
+ * The runtime keeps at most `budget` bytes of all regions resident, paging
+ * the rest to a private swap file, by memory protection alone: untouched and
+ * evicted pages are PROT_NONE, a SIGSEGV handler maps them on demand, and a
+ * replacement policy (Clock by default) chooses what to evict.
+ *
+ * Conventions (as in libuv): calls return 0 or a negative errno-style code
+ * that upg_strerror() names; calls returning a pointer return NULL and set
+ * errno to the positive code. */
+#ifndef UPAGER_H
+#define UPAGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(UPG_BUILDING)
+#define UPG_EXTERN __attribute__((visibility("default")))
+#else
+#define UPG_EXTERN
+#endif
+
+#define UPAGER_VERSION_MAJOR 0
+#define UPAGER_VERSION_MINOR 1
+#define UPAGER_VERSION_PATCH 0
+#define UPAGER_VERSION_STRING "0.1.0"
+
+/* ---- Errors ------------------------------------------------------------
+ * One table: the enum, upg_strerror() and upg_err_name() all expand it.
+ * Codes taken from errno keep errno's value (negated); the runtime's own
+ * conditions use codes below -4000 so they never collide with errno. */
+#define UPG_ERRNO_MAP(XX)                                                     \
+  XX(EINVAL, -22, "invalid argument")                                         \
+  XX(ENOMEM, -12, "out of memory or address space")                           \
+  XX(EIO, -5, "input/output error")                                           \
+  XX(ENOSPC, -28, "no space left on device")                                  \
+  XX(EBUSY, -16, "page is pinned or busy")                                    \
+  XX(EEXIST, -17, "runtime already initialised")                              \
+  XX(EACCES, -13, "permission denied")                                        \
+  XX(ENOENT, -2, "no such file or directory")                                 \
+  XX(ENOTREGION, -4001, "address is not inside a paged region")               \
+  XX(EBUDGET, -4002, "budget is zero, unparsable or below one page")          \
+  XX(EPAGESIZE, -4003,                                                        \
+     "page size is not a power-of-two multiple of the system page")           \
+  XX(EPOLICY, -4004, "unknown replacement policy")                            \
+  XX(ESWAPDIR, -4005, "swap directory is missing or not writable")            \
+  XX(EOPTION, -4006, "unparsable option value")                               \
+  XX(EPINLIMIT, -4007, "pinning would exceed the frame budget")               \
+  XX(ENOTINIT, -4008, "runtime is not initialised")                           \
+  XX(EMAPLIMIT, -4009, "kernel mapping limit (vm.max_map_count) reached")
+
+typedef enum {
+#define UPG_ERR_ENUM_(name, code, text) UPG_##name = (code),
+  UPG_ERRNO_MAP(UPG_ERR_ENUM_)
+#undef UPG_ERR_ENUM_
+} upg_errno_t;
+
+/* A static description of `err` (negative code); "unknown error" otherwise. */
+UPG_EXTERN const char *upg_strerror(int err);
+/* The code's symbolic name, such as "UPG_EBUDGET". */
+UPG_EXTERN const char *upg_err_name(int err);
+/* The message of the last failed upg_init or upg_map in this process, naming
+ * the option or variable at fault ("" if none failed). */
+UPG_EXTERN const char *upg_last_error(void);
+
+/* ---- Runtime -----------------------------------------------------------
+ * Any field left 0 or NULL takes its UPAGER_* environment variable, else the
+ * default. Fields set in code win over the environment. */
+typedef struct upg_options {
+  size_t budget;          /* UPAGER_BUDGET: resident bytes, all regions (64M) */
+  size_t page_size;       /* UPAGER_PAGE_SIZE: paging unit (system page) */
+  const char *swap_dir;   /* UPAGER_SWAP_DIR: where the swap file lives ($TMPDIR, else /tmp) */
+  const char *policy;     /* UPAGER_POLICY: "clock" (default) or "fifo" */
+  int stats;              /* UPAGER_STATS: 1 prints the report to stderr at exit */
+  size_t max_maps;        /* UPAGER_MAX_MAPS: kernel mappings the runtime may
+                             create (half of vm.max_map_count) */
+} upg_options_t;
+
+/* Starts the process's one runtime: reads the options, opens the swap file
+ * and installs the fault handler. A region mapped first initialises the
+ * runtime from the environment. UPG_EEXIST if already running. */
+UPG_EXTERN int upg_init(const upg_options_t *opt);
+/* Unmaps every region, closes the swap file and removes the handler. */
+UPG_EXTERN void upg_shutdown(void);
+
+/* ---- Regions -----------------------------------------------------------*/
+/* Reserves `len` bytes (rounded up to the paging unit) of zero-filled paged
+ * memory. Nothing is resident until touched. flags must be 0 for now. */
+UPG_EXTERN void *upg_map(size_t len, int flags);
+/* Releases [addr, addr+len) of a region, its frames and its swap slots. The
+ * whole region, or a page-aligned part of it; later accesses to it are
+ * invalid. */
+UPG_EXTERN int upg_unmap(void *addr, size_t len);
+
+enum {
+  UPG_ADV_NORMAL = 0,
+  UPG_ADV_WILLNEED = 1, /* load the pages now (as far as the budget allows) */
+  UPG_ADV_DONTNEED = 2  /* discard: next access reads zeros, no write-back,
+                           swap slots are freed */
+};
+UPG_EXTERN int upg_advise(void *addr, size_t len, int advice);
+
+/* Makes the pages resident, writable and never evicted until unpinned, as a
+ * buffer handed to the kernel needs. Pins nest. Pinned pages count against
+ * the budget: a pin that would leave no frame for faults fails with
+ * UPG_EPINLIMIT and pins nothing. */
+UPG_EXTERN int upg_pin(const void *addr, size_t len);
+UPG_EXTERN int upg_unpin(const void *addr, size_t len);
+
+/* ---- Introspection -----------------------------------------------------*/
+/* Statistics, one list: X(field, description). The struct, the reset and the
+ * printer all expand it. */
+#define UPG_STATS_FIELDS(X)                                                   \
+  X(fault_zero, "first touch, zero-filled page")                              \
+  X(fault_minor, "resident page re-mapped: reference bit set, no I/O")       \
+  X(fault_write, "write to a clean resident page: marked dirty, no I/O")     \
+  X(fault_major, "page read back from swap")                                  \
+  X(fault_wait, "fault that waited for another thread's load or evict")      \
+  X(fault_invalid, "access outside every page passed to the program")        \
+  X(evict_clean, "evicted without I/O (clean or never written)")             \
+  X(evict_dirty, "evicted after writing to swap")                             \
+  X(swap_write_errors, "swap writes that failed; the page stayed resident")  \
+  X(swap_bytes_written, "bytes written to the swap file")                     \
+  X(swap_bytes_read, "bytes read from the swap file")                         \
+  X(swap_slots_in_use, "swap slots holding a page")                           \
+  X(swap_slots_high, "swap file size in slots (high-water mark)")            \
+  X(discards, "pages discarded by UPG_ADV_DONTNEED or unmap")                 \
+  X(pages_resident, "pages resident now")                                     \
+  X(pages_resident_peak, "most pages resident at once")                       \
+  X(pages_pinned, "pages pinned now")                                         \
+  X(frames, "frame budget in pages")                                          \
+  X(maps_in_use, "kernel mappings (VMAs) of the program's views")            \
+  X(maps_peak, "most kernel mappings at once")                                \
+  X(maps_limit, "mapping limit the runtime keeps under")                      \
+  X(maps_demotions, "pages protected early to stay under the map limit")     \
+  X(handler_ns, "total time in the fault handler, nanoseconds")
+
+#define UPG_LATENCY_BUCKETS 32 /* bucket i: latency in [2^i, 2^(i+1)) ns */
+
+typedef struct upg_stats {
+#define UPG_STATS_FIELD_(name, text) uint64_t name;
+  UPG_STATS_FIELDS(UPG_STATS_FIELD_)
+#undef UPG_STATS_FIELD_
+  uint64_t page_size;
+  uint64_t latency_hist[UPG_LATENCY_BUCKETS];
+} upg_stats_t;
+
+UPG_EXTERN int upg_stats(upg_stats_t *out);
+/* Prints the report, one line a field with its meaning, and the latency
+ * histogram. Nothing if the runtime is not running. */
+UPG_EXTERN void upg_stats_print(FILE *out);
+
+/* The page-table entry of the page holding `addr`. */
+enum { UPG_PROT_NONE = 0, UPG_PROT_READ = 1, UPG_PROT_RW = 2 };
+typedef struct upg_page_info {
+  int present;        /* resident in a frame */
+  int modified;       /* dirty: differs from its swap copy, or has none */
+  int referenced;     /* touched since the replacement hand last passed */
+  int prot;           /* UPG_PROT_*: the program's current access */
+  int pinned;         /* pin count */
+  int busy;           /* being loaded or evicted right now */
+  int64_t swap_slot;  /* slot holding a copy, or -1 */
+  size_t page_size;   /* paging unit */
+  void *page;         /* start of the page */
+} upg_page_info_t;
+UPG_EXTERN int upg_page_info(const void *addr, upg_page_info_t *out);
+
+UPG_EXTERN const char *upg_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* UPAGER_H */
