@@ -80,6 +80,8 @@ typedef struct upg_options {
   int stats;              /* UPAGER_STATS: 1 prints the report to stderr at exit */
   size_t max_maps;        /* UPAGER_MAX_MAPS: kernel mappings the runtime may
                              create (half of vm.max_map_count) */
+  const char *trace;      /* UPAGER_TRACE: record every fault into this file
+                             (the upt format, docs/upt.md) */
 } upg_options_t;
 
 /* Starts the process's one runtime: reads the options, opens the swap file

@@ -1,0 +1,260 @@
+/* internal.h: the runtime's shared internal types. One global runtime
+ * (upg__rt) holds the frame table, the regions, the swap and the counters;
+ * every change to page or frame state happens under its lock. */
+#ifndef UPAGER_INTERNAL_H
+#define UPAGER_INTERNAL_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "os.h"
+#include "policy.h"
+#include "trace_format.h"
+#include "upager.h"
+
+/* ---- options.c ---------------------------------------------------------*/
+typedef struct upg__config {
+  size_t budget;
+  size_t page_size;
+  size_t max_maps;
+  int stats;
+  const upg__policy_ops_t *policy;
+  char swap_dir[PATH_MAX];
+  char trace_path[PATH_MAX];
+} upg__config_t;
+
+/* Resolves code, environment and defaults into `out`, validating each. */
+int upg__options_resolve(const upg_options_t *in, upg__config_t *out);
+/* "64M" and the like: a number with an optional K, M, G or T (and B/iB). */
+int upg__parse_size(const char *text, size_t *out);
+
+/* ---- error.c -----------------------------------------------------------*/
+/* Records the message for upg_last_error() and prints it to stderr. */
+int upg__fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints "upager: fatal: <msg>" with write(2) and aborts: for the fault
+ * path, where returning would hand the program a wrong page. */
+_Noreturn void upg__fatal(const char *msg, int err);
+
+/* ---- stats.c -----------------------------------------------------------*/
+typedef struct upg__counters {
+#define UPG__COUNTER_(name, text) _Atomic uint64_t name;
+  UPG_STATS_FIELDS(UPG__COUNTER_)
+#undef UPG__COUNTER_
+  _Atomic uint64_t latency_hist[UPG_LATENCY_BUCKETS];
+} upg__counters_t;
+
+#define UPG__COUNT(field, n) \
+  atomic_fetch_add_explicit(&upg__rt.counters.field, (n), memory_order_relaxed)
+#define UPG__SET(field, v) \
+  atomic_store_explicit(&upg__rt.counters.field, (v), memory_order_relaxed)
+void upg__stats_fault_latency(uint64_t ns);
+void upg__stats_resident(long delta);
+
+/* ---- store: store_file.c and the wrappers in swap.c --------------------
+ * A backing store is an object whose first member points to its methods,
+ * as SQLite's sqlite3_file does; the core only calls the upg__store_*
+ * wrappers, which is where tests inject failures (upg__store_class). */
+typedef struct upg__store upg__store_t;
+typedef struct upg__store_methods {
+  int (*read)(upg__store_t *s, uint64_t offset, void *buf, size_t len);
+  int (*write)(upg__store_t *s, uint64_t offset, const void *buf, size_t len);
+  int (*discard)(upg__store_t *s, uint64_t offset, size_t len);
+  void (*close)(upg__store_t *s);
+} upg__store_methods_t;
+struct upg__store {
+  const upg__store_methods_t *methods;
+};
+typedef struct upg__store_class {
+  const char *name;
+  int (*open)(const char *dir, upg__store_t **out);
+} upg__store_class_t;
+
+extern const upg__store_class_t upg__store_file;
+/* The class upg_init opens; tests point it at a failing store. */
+extern const upg__store_class_t *upg__store_class;
+
+/* ---- swap.c: slots of page_size bytes in the store ---------------------*/
+/* Slots count from 1, so a zeroed (untouched) page-table entry has none. */
+#define UPG__NO_SLOT 0u
+typedef struct upg__swap {
+  upg__store_t *store;
+  uint32_t *free_slots; /* stack of released slots */
+  size_t free_count;
+  uint32_t high;        /* highest slot handed out: the file's extent */
+  size_t slot_bytes;
+} upg__swap_t;
+
+int upg__swap_open(upg__swap_t *sw, const char *dir, size_t slot_bytes);
+void upg__swap_close(upg__swap_t *sw);
+int upg__swap_alloc(upg__swap_t *sw, uint32_t *slot);
+/* Returns the slot and frees its space in the store. */
+void upg__swap_release(upg__swap_t *sw, uint32_t slot);
+/* Returns a slot that was handed out but never written. */
+void upg__swap_unalloc(upg__swap_t *sw, uint32_t slot);
+int upg__swap_read(upg__swap_t *sw, uint32_t slot, void *buf);
+int upg__swap_write(upg__swap_t *sw, uint32_t slot, const void *buf);
+
+/* ---- pagetable.c: one entry a page -------------------------------------
+ * `word` holds the state, the flags and the pin count, and is also the futex
+ * that threads sleep on while a page is loading or evicting. */
+enum {
+  UPG__ABSENT = 0,   /* no frame: zeros, or the copy in `slot` */
+  UPG__LOADING = 1,  /* frame assigned, being filled; program view closed */
+  UPG__RESIDENT = 2, /* in frame `frame` */
+  UPG__EVICTING = 3, /* being written out; program view closed */
+  UPG__UNMAPPED = 4  /* released by upg_unmap: any access is invalid */
+};
+#define UPG__STATE_MASK 0x7u
+#define UPG__DIRTY (1u << 3)
+#define UPG__REFERENCED (1u << 4)
+#define UPG__PROT_SHIFT 5 /* two bits: UPG_PROT_NONE, _READ, _RW */
+#define UPG__PROT_MASK (3u << UPG__PROT_SHIFT)
+#define UPG__WAITERS (1u << 7)
+#define UPG__PIN_SHIFT 16
+#define UPG__PIN_ONE (1u << UPG__PIN_SHIFT)
+
+typedef struct upg__pte {
+  _Atomic uint32_t word;
+  uint32_t slot;  /* swap slot, or UPG__NO_SLOT */
+  uint32_t frame; /* valid while LOADING, RESIDENT or EVICTING */
+} upg__pte_t;
+
+static inline uint32_t upg__pte_state(uint32_t w) { return w & UPG__STATE_MASK; }
+static inline uint32_t upg__pte_prot(uint32_t w) {
+  return (w & UPG__PROT_MASK) >> UPG__PROT_SHIFT;
+}
+static inline uint32_t upg__pte_pins(uint32_t w) { return w >> UPG__PIN_SHIFT; }
+
+typedef struct upg__region upg__region_t;
+
+/* Replaces the word (not its protection, see upg__pte_protect) and wakes
+ * any thread that sleeps on it. */
+void upg__pte_store(upg__pte_t *pte, uint32_t word);
+/* Drops the lock and sleeps until the entry's word changes. */
+void upg__pte_wait(upg__pte_t *pte);
+/* Sets the program view's protection of one page, keeping the count of
+ * kernel mappings; may first protect other pages to stay under the limit.
+ * 0, or a negative errno from mprotect. */
+int upg__pte_protect(upg__region_t *r, size_t page, uint32_t prot);
+/* Mappings that changing `page` to `prot` would add (may be negative). */
+long upg__pte_maps_delta(const upg__region_t *r, size_t page, uint32_t prot);
+/* Marks a page unmapped (a hole in the program view), keeping the count. */
+void upg__pte_set_unmapped(upg__region_t *r, size_t page);
+/* Adds to the region's and the runtime's count of kernel mappings. */
+void upg__maps_add(upg__region_t *r, long delta);
+
+/* ---- region.c ----------------------------------------------------------*/
+struct upg__region {
+  char *base;      /* the program's view: protections follow page state */
+  char *alias;     /* always read-write: the runtime fills and drains here */
+  size_t len;
+  size_t npages;
+  int memfd;       /* the frames' memory: both views map it */
+  upg__pte_t *pte;
+  size_t touched_lo, touched_hi; /* bounds of pages ever given a frame */
+  long maps;       /* kernel mappings: the view's runs, the alias, the table */
+  uint16_t id;
+};
+
+#define UPG__MAX_REGIONS 1024
+int upg__region_create(size_t len, upg__region_t **out);
+void upg__region_destroy(upg__region_t *r);
+/* The region containing addr, or NULL. Called under the lock. */
+upg__region_t *upg__region_find(const void *addr);
+
+/* ---- frames.c: the frame budget ----------------------------------------*/
+typedef struct upg__frame {
+  upg__region_t *region; /* NULL when free */
+  size_t page;
+} upg__frame_t;
+
+int upg__frames_create(size_t nframes);
+void upg__frames_destroy(void);
+/* A free frame, evicting a victim if none is: the lock may be dropped for
+ * the write-back. Negative errno when nothing can be evicted. */
+long upg__frames_obtain(void);
+void upg__frames_release(size_t frame);
+/* Frees the frame of a resident page that is being discarded. */
+void upg__frames_discard(upg__region_t *r, size_t page);
+/* Protects resident pages until the mapping count leaves room for `need`
+ * more; 0 or UPG_EMAPLIMIT. */
+int upg__frames_demote(long need);
+
+/* ---- pager.c: page transitions -----------------------------------------*/
+typedef enum {
+  UPG__FAULT_NOT_OURS = 0,
+  UPG__FAULT_HANDLED = 1,
+} upg__fault_result_t;
+
+/* The fault source's entry: resolves an access to addr. */
+upg__fault_result_t upg__fault(void *addr);
+/* Under the lock: brings the page into a frame (RESIDENT on return);
+ * *loaded tells how: -1 already resident, else UPG_TRACE_ZERO or _MAJOR. */
+int upg__page_make_resident(upg__region_t *r, size_t page, int *loaded);
+/* Under the lock: drops the page's frame and slot; it reads as zeros.
+ * UPG_EBUSY for a pinned page unless `force` (unmap), which drops pins. */
+int upg__page_discard(upg__region_t *r, size_t page, int force);
+/* Under the lock: opens the program's view as an access needs it: a clean
+ * page read-only (so a write faults and marks it dirty), a dirty one
+ * read-write; sets the reference bit. */
+int upg__page_open(upg__region_t *r, size_t page);
+
+/* ---- trace.c: the upt fault trace (UPAGER_TRACE) -----------------------*/
+int upg__trace_open(const char *path);
+/* Appends one record; under the lock. `r` NULL for an invalid access, with
+ * `page` then the address divided by the page size. */
+void upg__trace_fault(const upg__region_t *r, size_t page, int kind);
+void upg__trace_close(void);
+
+/* ---- fault sources ------------------------------------------------------*/
+typedef struct upg__fault_source {
+  const char *name;
+  int (*install)(void);
+  void (*uninstall)(void);
+} upg__fault_source_t;
+extern const upg__fault_source_t upg__fault_sigsegv;
+
+/* ---- runtime.c ---------------------------------------------------------*/
+typedef struct upg__runtime {
+  pthread_mutex_t lock;
+  _Atomic int running;
+  upg__config_t cfg;
+  size_t page_size;
+  unsigned page_shift;
+
+  upg__frame_t *frames;
+  size_t nframes;
+  size_t *free_frames;
+  size_t free_count;
+  size_t busy_frames; /* LOADING or EVICTING */
+  size_t pinned_pages;
+  const upg__policy_ops_t *policy;
+  void *policy_state;
+
+  upg__region_t *regions[UPG__MAX_REGIONS];
+  size_t nregions;
+  long maps_in_use;
+  uint16_t next_region_id;
+
+  upg__swap_t swap;
+  upg__counters_t counters;
+} upg__runtime_t;
+
+extern upg__runtime_t upg__rt;
+
+static inline size_t upg__region_page(const upg__region_t *r, const void *addr) {
+  return (size_t)((const char *)addr - r->base) >> upg__rt.page_shift;
+}
+void upg__lock(void);
+void upg__unlock(void);
+/* For API calls from ordinary code: blocks signals while the lock is held,
+ * so a signal handler that touches paged memory cannot deadlock on it. */
+void upg__api_lock(sigset_t *saved);
+void upg__api_unlock(const sigset_t *saved);
+/* Lazily starts the runtime from the environment. */
+int upg__ensure_running(void);
+
+#endif

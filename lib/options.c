@@ -1,0 +1,183 @@
+/* options.c: the runtime's options, one table. Each option has a field in
+ * upg_options_t, an UPAGER_* environment variable and a default; a value
+ * set in code wins over the environment, which wins over the default. All
+ * are read once, by upg_init, and a bad value fails init with a message
+ * that names where the value came from. */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* The smallest budget in pages: one instruction can touch two pages (an
+ * unaligned access or a string move across a boundary), and both must be
+ * resident at once or the program would fault forever. */
+#define MIN_BUDGET_PAGES 4
+
+typedef int (*apply_fn)(const char *text, const char *source, upg__config_t *cfg);
+
+static int apply_budget(const char *, const char *, upg__config_t *);
+static int apply_page_size(const char *, const char *, upg__config_t *);
+static int apply_swap_dir(const char *, const char *, upg__config_t *);
+static int apply_policy(const char *, const char *, upg__config_t *);
+static int apply_stats(const char *, const char *, upg__config_t *);
+static int apply_max_maps(const char *, const char *, upg__config_t *);
+static int apply_trace(const char *, const char *, upg__config_t *);
+
+/* X(field, kind, environment variable, default, apply) */
+#define UPG__OPTIONS(X)                                              \
+  X(page_size, size, "UPAGER_PAGE_SIZE", "", apply_page_size)        \
+  X(budget, size, "UPAGER_BUDGET", "64M", apply_budget)              \
+  X(swap_dir, string, "UPAGER_SWAP_DIR", "", apply_swap_dir)         \
+  X(policy, string, "UPAGER_POLICY", "clock", apply_policy)          \
+  X(stats, flag, "UPAGER_STATS", "0", apply_stats)                   \
+  X(max_maps, size, "UPAGER_MAX_MAPS", "", apply_max_maps)           \
+  X(trace, string, "UPAGER_TRACE", "", apply_trace)
+
+/* How a field set in code becomes text; NULL when it is unset. */
+static const char *code_size(size_t v, char *buf, size_t len) {
+  if (v == 0) return NULL;
+  snprintf(buf, len, "%zu", v);
+  return buf;
+}
+static const char *code_string(const char *v, char *buf, size_t len) {
+  (void)buf, (void)len;
+  return v;
+}
+static const char *code_flag(int v, char *buf, size_t len) {
+  (void)buf, (void)len;
+  return v ? "1" : NULL;
+}
+
+int upg__parse_size(const char *text, size_t *out) {
+  char *end;
+  errno = 0;
+  if (!isdigit((unsigned char)text[0])) return -EINVAL;
+  unsigned long long v = strtoull(text, &end, 10);
+  if (errno != 0) return -EINVAL;
+  unsigned shift = 0;
+  switch (toupper((unsigned char)*end)) {
+    case 'K': shift = 10; end++; break;
+    case 'M': shift = 20; end++; break;
+    case 'G': shift = 30; end++; break;
+    case 'T': shift = 40; end++; break;
+  }
+  if (shift && (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0)) end += strlen(end);
+  if (*end != '\0') return -EINVAL;
+  if (shift && v > (SIZE_MAX >> shift)) return -EINVAL;
+  *out = (size_t)(v << shift);
+  return 0;
+}
+
+static int parse_size_or_fail(const char *text, const char *source, int err, size_t *out) {
+  if (upg__parse_size(text, out) != 0)
+    return upg__fail(err, "%s='%s' is not a size (a number with an optional K, M, G or T)",
+                     source, text);
+  return 0;
+}
+
+static int apply_page_size(const char *text, const char *source, upg__config_t *cfg) {
+  size_t sys = upg__os_page_size(), v = sys;
+  if (*text != '\0') {
+    int rc = parse_size_or_fail(text, source, UPG_EPAGESIZE, &v);
+    if (rc) return rc;
+  }
+  if (v < sys || v % sys != 0 || (v & (v - 1)) != 0)
+    return upg__fail(UPG_EPAGESIZE,
+                     "%s='%s' is not a power-of-two multiple of the %zu-byte system page",
+                     source, text, sys);
+  cfg->page_size = v;
+  return 0;
+}
+
+static int apply_budget(const char *text, const char *source, upg__config_t *cfg) {
+  size_t v;
+  if (upg__parse_size(text, &v) != 0)
+    return upg__fail(UPG_EBUDGET, "%s='%s' is not a size (a number with an optional K, M, G or T)",
+                     source, text);
+  if (v / cfg->page_size < MIN_BUDGET_PAGES)
+    return upg__fail(UPG_EBUDGET,
+                     "%s='%s' is below the minimum of %d pages of %zu bytes: one instruction "
+                     "can touch two pages and both must fit",
+                     source, text, MIN_BUDGET_PAGES, cfg->page_size);
+  cfg->budget = v / cfg->page_size * cfg->page_size;
+  return 0;
+}
+
+static int apply_swap_dir(const char *text, const char *source, upg__config_t *cfg) {
+  const char *dir = text;
+  if (*dir == '\0') dir = getenv("TMPDIR");
+  if (dir == NULL || *dir == '\0') dir = "/tmp";
+  if (strlen(dir) >= sizeof cfg->swap_dir)
+    return upg__fail(UPG_ESWAPDIR, "%s='%s' is too long", source, dir);
+  if (access(dir, W_OK | X_OK) != 0)
+    return upg__fail(UPG_ESWAPDIR, "%s='%s' cannot hold the swap file: %s", source, dir,
+                     strerror(errno));
+  strcpy(cfg->swap_dir, dir);
+  return 0;
+}
+
+static int apply_policy(const char *text, const char *source, upg__config_t *cfg) {
+  cfg->policy = upg__policy_find(text);
+  if (cfg->policy == NULL)
+    return upg__fail(UPG_EPOLICY, "%s='%s' is not a policy (one of: %s)", source, text,
+                     upg__policy_names());
+  return 0;
+}
+
+static int apply_stats(const char *text, const char *source, upg__config_t *cfg) {
+  if (strcmp(text, "1") == 0 || strcasecmp(text, "yes") == 0 || strcasecmp(text, "true") == 0)
+    cfg->stats = 1;
+  else if (strcmp(text, "0") == 0 || strcasecmp(text, "no") == 0 || strcasecmp(text, "false") == 0)
+    cfg->stats = 0;
+  else
+    return upg__fail(UPG_EOPTION, "%s='%s' is not 1 or 0", source, text);
+  return 0;
+}
+
+static int apply_max_maps(const char *text, const char *source, upg__config_t *cfg) {
+  size_t system_max = upg__os_max_map_count(), v = system_max / 2;
+  if (*text != '\0') {
+    int rc = parse_size_or_fail(text, source, UPG_EOPTION, &v);
+    if (rc) return rc;
+  }
+  /* Each region needs a few mappings of its own, and the program others. */
+  if (v < 64 || v > system_max - 64)
+    return upg__fail(UPG_EOPTION, "%s='%s' is outside 64..%zu (vm.max_map_count less 64)",
+                     source, text, system_max - 64);
+  cfg->max_maps = v;
+  return 0;
+}
+
+static int apply_trace(const char *text, const char *source, upg__config_t *cfg) {
+  if (strlen(text) >= sizeof cfg->trace_path)
+    return upg__fail(UPG_EOPTION, "%s='%s' is too long", source, text);
+  strcpy(cfg->trace_path, text);
+  return 0;
+}
+
+int upg__options_resolve(const upg_options_t *in, upg__config_t *out) {
+  static const upg_options_t none;
+  char buf[32], source[96];
+  const char *text;
+  int rc;
+  if (in == NULL) in = &none;
+  memset(out, 0, sizeof *out);
+#define UPG__RESOLVE_(field, kind, env, fallback, apply)               \
+  if ((text = code_##kind(in->field, buf, sizeof buf)) != NULL) {     \
+    snprintf(source, sizeof source, "upg_options_t." #field);          \
+  } else if ((text = getenv(env)) != NULL) {                           \
+    snprintf(source, sizeof source, env);                              \
+  } else {                                                             \
+    text = fallback;                                                   \
+    snprintf(source, sizeof source, "default " #field);                \
+  }                                                                    \
+  if ((rc = apply(text, source, out)) != 0) return rc;
+  UPG__OPTIONS(UPG__RESOLVE_)
+#undef UPG__RESOLVE_
+  return 0;
+}

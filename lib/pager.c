@@ -1,0 +1,151 @@
+/* pager.c: the pager core: resolving a fault and the page transitions
+ * (absent -> loading -> resident -> evicting -> absent) that every path
+ * shares. All of it runs under the runtime lock, which is dropped only
+ * around swap I/O while the page is marked busy. Async-signal-safe: no
+ * malloc, no stdio. */
+#define _GNU_SOURCE
+#include <errno.h>
+
+#include "internal.h"
+
+static void note_touched(upg__region_t *r, size_t page) {
+  if (page < r->touched_lo) r->touched_lo = page;
+  if (page + 1 > r->touched_hi) r->touched_hi = page + 1;
+}
+
+/* Gives an absent page a frame and its contents: the memfd hole already
+ * reads as zeros, so only a page with a swap copy needs I/O, which fills
+ * the alias while the program's view stays closed. */
+static int load(upg__region_t *r, size_t page, int *loaded) {
+  upg__pte_t *pte = &r->pte[page];
+  long frame = upg__frames_obtain();
+  if (frame < 0) return (int)frame;
+  if (upg__pte_state(atomic_load(&pte->word)) != UPG__ABSENT) {
+    upg__frames_release((size_t)frame); /* another thread loaded it meanwhile */
+    return 0;
+  }
+  upg__rt.frames[frame] = (upg__frame_t){r, page};
+  pte->frame = (uint32_t)frame;
+  note_touched(r, page);
+  uint32_t slot = pte->slot;
+  int rc = 0;
+  if (slot != UPG__NO_SLOT) {
+    upg__pte_store(pte, UPG__LOADING);
+    upg__rt.busy_frames++;
+    upg__unlock();
+    rc = upg__swap_read(&upg__rt.swap, slot, r->alias + page * upg__rt.page_size);
+    upg__lock();
+    upg__rt.busy_frames--;
+  }
+  if (rc != 0) {
+    upg__pte_store(pte, UPG__ABSENT);
+    upg__frames_release((size_t)frame);
+    return rc;
+  }
+  upg__pte_store(pte, UPG__RESIDENT | UPG__REFERENCED);
+  upg__rt.policy->loaded(upg__rt.policy_state, (size_t)frame);
+  upg__stats_resident(1);
+  *loaded = slot != UPG__NO_SLOT ? UPG_TRACE_MAJOR : UPG_TRACE_ZERO;
+  return 0;
+}
+
+int upg__page_make_resident(upg__region_t *r, size_t page, int *loaded) {
+  upg__pte_t *pte = &r->pte[page];
+  *loaded = -1;
+  for (;;) {
+    switch (upg__pte_state(atomic_load(&pte->word))) {
+      case UPG__RESIDENT:
+        return 0;
+      case UPG__UNMAPPED:
+        return UPG_ENOTREGION;
+      case UPG__ABSENT: {
+        int rc = load(r, page, loaded);
+        if (rc != 0) return rc;
+        break;
+      }
+      default: /* loading or evicting in another thread */
+        upg__pte_wait(pte);
+    }
+  }
+}
+
+int upg__page_open(upg__region_t *r, size_t page) {
+  upg__pte_t *pte = &r->pte[page];
+  uint32_t w = atomic_fetch_or(&pte->word, UPG__REFERENCED);
+  return upg__pte_protect(r, page, (w & UPG__DIRTY) ? UPG_PROT_RW : UPG_PROT_READ);
+}
+
+/* A fault on a resident page: the hand closed it (minor), or it is a write
+ * to a clean page mapped read-only, which marks it dirty. */
+static int fault_resident(upg__region_t *r, size_t page) {
+  upg__pte_t *pte = &r->pte[page];
+  uint32_t prot = upg__pte_prot(atomic_load(&pte->word));
+  if (prot == UPG_PROT_RW) return -1; /* another thread opened it already */
+  if (prot == UPG_PROT_READ) atomic_fetch_or(&pte->word, UPG__DIRTY);
+  int rc = upg__page_open(r, page);
+  if (rc != 0) upg__fatal("cannot open a resident page to the program", rc);
+  return prot == UPG_PROT_READ ? UPG_TRACE_WRITE : UPG_TRACE_MINOR;
+}
+
+static void count_fault(int kind) {
+  switch (kind) {
+    case UPG_TRACE_ZERO: UPG__COUNT(fault_zero, 1); break;
+    case UPG_TRACE_MINOR: UPG__COUNT(fault_minor, 1); break;
+    case UPG_TRACE_WRITE: UPG__COUNT(fault_write, 1); break;
+    case UPG_TRACE_MAJOR: UPG__COUNT(fault_major, 1); break;
+  }
+}
+
+upg__fault_result_t upg__fault(void *addr) {
+  uint64_t start = upg__os_now_ns();
+  upg__lock();
+  upg__region_t *r = upg__rt.running ? upg__region_find(addr) : NULL;
+  size_t page = r != NULL ? upg__region_page(r, addr) : 0;
+  if (r == NULL || upg__pte_state(atomic_load(&r->pte[page].word)) == UPG__UNMAPPED) {
+    upg__unlock();
+    return UPG__FAULT_NOT_OURS;
+  }
+  if (upg__pte_state(atomic_load(&r->pte[page].word)) != UPG__RESIDENT &&
+      upg__pte_state(atomic_load(&r->pte[page].word)) != UPG__ABSENT)
+    UPG__COUNT(fault_wait, 1);
+  int kind, rc = upg__page_make_resident(r, page, &kind);
+  if (rc != 0) upg__fatal("no frame can be freed for a fault on paged memory", rc);
+  if (kind >= 0) {
+    rc = upg__page_open(r, page);
+    if (rc != 0) upg__fatal("cannot open a loaded page to the program", rc);
+  } else {
+    kind = fault_resident(r, page);
+  }
+  if (kind >= 0) upg__trace_fault(r, page, kind);
+  upg__unlock();
+  count_fault(kind);
+  upg__stats_fault_latency(upg__os_now_ns() - start);
+  return UPG__FAULT_HANDLED;
+}
+
+int upg__page_discard(upg__region_t *r, size_t page, int force) {
+  upg__pte_t *pte = &r->pte[page];
+  uint32_t w;
+  while (upg__pte_state(w = atomic_load(&pte->word)) == UPG__LOADING ||
+         upg__pte_state(w) == UPG__EVICTING)
+    upg__pte_wait(pte);
+  if (upg__pte_state(w) == UPG__UNMAPPED) return 0;
+  int had_data = upg__pte_state(w) == UPG__RESIDENT || pte->slot != UPG__NO_SLOT;
+  if (upg__pte_state(w) == UPG__RESIDENT) {
+    if (upg__pte_pins(w) != 0) {
+      if (!force) return UPG_EBUSY;
+      upg__rt.pinned_pages--;
+      UPG__COUNT(pages_pinned, -1);
+    }
+    int rc = upg__pte_protect(r, page, UPG_PROT_NONE);
+    if (rc == 0) rc = upg__os_punch_hole(r->memfd, (uint64_t)page * upg__rt.page_size,
+                                         upg__rt.page_size);
+    if (rc != 0) return rc;
+    upg__frames_discard(r, page);
+  }
+  if (pte->slot != UPG__NO_SLOT) upg__swap_release(&upg__rt.swap, pte->slot);
+  pte->slot = UPG__NO_SLOT;
+  upg__pte_store(pte, UPG__ABSENT);
+  if (had_data) UPG__COUNT(discards, 1);
+  return 0;
+}

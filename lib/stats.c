@@ -1,0 +1,61 @@
+/* stats.c: the runtime's counters: the snapshot (upg_stats), the printed
+ * report (upg_stats_print) and the fault latency histogram. The field list
+ * itself is UPG_STATS_FIELDS in upager.h. */
+#include <inttypes.h>
+
+#include "internal.h"
+
+void upg__stats_fault_latency(uint64_t ns) {
+  unsigned bucket = ns == 0 ? 0 : 63u - (unsigned)__builtin_clzll(ns);
+  if (bucket >= UPG_LATENCY_BUCKETS) bucket = UPG_LATENCY_BUCKETS - 1;
+  UPG__COUNT(handler_ns, ns);
+  UPG__COUNT(latency_hist[bucket], 1);
+}
+
+/* Under the lock, so the peak follows the count exactly. */
+void upg__stats_resident(long delta) {
+  uint64_t now = UPG__COUNT(pages_resident, (uint64_t)delta) + (uint64_t)delta;
+  if (now > upg__rt.counters.pages_resident_peak) UPG__SET(pages_resident_peak, now);
+}
+
+int upg_stats(upg_stats_t *out) {
+  upg_stats_t snap;
+  if (!upg__rt.running) return UPG_ENOTINIT;
+#define UPG__SNAP_(name, text) \
+  snap.name = atomic_load_explicit(&upg__rt.counters.name, memory_order_relaxed);
+  UPG_STATS_FIELDS(UPG__SNAP_)
+#undef UPG__SNAP_
+  for (int i = 0; i < UPG_LATENCY_BUCKETS; i++)
+    snap.latency_hist[i] = atomic_load_explicit(&upg__rt.counters.latency_hist[i],
+                                                memory_order_relaxed);
+  snap.page_size = upg__rt.page_size;
+  *out = snap; /* out may be paged memory: written outside any lock */
+  return 0;
+}
+
+static void print_histogram(FILE *out, const upg_stats_t *s) {
+  uint64_t total = 0;
+  for (int i = 0; i < UPG_LATENCY_BUCKETS; i++) total += s->latency_hist[i];
+  if (total == 0) return;
+  fprintf(out, "  fault latency (handler entry to exit):\n");
+  for (int i = 0; i < UPG_LATENCY_BUCKETS; i++) {
+    if (s->latency_hist[i] == 0) continue;
+    double lo = (double)(1ull << i) / 1000.0;
+    int bar = (int)(40 * s->latency_hist[i] / total);
+    fprintf(out, "    %9.1f us .. %9.1f us %10" PRIu64 " %.*s\n", lo, lo * 2,
+            s->latency_hist[i], bar > 0 ? bar : 1, "########################################");
+  }
+}
+
+void upg_stats_print(FILE *out) {
+  upg_stats_t s;
+  if (upg_stats(&s) != 0) return;
+  fprintf(out, "upager stats: policy %s, page %" PRIu64 " bytes, budget %" PRIu64
+          " frames (%" PRIu64 " KiB)\n",
+          upg__rt.policy->name, s.page_size, s.frames, s.frames * s.page_size / 1024);
+#define UPG__PRINT_(name, text) \
+  fprintf(out, "  %-20s %14" PRIu64 "  %s\n", #name, s.name, text);
+  UPG_STATS_FIELDS(UPG__PRINT_)
+#undef UPG__PRINT_
+  print_histogram(out, &s);
+}
