@@ -1,0 +1,81 @@
+/* helpers.h: what the runtime tests share: starting a runtime with a given
+ * budget, the process's memory as /proc reports it, and a page pattern
+ * that detects any lost or misplaced write. */
+#ifndef UPAGER_TEST_HELPERS_H
+#define UPAGER_TEST_HELPERS_H
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "upager.h"
+
+static inline void start_runtime(size_t budget, const char *policy) {
+  upg_options_t opt = {0};
+  opt.budget = budget;
+  opt.policy = policy;
+  int rc = upg_init(&opt);
+  cr_assert_eq(rc, 0, "upg_init: %s (%s)", upg_strerror(rc), upg_last_error());
+}
+
+static inline upg_stats_t stats_now(void) {
+  upg_stats_t s;
+  cr_assert_eq(upg_stats(&s), 0);
+  return s;
+}
+
+/* Sum of a /proc/self/status field, in KiB ("VmRSS", "RssShmem"...). */
+static inline long proc_status_kib(const char *field) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long kib = -1;
+  size_t n = strlen(field);
+  while (f && fgets(line, sizeof line, f))
+    if (strncmp(line, field, n) == 0 && line[n] == ':') sscanf(line + n + 1, "%ld", &kib);
+  if (f) fclose(f);
+  return kib;
+}
+
+/* Resident KiB of the mappings inside [start, start+len), from smaps: what
+ * the kernel says the program's view of a region holds. */
+static inline long smaps_rss_kib(const void *start, size_t len) {
+  FILE *f = fopen("/proc/self/smaps", "r");
+  char line[512];
+  long total = 0;
+  int inside = 0;
+  uintptr_t lo = (uintptr_t)start, hi = lo + len;
+  while (f && fgets(line, sizeof line, f)) {
+    uintptr_t a, b;
+    long kib;
+    if (sscanf(line, "%lx-%lx ", &a, &b) == 2)
+      inside = a >= lo && b <= hi;
+    else if (inside && sscanf(line, "Rss: %ld kB", &kib) == 1)
+      total += kib;
+  }
+  if (f) fclose(f);
+  return total;
+}
+
+/* Kernel mappings (lines of /proc/self/maps) inside [start, start+len). */
+static inline long maps_inside(const void *start, size_t len) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  char line[512];
+  long count = 0;
+  uintptr_t lo = (uintptr_t)start, hi = lo + len;
+  while (f && fgets(line, sizeof line, f)) {
+    uintptr_t a, b;
+    if (sscanf(line, "%lx-%lx", &a, &b) == 2 && a >= lo && b <= hi) count++;
+  }
+  if (f) fclose(f);
+  return count;
+}
+
+/* The word every page holds at offset i after the writer's `round`. */
+static inline uint64_t pattern(size_t page, size_t i, uint64_t round) {
+  uint64_t x = (page * 0x9E3779B97F4A7C15ull) ^ (i * 0xBF58476D1CE4E5B9ull) ^ (round << 56);
+  return x ^ (x >> 31);
+}
+
+#endif

@@ -1,0 +1,254 @@
+/* test_runtime.c: the public calls on paged regions: zero fill, the fault
+ * kinds and the page-table entry they leave, advice, pins, unmapping, and
+ * what a huge reservation costs. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "helpers.h"
+
+#define PAGE 4096
+#define BUDGET_PAGES 64
+
+static upg_page_info_t info_of(const void *p) {
+  upg_page_info_t info;
+  cr_assert_eq(upg_page_info(p, &info), 0);
+  return info;
+}
+
+Test(runtime, first_touch_reads_zeros_and_is_a_clean_readonly_page, .timeout = 20) {
+  start_runtime(BUDGET_PAGES * PAGE, NULL);
+  volatile char *p = upg_map(16 * PAGE, 0);
+  cr_assert_not_null(p);
+  cr_assert_eq(info_of((char *)p).present, 0);
+  cr_assert_eq(p[5 * PAGE + 7], 0);
+  upg_page_info_t info = info_of((char *)p + 5 * PAGE);
+  cr_assert(info.present && info.referenced && !info.modified);
+  cr_assert_eq(info.prot, UPG_PROT_READ);
+  cr_assert_eq(info.swap_slot, -1);
+  cr_assert_eq(stats_now().fault_zero, 1);
+}
+
+Test(runtime, a_write_marks_the_page_dirty_and_read_write, .timeout = 20) {
+  start_runtime(BUDGET_PAGES * PAGE, NULL);
+  char *p = upg_map(4 * PAGE, 0);
+  p[0] = 42;
+  upg_page_info_t info = info_of(p);
+  cr_assert(info.present && info.modified);
+  cr_assert_eq(info.prot, UPG_PROT_RW);
+  upg_stats_t s = stats_now();
+  cr_assert_eq(s.fault_zero, 1);
+  cr_assert_eq(s.fault_write, 1);
+}
+
+Test(runtime, evicted_dirty_page_is_read_back_from_swap, .timeout = 20) {
+  start_runtime(BUDGET_PAGES * PAGE, NULL);
+  size_t pages = 4 * BUDGET_PAGES;
+  char *p = upg_map(pages * PAGE, 0);
+  for (size_t i = 0; i < pages; i++) memset(p + i * PAGE, (int)(i & 0xff), PAGE);
+  upg_page_info_t first = info_of(p);
+  cr_assert_eq(first.present, 0, "page 0 should have been evicted");
+  cr_assert_geq(first.swap_slot, 0);
+  for (size_t i = 0; i < pages; i++)
+    for (size_t j = 0; j < PAGE; j += 512) cr_assert_eq((unsigned char)p[i * PAGE + j], i & 0xff);
+  upg_stats_t s = stats_now();
+  cr_assert_geq(s.fault_major, pages - BUDGET_PAGES);
+  cr_assert_geq(s.evict_dirty, pages - BUDGET_PAGES);
+  cr_assert_eq(s.swap_bytes_written, s.evict_dirty * PAGE);
+  cr_assert_leq(s.pages_resident_peak, BUDGET_PAGES);
+}
+
+Test(runtime, clean_pages_leave_without_io_and_keep_their_slot, .timeout = 20) {
+  start_runtime(BUDGET_PAGES * PAGE, NULL);
+  size_t pages = 2 * BUDGET_PAGES;
+  char *p = upg_map(pages * PAGE, 0);
+  for (size_t i = 0; i < pages; i++) p[i * PAGE] = 1; /* all written once */
+  uint64_t written = stats_now().swap_bytes_written;
+  volatile char sink = 0;
+  for (int round = 0; round < 3; round++)
+    for (size_t i = 0; i < pages; i++) sink += p[i * PAGE]; /* reads only */
+  (void)sink;
+  upg_stats_t s = stats_now();
+  /* The first pass writes back what the writer left dirty; after that,
+   * read-only rounds evict clean pages that still have their swap copy. */
+  cr_assert_leq(s.swap_bytes_written - written, BUDGET_PAGES * PAGE);
+  cr_assert_gt(s.evict_clean, pages);
+}
+
+Test(runtime, untouched_page_touched_again_by_clock_is_a_minor_fault, .timeout = 20) {
+  start_runtime(BUDGET_PAGES * PAGE, NULL);
+  char *p = upg_map((BUDGET_PAGES + 1) * PAGE, 0);
+  for (size_t i = 0; i < BUDGET_PAGES; i++) p[i * PAGE] = 1;
+  /* One more page: the hand sweeps every frame, clearing (and closing) each
+   * page, and evicts one; the others stay resident, closed. */
+  p[BUDGET_PAGES * PAGE] = 1;
+  size_t closed = 0;
+  for (size_t i = 0; i < BUDGET_PAGES; i++) {
+    upg_page_info_t info = info_of(p + i * PAGE);
+    if (info.present && info.prot == UPG_PROT_NONE && !info.referenced) closed = i + 1;
+  }
+  cr_assert_gt(closed, 0, "no resident page was closed by the hand");
+  uint64_t minor = stats_now().fault_minor, major = stats_now().fault_major;
+  cr_assert_eq(p[(closed - 1) * PAGE], 1);
+  cr_assert_eq(stats_now().fault_minor, minor + 1);
+  cr_assert_eq(stats_now().fault_major, major);
+  cr_assert_eq(info_of(p + (closed - 1) * PAGE).prot, UPG_PROT_RW, "dirty page reopens writable");
+}
+
+Test(runtime, dontneed_discards_without_writeback_and_frees_the_slot, .timeout = 20) {
+  start_runtime(BUDGET_PAGES * PAGE, NULL);
+  size_t pages = 2 * BUDGET_PAGES;
+  char *p = upg_map(pages * PAGE, 0);
+  for (size_t i = 0; i < pages; i++) p[i * PAGE] = 7;
+  upg_stats_t before = stats_now();
+  cr_assert_gt(before.swap_slots_in_use, 0);
+  cr_assert_eq(upg_advise(p, pages * PAGE, UPG_ADV_DONTNEED), 0);
+  upg_stats_t after = stats_now();
+  cr_assert_eq(after.swap_slots_in_use, 0);
+  cr_assert_eq(after.pages_resident, 0);
+  cr_assert_eq(after.swap_bytes_written, before.swap_bytes_written);
+  for (size_t i = 0; i < pages; i++) cr_assert_eq(p[i * PAGE], 0);
+}
+
+Test(runtime, willneed_loads_pages_so_touching_them_does_not_fault, .timeout = 20) {
+  start_runtime(BUDGET_PAGES * PAGE, NULL);
+  char *p = upg_map(8 * PAGE, 0);
+  cr_assert_eq(upg_advise(p, 8 * PAGE, UPG_ADV_WILLNEED), 0);
+  uint64_t faults = stats_now().fault_zero;
+  volatile char sink = 0;
+  for (size_t i = 0; i < 8; i++) sink += p[i * PAGE];
+  (void)sink;
+  cr_assert_eq(stats_now().fault_zero, faults);
+  cr_assert_eq(stats_now().pages_resident, 8);
+}
+
+Test(runtime, pinned_pages_survive_pressure_and_accept_kernel_writes, .timeout = 20) {
+  start_runtime(BUDGET_PAGES * PAGE, NULL);
+  size_t pages = 4 * BUDGET_PAGES;
+  char *p = upg_map(pages * PAGE, 0);
+  char *buf = p + 3 * PAGE + 100;
+  cr_assert_eq(upg_pin(buf, 2 * PAGE), 0);
+  int fd = open("/dev/urandom", O_RDONLY);
+  cr_assert_eq(read(fd, buf, 2 * PAGE), 2 * PAGE, "the kernel wrote into a pinned buffer");
+  close(fd);
+  char copy[2 * PAGE];
+  memcpy(copy, buf, sizeof copy);
+  for (size_t i = 8; i < pages; i++) p[i * PAGE] = 1;
+  for (size_t i = 3; i < 6; i++) cr_assert(info_of(p + i * PAGE).present);
+  cr_assert_eq(stats_now().pages_pinned, 3);
+  cr_assert_eq(memcmp(copy, buf, sizeof copy), 0);
+  cr_assert_eq(upg_advise(p + 3 * PAGE, PAGE, UPG_ADV_DONTNEED), UPG_EBUSY);
+  cr_assert_eq(upg_unpin(buf, 2 * PAGE), 0);
+  cr_assert_eq(stats_now().pages_pinned, 0);
+  cr_assert_eq(upg_unpin(buf, 2 * PAGE), UPG_EINVAL, "unpin of an unpinned page");
+}
+
+Test(runtime, a_pin_beyond_the_budget_fails_and_pins_nothing, .timeout = 20) {
+  start_runtime(BUDGET_PAGES * PAGE, NULL);
+  char *p = upg_map(4 * BUDGET_PAGES * PAGE, 0);
+  cr_assert_eq(upg_pin(p, BUDGET_PAGES * PAGE), UPG_EPINLIMIT);
+  cr_assert_eq(stats_now().pages_pinned, 0);
+  cr_assert_eq(upg_pin(p, (BUDGET_PAGES - 2) * PAGE), 0);
+  cr_assert_eq(upg_pin(p + BUDGET_PAGES * PAGE, PAGE), UPG_EPINLIMIT);
+  p[3 * BUDGET_PAGES * PAGE] = 1; /* faults still find a frame */
+}
+
+Test(runtime, calls_on_addresses_outside_regions_fail_cleanly, .timeout = 20) {
+  start_runtime(BUDGET_PAGES * PAGE, NULL);
+  char local[16];
+  upg_page_info_t info;
+  cr_assert_eq(upg_page_info(local, &info), UPG_ENOTREGION);
+  cr_assert_eq(upg_pin(local, 1), UPG_ENOTREGION);
+  char *p = upg_map(PAGE, 0);
+  cr_assert_eq(upg_advise(p, 2 * PAGE, UPG_ADV_DONTNEED), UPG_ENOTREGION);
+  cr_assert_eq(upg_advise(p, PAGE, 99), UPG_EINVAL);
+  cr_assert_null(upg_map(PAGE, 1));
+  cr_assert_eq(errno, -UPG_EINVAL);
+  cr_assert_eq(upg_init(NULL), UPG_EEXIST);
+}
+
+Test(runtime, unmap_frees_frames_and_slots, .timeout = 20) {
+  start_runtime(BUDGET_PAGES * PAGE, NULL);
+  size_t pages = 3 * BUDGET_PAGES;
+  char *p = upg_map(pages * PAGE, 0);
+  for (size_t i = 0; i < pages; i++) p[i * PAGE] = 1;
+  cr_assert_eq(upg_unmap(p, pages * PAGE), 0);
+  upg_stats_t s = stats_now();
+  cr_assert_eq(s.pages_resident, 0);
+  cr_assert_eq(s.swap_slots_in_use, 0);
+  cr_assert_eq(upg_unmap(p, pages * PAGE), UPG_ENOTREGION);
+}
+
+Test(runtime, partial_unmap_keeps_the_rest, .timeout = 20) {
+  start_runtime(BUDGET_PAGES * PAGE, NULL);
+  char *p = upg_map(8 * PAGE, 0);
+  for (size_t i = 0; i < 8; i++) p[i * PAGE] = (char)i;
+  cr_assert_eq(upg_unmap(p + 2 * PAGE, 3 * PAGE), 0);
+  upg_page_info_t info;
+  cr_assert_eq(upg_page_info(p + 3 * PAGE, &info), UPG_ENOTREGION);
+  for (size_t i = 5; i < 8; i++) cr_assert_eq(p[i * PAGE], (char)i);
+  cr_assert_eq(p[PAGE], 1);
+}
+
+Test(runtime, churn_reuses_swap_slots, .timeout = 60) {
+  start_runtime(BUDGET_PAGES * PAGE, NULL);
+  size_t pages = 4 * BUDGET_PAGES;
+  char *p = upg_map(pages * PAGE, 0);
+  for (int round = 0; round < 20; round++) {
+    for (size_t i = 0; i < pages; i++) p[i * PAGE] = (char)round;
+    cr_assert_eq(upg_advise(p, pages * PAGE, UPG_ADV_DONTNEED), 0);
+  }
+  cr_assert_leq(stats_now().swap_slots_high, pages);
+}
+
+Test(runtime, reserving_a_tebibyte_costs_under_a_mebibyte, .timeout = 20) {
+  start_runtime(BUDGET_PAGES * PAGE, NULL);
+  long before = proc_status_kib("VmRSS") + proc_status_kib("VmPTE");
+  char *p = upg_map((size_t)1 << 40, 0);
+  cr_assert_not_null(p, "1 TiB: %s", strerror(errno));
+  long after = proc_status_kib("VmRSS") + proc_status_kib("VmPTE");
+  cr_assert_lt(after - before, 1024, "reservation cost %ld KiB", after - before);
+  p[((size_t)1 << 40) - 1] = 1; /* the far end works */
+  p[0] = 1;
+  cr_assert_eq(p[((size_t)1 << 40) - 1], 1);
+}
+
+Test(runtime, fifo_policy_and_large_pages_keep_data, .timeout = 30) {
+  upg_options_t opt = {0};
+  opt.budget = 1 << 20;
+  opt.page_size = 64 << 10;
+  opt.policy = "fifo";
+  cr_assert_eq(upg_init(&opt), 0);
+  size_t len = 16 << 20;
+  uint64_t *a = upg_map(len, 0);
+  for (size_t i = 0; i < len / 8; i += 97) a[i] = pattern(i, 0, 1);
+  for (size_t i = 0; i < len / 8; i += 97) cr_assert_eq(a[i], pattern(i, 0, 1));
+  upg_stats_t s = stats_now();
+  cr_assert_eq(s.page_size, 64 << 10);
+  cr_assert_leq(s.pages_resident_peak, 16);
+}
+
+Test(runtime, stats_report_names_every_field, .timeout = 20) {
+  start_runtime(BUDGET_PAGES * PAGE, NULL);
+  char *p = upg_map(PAGE, 0);
+  p[0] = 1;
+  char text[8192] = {0};
+  FILE *f = fmemopen(text, sizeof text - 1, "w");
+  upg_stats_print(f);
+  fclose(f);
+  cr_assert_not_null(strstr(text, "fault_zero"));
+  cr_assert_not_null(strstr(text, "maps_in_use"));
+  cr_assert_not_null(strstr(text, "fault latency"));
+}
+
+Test(runtime, shutdown_then_init_again, .timeout = 20) {
+  start_runtime(BUDGET_PAGES * PAGE, NULL);
+  char *p = upg_map(PAGE, 0);
+  p[0] = 1;
+  upg_shutdown();
+  upg_stats_t s;
+  cr_assert_eq(upg_stats(&s), UPG_ENOTINIT);
+  start_runtime(BUDGET_PAGES * PAGE, "fifo");
+  p = upg_map(PAGE, 0);
+  cr_assert_eq(p[0], 0);
+}
