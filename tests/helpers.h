@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "upager.h"
 
@@ -70,6 +72,23 @@ static inline long maps_inside(const void *start, size_t len) {
   }
   if (f) fclose(f);
   return count;
+}
+
+/* Bytes of memory the runtime's memfds hold: the frames themselves, as the
+ * kernel allocated them, whichever view touched them. */
+static inline long long memfd_bytes(void) {
+  long long total = 0;
+  char path[64], target[256];
+  for (int fd = 0; fd < 1024; fd++) {
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(path, target, sizeof target - 1);
+    if (n <= 0) continue;
+    target[n] = 0;
+    struct stat st;
+    if (strncmp(target, "/memfd:upager", 13) == 0 && fstat(fd, &st) == 0)
+      total += (long long)st.st_blocks * 512;
+  }
+  return total;
 }
 
 /* The word every page holds at offset i after the writer's `round`. */
