@@ -1,0 +1,260 @@
+/* test_faults.c: what happens when things go wrong. An access the runtime
+ * does not own reaches the program's own SIGSEGV disposition; a swap store
+ * that fails loses no data; when nothing can be evicted the program ends
+ * with the cause on stderr; fork() leaves the parent's pages alone; the
+ * kernel mapping limit is never crossed. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+
+#include "helpers.h"
+#include "internal.h"
+
+#define PAGE 4096u
+
+/* ---- invalid accesses ---------------------------------------------------*/
+/* Addresses no region holds: the first page, never mapped on Linux. */
+static volatile char *volatile outside = (char *)16;
+static volatile char *volatile outside_too = (char *)24;
+Test(faults, an_access_outside_every_region_dies_by_sigsegv, .signal = SIGSEGV, .timeout = 10) {
+  start_runtime(64 * PAGE, NULL);
+  char *p = upg_map(PAGE, 0);
+  p[0] = 1;
+  *outside = 1;
+}
+
+Test(faults, an_access_after_unmap_dies_by_sigsegv, .signal = SIGSEGV, .timeout = 10) {
+  start_runtime(64 * PAGE, NULL);
+  char *p = upg_map(4 * PAGE, 0);
+  p[0] = 1;
+  cr_assert_eq(upg_unmap(p, 4 * PAGE), 0);
+  *(volatile char *)p = 1;
+}
+
+static volatile int recursion_limit = 1 << 30;
+
+static int recurse(int depth) {
+  volatile char frame[1024];
+  frame[0] = (char)depth;
+  if (depth == recursion_limit) return 0;
+  return recurse(depth + 1) + frame[0];
+}
+
+Test(faults, a_stack_overflow_still_dies_by_sigsegv, .signal = SIGSEGV, .timeout = 10) {
+  start_runtime(64 * PAGE, NULL);
+  char *p = upg_map(PAGE, 0);
+  p[0] = 1;
+  recurse(0);
+}
+
+static sigjmp_buf escape;
+static void *volatile seen_address;
+
+static void own_handler(int sig, siginfo_t *info, void *ctx) {
+  (void)sig, (void)ctx;
+  seen_address = info->si_addr;
+  siglongjmp(escape, 1);
+}
+
+Test(faults, the_programs_own_handler_gets_the_access_it_does_not_own, .timeout = 10) {
+  struct sigaction sa = {0};
+  sa.sa_sigaction = own_handler;
+  sa.sa_flags = SA_SIGINFO;
+  sigaction(SIGSEGV, &sa, NULL);
+  start_runtime(64 * PAGE, NULL);
+  char *p = upg_map(2 * PAGE, 0);
+  if (sigsetjmp(escape, 1) == 0) *outside_too = 1;
+  cr_assert_eq(seen_address, (void *)24);
+  p[PAGE] = 5; /* paging still works after the program's handler ran */
+  cr_assert_eq(p[PAGE], 5);
+  cr_assert_eq(stats_now().fault_invalid, 1);
+}
+
+/* ---- a swap store that fails ----------------------------------------------*/
+typedef struct flaky_store {
+  upg__store_t base;
+  upg__store_t *inner;
+} flaky_store_t;
+
+static flaky_store_t flaky;
+static int fail_every; /* 1: every write fails; n: every nth */
+static int writes;
+
+static int flaky_read(upg__store_t *s, uint64_t off, void *buf, size_t len) {
+  (void)s;
+  return flaky.inner->methods->read(flaky.inner, off, buf, len);
+}
+static int flaky_write(upg__store_t *s, uint64_t off, const void *buf, size_t len) {
+  (void)s;
+  if (fail_every > 0 && ++writes % fail_every == 0) return -ENOSPC;
+  return flaky.inner->methods->write(flaky.inner, off, buf, len);
+}
+static int flaky_discard(upg__store_t *s, uint64_t off, size_t len) {
+  (void)s;
+  return flaky.inner->methods->discard(flaky.inner, off, len);
+}
+static void flaky_close(upg__store_t *s) {
+  (void)s;
+  flaky.inner->methods->close(flaky.inner);
+}
+static const upg__store_methods_t flaky_methods = {flaky_read, flaky_write, flaky_discard,
+                                                   flaky_close};
+static int flaky_open(const char *dir, upg__store_t **out) {
+  int rc = upg__store_file.open(dir, &flaky.inner);
+  flaky.base.methods = &flaky_methods;
+  *out = &flaky.base;
+  return rc;
+}
+static const upg__store_class_t flaky_class = {"flaky", flaky_open};
+
+static void start_with_failing_writes(int every, size_t budget) {
+  fail_every = every;
+  upg__store_class = &flaky_class;
+  start_runtime(budget, NULL);
+}
+
+Test(faults, every_third_swap_write_failing_loses_no_data, .timeout = 60) {
+  start_with_failing_writes(3, 32 * PAGE);
+  size_t pages = 512;
+  uint64_t *a = upg_map(pages * PAGE, 0);
+  for (int round = 1; round <= 3; round++)
+    for (size_t p = 0; p < pages; p++)
+      for (size_t w = 0; w < PAGE / 8; w += 64) a[p * PAGE / 8 + w] = pattern(p, w, round);
+  for (size_t p = 0; p < pages; p++)
+    for (size_t w = 0; w < PAGE / 8; w += 64)
+      cr_assert_eq(a[p * PAGE / 8 + w], pattern(p, w, 3), "page %zu", p);
+  upg_stats_t s = stats_now();
+  cr_assert_gt(s.swap_write_errors, 100);
+  cr_assert_leq(s.pages_resident_peak, 32);
+}
+
+Test(faults, with_every_write_failing_clean_pages_still_make_room, .timeout = 60) {
+  start_with_failing_writes(1, 16 * PAGE);
+  char *p = upg_map(1024 * PAGE, 0);
+  for (size_t i = 0; i < 8; i++) memset(p + i * PAGE, (int)i + 1, PAGE); /* dirty, stuck */
+  volatile char sink = 0;
+  for (size_t i = 8; i < 1024; i++) sink += p[i * PAGE]; /* clean zero pages come and go */
+  (void)sink;
+  for (size_t i = 0; i < 8; i++) cr_assert_eq(p[i * PAGE + 100], (char)(i + 1));
+  cr_assert_gt(stats_now().swap_write_errors, 0);
+}
+
+/* Runs `body` in a child and returns its stderr and how it ended. */
+static int run_child(void (*body)(void), char *err, size_t errlen) {
+  int fds[2];
+  cr_assert_eq(pipe(fds), 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], STDERR_FILENO);
+    close(fds[0]);
+    body();
+    _exit(0);
+  }
+  close(fds[1]);
+  size_t got = 0;
+  ssize_t n;
+  while (got < errlen - 1 && (n = read(fds[0], err + got, errlen - 1 - got)) > 0) got += (size_t)n;
+  err[got] = '\0';
+  close(fds[0]);
+  int status;
+  waitpid(pid, &status, 0);
+  return status;
+}
+
+static void fill_with_failing_writes(void) {
+  start_with_failing_writes(1, 16 * PAGE);
+  char *p = upg_map(64 * PAGE, 0);
+  for (size_t i = 0; i < 64; i++) p[i * PAGE] = 1;
+}
+
+Test(faults, when_no_page_can_be_evicted_the_program_ends_naming_the_cause, .timeout = 30) {
+  char err[4096];
+  int status = run_child(fill_with_failing_writes, err, sizeof err);
+  cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "status %#x", status);
+  cr_assert_not_null(strstr(err, "No space left on device"), "stderr: %s", err);
+  cr_assert_not_null(strstr(err, "upager: fatal"), "stderr: %s", err);
+}
+
+static char small_fs[64];
+
+static void fill_a_full_filesystem(void) {
+  upg_options_t opt = {0};
+  opt.budget = 16 * PAGE;
+  opt.swap_dir = small_fs;
+  if (upg_init(&opt) != 0) _exit(4);
+  char *p = upg_map(1024 * PAGE, 0);
+  for (size_t i = 0; i < 1024; i++) p[i * PAGE] = (char)i;
+}
+
+/* A real filesystem running out of space: a 256 KiB tmpfs (needs root to
+ * mount; skipped elsewhere). */
+Test(faults, a_swap_file_on_a_full_filesystem_ends_the_program_with_the_cause, .timeout = 30) {
+  strcpy(small_fs, "/tmp/upager-small-XXXXXX");
+  cr_assert_not_null(mkdtemp(small_fs));
+  if (mount("upager-test", small_fs, "tmpfs", 0, "size=256k") != 0) {
+    rmdir(small_fs);
+    cr_skip_test("cannot mount a small tmpfs: %s", strerror(errno));
+  }
+  char err[4096];
+  int status = run_child(fill_a_full_filesystem, err, sizeof err);
+  umount(small_fs);
+  rmdir(small_fs);
+  cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "status %#x: %s", status, err);
+  cr_assert_not_null(strstr(err, "No space left on device"), "stderr: %s", err);
+}
+
+/* ---- fork -----------------------------------------------------------------*/
+static char *forked_region;
+
+static void child_touches_parent_region(void) { forked_region[0] = 9; }
+
+static void child_starts_its_own_runtime(void) {
+  start_runtime(16 * PAGE, NULL);
+  char *p = upg_map(256 * PAGE, 0);
+  for (size_t i = 0; i < 256; i++) p[i * PAGE] = (char)i;
+  for (size_t i = 0; i < 256; i++)
+    if (p[i * PAGE] != (char)i) _exit(3);
+  _exit(0);
+}
+
+Test(faults, fork_child_sees_no_paged_memory_and_parent_pages_stay_intact, .timeout = 60) {
+  start_runtime(32 * PAGE, NULL);
+  size_t pages = 256;
+  uint64_t *a = upg_map(pages * PAGE, 0);
+  forked_region = (char *)a;
+  for (size_t p = 0; p < pages; p++) a[p * PAGE / 8] = pattern(p, 0, 1);
+  char err[1024];
+  int status = run_child(child_touches_parent_region, err, sizeof err);
+  cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV, "status %#x", status);
+  status = run_child(child_starts_its_own_runtime, err, sizeof err);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x %s", status, err);
+  for (size_t p = 0; p < pages; p++) cr_assert_eq(a[p * PAGE / 8], pattern(p, 0, 1));
+}
+
+/* ---- kernel mappings ------------------------------------------------------*/
+Test(faults, scattered_resident_pages_stay_under_the_mapping_limit, .timeout = 60) {
+  upg_options_t opt = {0};
+  opt.budget = 4 << 20; /* 1024 frames: every other page open would need ~2048 maps */
+  opt.max_maps = 256;
+  cr_assert_eq(upg_init(&opt), 0);
+  size_t pages = 4096;
+  char *p = upg_map(pages * PAGE, 0);
+  long worst = 0;
+  for (int round = 1; round <= 2; round++) {
+    for (size_t i = 0; i < pages; i += 2) {
+      p[i * PAGE] = (char)(i + round);
+      if (i % 256 == 0) {
+        long now = maps_inside(p, pages * PAGE);
+        if (now > worst) worst = now;
+      }
+    }
+  }
+  for (size_t i = 0; i < pages; i += 2) cr_assert_eq(p[i * PAGE], (char)(i + 2));
+  upg_stats_t s = stats_now();
+  cr_assert_leq(s.maps_peak, 256);
+  cr_assert_gt(s.maps_demotions, 0);
+  cr_assert_leq(worst, 256, "the kernel listed %ld mappings", worst);
+}
