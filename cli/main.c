@@ -22,6 +22,7 @@ static int cmd_version(int argc, char **argv) {
 static const upg_cli_command_t commands[] = {
     {"help", "show this help", cmd_help},
     {"version", "print the version", cmd_version},
+    {"run", "run a program with its heap in paged memory", upg_cli_run},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

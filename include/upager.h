@@ -82,6 +82,8 @@ typedef struct upg_options {
                              create (half of vm.max_map_count) */
   const char *trace;      /* UPAGER_TRACE: record every fault into this file
                              (the upt format, docs/upt.md) */
+  size_t heap_size;       /* UPAGER_HEAP_SIZE: address space reserved for the
+                             paged heap of upg_malloc and upager run (32G) */
 } upg_options_t;
 
 /* Starts the process's one runtime: reads the options, opens the swap file
@@ -114,6 +116,15 @@ UPG_EXTERN int upg_advise(void *addr, size_t len, int advice);
  * UPG_EPINLIMIT and pins nothing. */
 UPG_EXTERN int upg_pin(const void *addr, size_t len);
 UPG_EXTERN int upg_unpin(const void *addr, size_t len);
+
+/* ---- Paged heap --------------------------------------------------------
+ * malloc-style calls on one paged region that the runtime reserves at the
+ * first call (UPAGER_HEAP_SIZE of address space), served by mimalloc. They
+ * never change which allocator serves the program's own malloc. */
+UPG_EXTERN void *upg_malloc(size_t size);
+UPG_EXTERN void *upg_calloc(size_t count, size_t size);
+UPG_EXTERN void *upg_realloc(void *p, size_t size);
+UPG_EXTERN void upg_free(void *p);
 
 /* ---- Introspection -----------------------------------------------------*/
 /* Statistics, one list: X(field, description). The struct, the reset and the

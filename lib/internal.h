@@ -20,6 +20,7 @@ typedef struct upg__config {
   size_t budget;
   size_t page_size;
   size_t max_maps;
+  size_t heap_size;
   int stats;
   const upg__policy_ops_t *policy;
   char swap_dir[PATH_MAX];

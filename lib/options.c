@@ -27,6 +27,7 @@ static int apply_policy(const char *, const char *, upg__config_t *);
 static int apply_stats(const char *, const char *, upg__config_t *);
 static int apply_max_maps(const char *, const char *, upg__config_t *);
 static int apply_trace(const char *, const char *, upg__config_t *);
+static int apply_heap_size(const char *, const char *, upg__config_t *);
 
 /* X(field, kind, environment variable, default, apply) */
 #define UPG__OPTIONS(X)                                              \
@@ -36,7 +37,8 @@ static int apply_trace(const char *, const char *, upg__config_t *);
   X(policy, string, "UPAGER_POLICY", "clock", apply_policy)          \
   X(stats, flag, "UPAGER_STATS", "0", apply_stats)                   \
   X(max_maps, size, "UPAGER_MAX_MAPS", "", apply_max_maps)           \
-  X(trace, string, "UPAGER_TRACE", "", apply_trace)
+  X(trace, string, "UPAGER_TRACE", "", apply_trace)                 \
+  X(heap_size, size, "UPAGER_HEAP_SIZE", "32G", apply_heap_size)
 
 /* How a field set in code becomes text; NULL when it is unset. */
 static const char *code_size(size_t v, char *buf, size_t len) {
@@ -157,6 +159,17 @@ static int apply_trace(const char *text, const char *source, upg__config_t *cfg)
   if (strlen(text) >= sizeof cfg->trace_path)
     return upg__fail(UPG_EOPTION, "%s='%s' is too long", source, text);
   strcpy(cfg->trace_path, text);
+  return 0;
+}
+
+/* mimalloc needs at least one 64 MiB-aligned arena block to work in. */
+static int apply_heap_size(const char *text, const char *source, upg__config_t *cfg) {
+  size_t v;
+  int rc = parse_size_or_fail(text, source, UPG_EOPTION, &v);
+  if (rc) return rc;
+  if (v < ((size_t)64 << 20))
+    return upg__fail(UPG_EOPTION, "%s='%s' is below the heap's minimum of 64M", source, text);
+  cfg->heap_size = v;
   return 0;
 }
 
