@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -76,6 +77,9 @@
   X(fflush_unlocked, int, (FILE *))                                             \
   X(fclose, int, (FILE *))                                                      \
   X(fseeko64, int, (FILE *, off_t, int))                                        \
+  X(pthread_sigmask, int, (int, const sigset_t *, sigset_t *))                  \
+  X(sigprocmask, int, (int, const sigset_t *, sigset_t *))                      \
+  X(sigaction, int, (int, const struct sigaction *, struct sigaction *))        \
   X(pthread_create, int, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))
 
 typedef struct upg__real {
