@@ -17,7 +17,7 @@
 /* smaps is read one mapping at a time while other threads page, so a page
  * that moves during the read can be counted twice: the view's figure gets
  * this slack. The memfd's block count is one atomic figure and gets none. */
-#define VIEW_SLACK ((long long)256 << 10)
+#define VIEW_SLACK ((long long)1 << 20) /* readahead moves up to 64 pages at once */
 
 typedef struct job {
   uint64_t *region;
