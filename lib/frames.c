@@ -160,25 +160,31 @@ static void assign_slots(batch_t *b) {
   }
 }
 
-/* Writes the dirty victims, one store call a run of consecutive slots.
- * Runs without the lock: the victims are evicting, nobody else moves them. */
+/* Writes the dirty victims, one write a run of consecutive slots, all runs
+ * handed to the store at once. Runs without the lock: the victims are
+ * evicting, nobody else moves them. */
 static void write_victims(batch_t *b) {
   struct iovec iov[MAX_BATCH];
-  size_t unit = upg__rt.page_size;
+  upg__io_run_t runs[MAX_BATCH];
+  size_t first_victim[MAX_BATCH], unit = upg__rt.page_size, nruns = 0, niov = 0;
   for (size_t i = 0; i < b->n;) {
     if (b->v[i].slot == UPG__NO_SLOT) {
       i++;
       continue;
     }
-    size_t n = 0;
-    while (i + n < b->n && b->v[i + n].slot == b->v[i].slot + n) {
-      iov[n] = (struct iovec){b->v[i + n].region->alias + b->v[i + n].page * unit, unit};
-      n++;
+    runs[nruns] = (upg__io_run_t){b->v[i].slot, &iov[niov], 0, 0};
+    first_victim[nruns] = i;
+    while (i < b->n && b->v[i].slot == runs[nruns].offset + (uint64_t)runs[nruns].iovcnt) {
+      iov[niov++] = (struct iovec){b->v[i].region->alias + b->v[i].page * unit, unit};
+      runs[nruns].iovcnt++;
+      i++;
     }
-    int rc = upg__swap_write(&upg__rt.swap, b->v[i].slot, iov, (int)n);
-    for (size_t k = i; k < i + n; k++) b->v[k].rc = rc;
-    i += n;
+    nruns++;
   }
+  if (nruns == 0) return;
+  upg__swap_write_runs(&upg__rt.swap, runs, (int)nruns);
+  for (size_t r = 0; r < nruns; r++)
+    for (size_t k = 0; k < (size_t)runs[r].iovcnt; k++) b->v[first_victim[r] + k].rc = runs[r].rc;
 }
 
 /* Gives the frames' memory back to the kernel, one hole a run of pages

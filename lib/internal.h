@@ -63,10 +63,21 @@ void upg__stats_resident(long delta);
 typedef struct upg__store upg__store_t;
 /* Most buffers one store call moves: the largest batch of pages. */
 #define UPG__IOV_MAX 256
+/* One contiguous piece of a batch of writes, and how it went. */
+typedef struct upg__io_run {
+  uint64_t offset;
+  const struct iovec *iov;
+  int iovcnt;
+  int rc; /* out: 0 or a negative errno */
+} upg__io_run_t;
+
 typedef struct upg__store_methods {
   /* Move all of iov (at most UPG__IOV_MAX buffers) from or to offset. */
   int (*readv)(upg__store_t *s, uint64_t offset, const struct iovec *iov, int n);
   int (*writev)(upg__store_t *s, uint64_t offset, const struct iovec *iov, int n);
+  /* Optional: all the runs at once, so the device can take them in
+   * parallel; NULL means the wrapper calls writev for each. */
+  void (*write_runs)(upg__store_t *s, upg__io_run_t *runs, int n);
   int (*discard)(upg__store_t *s, uint64_t offset, size_t len);
   void (*close)(upg__store_t *s);
 } upg__store_methods_t;
@@ -108,6 +119,9 @@ void upg__swap_unalloc(upg__swap_t *sw, uint32_t slot);
 /* Read or write n consecutive slots from `slot`, one buffer a slot. */
 int upg__swap_read(upg__swap_t *sw, uint32_t slot, const struct iovec *iov, int n);
 int upg__swap_write(upg__swap_t *sw, uint32_t slot, const struct iovec *iov, int n);
+/* Several writes at once; `offset` of each run holds its first slot on
+ * entry. Each run's result lands in its rc. */
+void upg__swap_write_runs(upg__swap_t *sw, upg__io_run_t *runs, int n);
 
 /* ---- pagetable.c: one entry a page -------------------------------------
  * `word` holds the state, the flags and the pin count, and is also the futex

@@ -61,16 +61,26 @@ void upg__swap_close(upg__swap_t *sw) {
   sw->used = NULL;
 }
 
+/* The file may grow to twice the slots in use before a batch settles for
+ * scattered free slots: a run written at once costs one I/O, scattered
+ * slots one each, and a write of 4 KiB costs as much as one of 256 KiB. */
+static int may_grow(const upg__swap_t *sw, uint32_t want) {
+  uint64_t in_use = atomic_load_explicit(&upg__rt.counters.swap_slots_in_use,
+                                         memory_order_relaxed);
+  return (uint64_t)sw->high + want <= 2 * in_use + 2 * (uint64_t)want &&
+         sw->high < UINT32_MAX - want;
+}
+
 long upg__swap_alloc_run(upg__swap_t *sw, uint32_t want, uint32_t *first) {
   uint32_t s = find_free(sw, sw->cursor, sw->high);
   if (s == 0) s = find_free(sw, 1, sw->high);
   uint32_t n = 1;
-  if (s != 0) { /* reuse: a run of free slots inside the file */
+  if (s != 0) /* reuse: a run of free slots inside the file */
     while (n < want && s + n <= sw->high && !slot_used(sw, s + n)) n++;
-  } else { /* every slot is taken: the file grows */
-    if (sw->high == UINT32_MAX - 1) return -ENOSPC;
+  if (s == 0 || (n < want && may_grow(sw, want))) { /* the file grows */
+    if (sw->high >= UINT32_MAX - 1) return -ENOSPC;
     s = sw->high + 1;
-    while (n < want && s + n < UINT32_MAX) n++;
+    for (n = 1; n < want && s + n < UINT32_MAX; n++) {}
   }
   if (s + n - 1 > sw->high) {
     sw->high = s + n - 1;
@@ -99,13 +109,27 @@ int upg__swap_read(upg__swap_t *sw, uint32_t slot, const struct iovec *iov, int 
   return rc;
 }
 
-int upg__swap_write(upg__swap_t *sw, uint32_t slot, const struct iovec *iov, int n) {
-  int rc = sw->store->methods->writev(sw->store, slot_offset(sw, slot), iov, n);
+static void count_write(const upg__swap_t *sw, int rc, int pages) {
   if (rc == 0) {
     UPG__COUNT(swap_writes, 1);
-    UPG__COUNT(swap_bytes_written, (uint64_t)n * sw->slot_bytes);
+    UPG__COUNT(swap_bytes_written, (uint64_t)pages * sw->slot_bytes);
   } else {
-    UPG__COUNT(swap_write_errors, (uint64_t)n);
+    UPG__COUNT(swap_write_errors, (uint64_t)pages);
   }
+}
+
+int upg__swap_write(upg__swap_t *sw, uint32_t slot, const struct iovec *iov, int n) {
+  int rc = sw->store->methods->writev(sw->store, slot_offset(sw, slot), iov, n);
+  count_write(sw, rc, n);
   return rc;
+}
+
+void upg__swap_write_runs(upg__swap_t *sw, upg__io_run_t *runs, int n) {
+  const upg__store_methods_t *m = sw->store->methods;
+  for (int i = 0; i < n; i++) runs[i].offset = slot_offset(sw, (uint32_t)runs[i].offset);
+  if (m->write_runs != NULL) m->write_runs(sw->store, runs, n);
+  else
+    for (int i = 0; i < n; i++)
+      runs[i].rc = m->writev(sw->store, runs[i].offset, runs[i].iov, runs[i].iovcnt);
+  for (int i = 0; i < n; i++) count_write(sw, runs[i].rc, runs[i].iovcnt);
 }
