@@ -3,10 +3,13 @@
  *
  * Floors: a bare sigaction handler that mprotects the faulting page back to
  * read-write (the least a protection-based pager can do per fault), and a
- * bare 4 KiB pread from a file in the page cache (the least a major fault
- * can add). Then upager's zero-fill, minor, major-clean and
- * major-with-dirty-victim faults, each timed over many faults and divided
- * by the count the runtime's own statistics report for that kind.
+ * bare 4 KiB pread at random offsets of a file opened as the swap file is
+ * (O_DIRECT when the runtime's swap file is, in the same directory): the
+ * least a major fault can add. Then upager's zero-fill, minor, major-clean
+ * and major-with-dirty-victim faults, each timed over many faults and
+ * divided by the count the runtime's own statistics report for that kind.
+ * The per-fault rows advise UPG_ADV_RANDOM so that each fault loads one
+ * page; the last row is a sequential pass with readahead, per page.
  *
  *   fault_latency [budget_pages [rounds]]      defaults: 1024 8
  *
@@ -64,15 +67,22 @@ static double floor_fault_us(size_t pages, int rounds) {
   return total / ((double)pages * rounds);
 }
 
-/* A 4 KiB pread at random offsets of a file in the page cache. */
-static double floor_pread_us(size_t pages, int rounds) {
-  char path[] = "/tmp/upager-bench-XXXXXX", buf[PAGE];
+/* A 4 KiB pread at random offsets of a file like the swap file. */
+static double floor_pread_us(size_t pages, int rounds, int direct) {
+  const char *dir = getenv("UPAGER_SWAP_DIR") ? getenv("UPAGER_SWAP_DIR")
+                    : getenv("TMPDIR")        ? getenv("TMPDIR")
+                                              : "/tmp";
+  char path[4096];
+  snprintf(path, sizeof path, "%s/upager-bench-XXXXXX", dir);
   int fd = mkstemp(path);
   if (fd < 0) die("mkstemp");
   unlink(path);
+  static char buf[PAGE] __attribute__((aligned(PAGE)));
   memset(buf, 1, sizeof buf);
   for (size_t i = 0; i < pages; i++)
     if (pwrite(fd, buf, PAGE, (off_t)(i * PAGE)) != PAGE) die("pwrite");
+  fsync(fd);
+  if (direct && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_DIRECT) != 0) die("O_DIRECT");
   unsigned seed = 1;
   double t0 = now_us();
   size_t n = pages * (size_t)rounds;
@@ -160,7 +170,6 @@ int main(int argc, char **argv) {
     return 2;
   }
   double floor_us = floor_fault_us(budget, rounds);
-  double pread_us = floor_pread_us(budget, rounds);
 
   upg_options_t opt = {0};
   opt.budget = budget * PAGE;
@@ -173,6 +182,9 @@ int main(int argc, char **argv) {
   size_t pages = 4 * budget;
   volatile char *p = upg_map(pages * PAGE, 0);
   if (p == NULL) die("upg_map");
+  int direct = (int)stats().swap_direct_io;
+  double pread_us = floor_pread_us(budget, rounds, direct);
+  if (upg_advise((void *)p, pages * PAGE, UPG_ADV_RANDOM) != 0) die("upg_advise");
 
   upg_stats_t before = stats();
   double t0 = now_us();
@@ -186,16 +198,22 @@ int main(int argc, char **argv) {
   (void)major_pass(p, pages, 0);     /* read back: victims written, pages clean */
   measure_t clean = major_pass(p, pages, 0); /* victims clean: no write-back */
   measure_t dirty = major_pass(p, pages, 1); /* victims dirty: write-back first */
+  if (upg_advise((void *)p, pages * PAGE, UPG_ADV_NORMAL) != 0) die("upg_advise");
+  (void)major_pass(p, pages, 0); /* written back: the next pass is all clean */
+  measure_t seq = major_pass(p, pages, 0);
+  seq.faults = pages;
 
   printf("upager fault latency: %zu-page budget, %zu-page region, %d rounds, page %u bytes\n",
          budget, pages, rounds, PAGE);
-  printf("floor: SIGSEGV + mprotect %.2f us, pread 4 KiB %.2f us\n\n", floor_us, pread_us);
+  printf("floor: SIGSEGV + mprotect %.2f us, pread 4 KiB %.2f us (%s)\n\n", floor_us, pread_us,
+         direct ? "O_DIRECT, as the swap file" : "page cache, as the swap file");
   printf("%-34s %10s %9s  %-22s %7s %7s\n", "fault kind", "faults", "us/fault", "floor",
          "us", "ratio");
   row("zero-fill (first touch)", zero, floor_us, "sigsegv+mprotect");
   row("minor (Clock reference bit)", minor, floor_us, "sigsegv+mprotect");
   row("major, clean victim", clean, floor_us + pread_us, "sigsegv+mprotect+pread");
   row("major, dirty victim (write-back)", dirty, floor_us + pread_us, "sigsegv+mprotect+pread");
+  row("sequential read, per page", seq, floor_us + pread_us, "sigsegv+mprotect+pread");
   upg_shutdown();
   return 0;
 }

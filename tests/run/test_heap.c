@@ -85,10 +85,10 @@ Test(heap, small_free_without_pressure_costs_no_discard, .init = start_small, .t
  * are not the region's memfd. */
 Test(heap, mimalloc_never_replaces_region_mappings, .init = start_small, .timeout = 60) {
   void *keep[256] = {0};
-  for (int round = 0; round < 20000; round++) {
+  for (int round = 0; round < 8000; round++) {
     int slot = round % 256;
     upg_free(keep[slot]);
-    size_t len = (size_t)(round * 7919 % 4000 + 1) * (round % 10 == 0 ? 256 : 1);
+    size_t len = (size_t)(round * 7919 % 4000 + 1) * (round % 10 == 0 ? 64 : 1);
     keep[slot] = upg_malloc(len);
     memset(keep[slot], round & 0xff, len);
   }
