@@ -167,7 +167,10 @@ UPG_EXTERN void upg_free(void *p);
   X(maps_peak, "most kernel mappings at once")                                \
   X(maps_limit, "mapping limit the runtime keeps under")                      \
   X(maps_demotions, "pages protected early to stay under the map limit")     \
-  X(handler_ns, "total time in the fault handler, nanoseconds")
+  X(handler_ns, "total time in the fault handler, nanoseconds")              \
+  X(thrash_windows, "windows of faults judged thrashing (lib/thrash.c)")     \
+  X(thrash_warnings, "thrashing warnings printed to stderr")                 \
+  X(thrash_working_set, "median reuse distance of the last thrashing window, pages")
 
 #define UPG_LATENCY_BUCKETS 32 /* bucket i: latency in [2^i, 2^(i+1)) ns */
 

@@ -260,6 +260,11 @@ int upg__trace_open(const char *path);
 void upg__trace_fault(const upg__region_t *r, size_t page, int kind);
 void upg__trace_close(void);
 
+/* ---- thrash.c: the thrashing detector ---------------------------------*/
+/* Under the lock, for every fault that loaded a page (kind ZERO or MAJOR
+ * counts; the others are ignored). */
+void upg__thrash_fault(const upg__region_t *r, size_t page, int kind);
+
 /* ---- fault sources ------------------------------------------------------*/
 typedef struct upg__fault_source {
   const char *name;
