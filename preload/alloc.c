@@ -88,8 +88,10 @@ UPG__EXPORT void free(void *p) {
   upg__heap_free(p);
 }
 
+/* A block that is neither NULL nor bootstrap is mimalloc's: the heap is up. */
 UPG__EXPORT void *realloc(void *p, size_t size) {
-  if (p == NULL || !is_boot(p)) return heap_usable() ? mi_realloc(p, size) : boot_alloc(size, 16);
+  if (p == NULL) return malloc(size);
+  if (!is_boot(p)) return mi_realloc(p, size);
   void *q = malloc(size);
   if (q != NULL) memcpy(q, p, boot_size(p) < size ? boot_size(p) : size);
   return q;

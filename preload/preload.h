@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -80,6 +81,12 @@
   X(pthread_sigmask, int, (int, const sigset_t *, sigset_t *))                  \
   X(sigprocmask, int, (int, const sigset_t *, sigset_t *))                      \
   X(sigaction, int, (int, const struct sigaction *, struct sigaction *))        \
+  X(posix_spawn, int, (pid_t *, const char *, const posix_spawn_file_actions_t *,      \
+                       const posix_spawnattr_t *, char *const[], char *const[]))      \
+  X(posix_spawnp, int, (pid_t *, const char *, const posix_spawn_file_actions_t *,     \
+                        const posix_spawnattr_t *, char *const[], char *const[]))     \
+  X(system, int, (const char *))                                                \
+  X(popen, FILE *, (const char *, const char *))                                \
   X(pthread_create, int, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))
 
 typedef struct upg__real {

@@ -9,6 +9,7 @@
  *   stdio    fwrite, fread, fprintf, fgets, getline with evicted FILE buffers,
  *            and transfers 16 times the budget
  *   sigmask  a thread that blocks every signal can still fault pages in
+ *   spawn    system, popen and posix_spawnp with evicted heap strings
  *   efault   a raw syscall() into an evicted buffer: the safety net must end
  *            the process (this mode is expected to die by SIGABRT) */
 #define _GNU_SOURCE
@@ -18,6 +19,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +28,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "upager.h"
@@ -208,6 +211,32 @@ static int probe_sigmask(void) {
   return 0;
 }
 
+extern char **environ;
+
+static int probe_spawn(void) {
+  char *value = malloc(64);
+  strcpy(value, "paged-value");
+  CHECK(setenv("PROBE_VAR", value, 1) == 0); /* environ and the string: heap */
+  char *command = strdup("test \"$PROBE_VAR\" = paged-value");
+  push_out(command);
+  push_out(environ);
+  CHECK(system(command) == 0);
+  char *echo = strdup("echo hello from popen");
+  push_out(echo);
+  FILE *p = popen(echo, "r");
+  char *line = malloc(64);
+  CHECK(p != NULL && fgets(line, 64, p) != NULL && strcmp(line, "hello from popen\n") == 0);
+  CHECK(pclose(p) == 0);
+  char **argv = malloc(4 * sizeof *argv);
+  argv[0] = strdup("sh"), argv[1] = strdup("-c"), argv[2] = strdup("exit 3"), argv[3] = NULL;
+  push_out(argv[2]);
+  pid_t pid;
+  int status;
+  CHECK(posix_spawnp(&pid, "sh", NULL, NULL, argv, environ) == 0);
+  CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 3);
+  return 0;
+}
+
 /* syscall() cannot be pinned for: the read hits a protected page. */
 static int probe_efault(void) {
   char *buf = malloc(8192);
@@ -230,6 +259,7 @@ int main(int argc, char **argv) {
            : strcmp(argv[1], "io") == 0      ? probe_io()
            : strcmp(argv[1], "stdio") == 0   ? probe_stdio()
            : strcmp(argv[1], "sigmask") == 0 ? probe_sigmask()
+           : strcmp(argv[1], "spawn") == 0   ? probe_spawn()
            : strcmp(argv[1], "efault") == 0  ? probe_efault()
                                              : 2;
   rmdir(tmpdir);

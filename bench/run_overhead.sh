@@ -1,0 +1,53 @@
+#!/bin/sh
+# run_overhead.sh: what `upager run` costs a program whose heap fits in the
+# budget: each program runs normally and under upager (budget twice its
+# measured heap) in alternation, and the median times give the slowdown.
+# Not a test: timings on a shared VM are noisy; rerun and compare.
+#
+#   bench/run_overhead.sh UPAGER [RUNS]        (RUNS defaults to 5)
+set -eu
+upager=$1
+runs=${2:-5}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export LC_ALL=C
+
+seq 1 200000 | awk '{ printf "%d %x line-%d\n", ($1 * 7919) % 1000003,
+                      ($1 * 2654435761) % 4294967296, $1 }' > "$work/text"
+cat > "$work/db.sql" <<'SQL'
+CREATE TABLE t(id INTEGER PRIMARY KEY, k INTEGER, v TEXT);
+WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000)
+INSERT INTO t SELECT x, (x * 7919) % 1000003, printf('row-%08d', x) FROM c;
+CREATE INDEX tk ON t(k);
+SELECT count(*), sum(k) FROM t WHERE k BETWEEN 1000 AND 500000;
+SQL
+
+now() { date +%s.%N; }
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+measure() { # name command...
+  name=$1; shift
+  heap=$("$upager" run --budget 4G --stats -- "$@" 2>&1 >/dev/null |
+         awk '$1 == "pages_resident_peak" { print $2 * 4096 }')
+  budget=$((heap * 2 + 16777216))
+  : > "$work/plain"; : > "$work/paged"
+  i=0
+  while [ $i -lt "$runs" ]; do
+    t0=$(now); "$@" > /dev/null; t1=$(now)
+    "$upager" run --budget "$budget" -- "$@" > /dev/null; t2=$(now)
+    echo "$t1 - $t0" | awk '{ print $1 - $3 }' >> "$work/plain"
+    echo "$t2 - $t1" | awk '{ print $1 - $3 }' >> "$work/paged"
+    i=$((i + 1))
+  done
+  plain=$(median < "$work/plain"); paged=$(median < "$work/paged")
+  awk -v n="$name" -v h="$heap" -v b="$budget" -v p="$plain" -v q="$paged" 'BEGIN {
+    printf "%-14s heap %6.1f MiB  budget %6.1f MiB  normal %6.3f s  upager %6.3f s  ratio %.3f\n",
+           n, h / 1048576, b / 1048576, p, q, q / p }'
+}
+
+echo "median of $runs runs each, heap inside the budget"
+measure "xz -9" xz -9 -c "$work/text"
+measure "xz -9 -T2" xz -9 -T2 --block-size=1MiB -c "$work/text"
+measure "sort" sort "$work/text"
+measure "sort -p2" sort --parallel=2 "$work/text"
+measure "sqlite3" sqlite3 :memory: ".read $work/db.sql"
