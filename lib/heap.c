@@ -73,6 +73,10 @@ static int place_arena(void) {
     return upg__fail(-errno, "cannot reserve the paged heap of %zu bytes (UPAGER_HEAP_SIZE): %s",
                      len, strerror(errno));
   char *base = (char *)(((uintptr_t)region + ARENA_ALIGN - 1) & ~(uintptr_t)(ARENA_ALIGN - 1));
+  sigset_t saved;
+  upg__api_lock(&saved);
+  upg__region_find(region)->fresh_dirty = 1; /* a new heap page is written at once */
+  upg__api_unlock(&saved);
   tame_mimalloc();
   /* Committed (so never decommitted), not large, zero-filled. */
   if (!mi->manage_os_memory(base, len, true, false, true, -1))

@@ -188,6 +188,8 @@ struct upg__region {
   size_t ra_next;   /* the page a sequential run would fault on next */
   size_t ra_window; /* pages the last fault loaded */
   int access;       /* UPG_ADV_NORMAL, _SEQUENTIAL or _RANDOM */
+  int fresh_dirty;  /* first touch opens read-write and dirty (the heap,
+                       whose new pages are written at once: one fault, not two) */
   long maps;       /* kernel mappings: the view's runs, the alias, the table */
   uint16_t id;
 };

@@ -97,15 +97,18 @@ static int load(upg__region_t *r, size_t page, int *loaded) {
   upg__lock();
   upg__rt.busy_frames -= n;
   size_t kept = n;
+  uint32_t fresh = r->fresh_dirty ? UPG__DIRTY : 0, all_fresh = fresh;
   for (size_t i = 0; i < n; i++) {
     upg__pte_t *pte = &r->pte[page + i];
+    uint32_t dirty = pte->slot == UPG__NO_SLOT ? fresh : 0;
     if (failed[i]) {
       upg__pte_store(pte, UPG__ABSENT);
       upg__frames_release(frames[i]);
       if (kept == n) kept = i; /* open only the loaded run at the front */
       continue;
     }
-    upg__pte_store(pte, UPG__RESIDENT | UPG__REFERENCED);
+    upg__pte_store(pte, UPG__RESIDENT | UPG__REFERENCED | dirty);
+    if (i < kept) all_fresh &= dirty;
     upg__rt.policy->loaded(upg__rt.policy_state, frames[i]);
     upg__stats_resident(1);
   }
@@ -114,7 +117,7 @@ static int load(upg__region_t *r, size_t page, int *loaded) {
   r->ra_window = n;
   if (rc != 0) return rc;
   if (kept > 1) UPG__COUNT(readahead_pages, kept - 1);
-  rc = upg__pte_protect_run(r, page, kept, UPG_PROT_READ);
+  rc = upg__pte_protect_run(r, page, kept, all_fresh ? UPG_PROT_RW : UPG_PROT_READ);
   if (rc != 0) upg__fatal("cannot open loaded pages to the program", rc);
   *loaded = major ? UPG_TRACE_MAJOR : UPG_TRACE_ZERO;
   return 0;
