@@ -22,6 +22,8 @@
 #define ARENA_ALIGN ((size_t)64 << 20)
 /* Blocks smaller than this are not worth a discard's system calls. */
 #define RELEASE_MIN_BYTES ((size_t)256 << 10)
+/* Below this, calloc lets mimalloc zero the block itself. */
+#define CALLOC_DISCARD_MIN ((size_t)1 << 20)
 /* The bytes mimalloc writes into a block it frees (its free-list link). */
 #define FREED_BLOCK_HEADER 16
 
@@ -132,8 +134,32 @@ static int heap_ready(void) {
 
 void *upg_malloc(size_t size) { return heap_ready() ? mi->malloc(size) : NULL; }
 
+/* mimalloc does not know the region's fresh pages are zero and would
+ * memset a large block whole, making every page resident and dirty. A
+ * discard zeroes the whole pages instead at no cost for pages never
+ * touched, so only the partial pages at the ends are written. */
+void *upg__heap_calloc(size_t count, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(count, size, &total)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (total < CALLOC_DISCARD_MIN) return mi->calloc(count, size);
+  char *p = mi->malloc(total);
+  if (p == NULL) return NULL;
+  size_t unit = upg__rt.page_size;
+  char *first = (char *)(((uintptr_t)p + unit - 1) & ~(uintptr_t)(unit - 1));
+  char *end = (char *)(((uintptr_t)p + total) & ~(uintptr_t)(unit - 1));
+  memset(p, 0, (size_t)(first - p));
+  memset(end, 0, (size_t)(p + total - end));
+  /* A page pinned by a system call in flight cannot be discarded. */
+  if (upg_advise(first, (size_t)(end - first), UPG_ADV_DONTNEED) != 0)
+    memset(first, 0, (size_t)(end - first));
+  return p;
+}
+
 void *upg_calloc(size_t count, size_t size) {
-  return heap_ready() ? mi->calloc(count, size) : NULL;
+  return heap_ready() ? upg__heap_calloc(count, size) : NULL;
 }
 
 void *upg_realloc(void *p, size_t size) { return heap_ready() ? mi->realloc(p, size) : NULL; }

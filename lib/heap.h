@@ -47,6 +47,9 @@ extern _Atomic int upg__heap_state;
  * elsewhere); other threads wait for the start to finish. */
 int upg__heap_start(const upg__mi_t *mi);
 
+/* calloc on the heap, zeroing large blocks by discarding their pages. */
+void *upg__heap_calloc(size_t count, size_t size);
+
 /* Frees a block of the heap. When resident memory is near the budget, a
  * large block's whole interior pages are discarded first, so that garbage
  * is never written back to swap. */

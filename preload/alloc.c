@@ -75,7 +75,7 @@ UPG__EXPORT void *malloc(size_t size) {
 }
 
 UPG__EXPORT void *calloc(size_t count, size_t size) {
-  if (heap_usable()) return mi_calloc(count, size);
+  if (heap_usable()) return upg__heap_calloc(count, size);
   if (size != 0 && count > SIZE_MAX / size) {
     errno = ENOMEM;
     return NULL;

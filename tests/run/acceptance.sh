@@ -27,7 +27,7 @@ make_text() { # lines
 }
 
 case $case_name in
-  xz)      make_text 25000 > "$work/in"; set -- xz -9 -c "$work/in" ;;
+  xz)      make_text 3000 > "$work/in"; set -- xz -9 -c "$work/in" ;;
   xz-mt)   make_text 40000 > "$work/in"; set -- xz -9 -T2 --block-size=256KiB -c "$work/in" ;;
   sort)    make_text 120000 > "$work/in"; set -- sort "$work/in" ;;
   sort-mt) make_text 120000 > "$work/in"; set -- sort --parallel=2 -S 64M "$work/in" ;;
