@@ -11,6 +11,7 @@
  * leaves the stream in error with errno EFAULT ends the process. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -60,6 +61,61 @@ typedef struct stream_call {
   int saved_errno;
 } stream_call_t;
 
+/* ---- buffers that stay pinned --------------------------------------------
+ * Pinning costs system calls, and a stream's buffer reaches the kernel at
+ * every refill or flush: the first STICKY_STREAMS buffers to need a pin
+ * keep it until their stream is closed, within a small share of the budget.
+ * An entry whose stream changed its buffer (or was closed behind the
+ * wrappers' back, as pclose does) is re-pinned when next seen. */
+#define STICKY_STREAMS 16
+#define STICKY_SHARE 16 /* of the budget, at most, in sticky pins */
+
+typedef struct sticky_pin {
+  const FILE *fp;
+  const char *base;
+  size_t len, pages;
+} sticky_pin_t;
+
+static sticky_pin_t sticky[STICKY_STREAMS];
+static size_t sticky_pages;
+static pthread_mutex_t sticky_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void sticky_drop(sticky_pin_t *e) {
+  if (upg_unpin(e->base, e->len) != 0) upg__fatal("cannot unpin a stream's buffer", 0);
+  sticky_pages -= e->pages;
+  *e = (sticky_pin_t){NULL, NULL, 0, 0};
+}
+
+/* 1 when [base, base+len), fp's buffer, is pinned for good. */
+static int sticky_pin(const FILE *fp, const char *base, size_t len) {
+  size_t unit = upg__rt.page_size;
+  size_t pages = (((uintptr_t)base & (unit - 1)) + len + unit - 1) / unit;
+  sticky_pin_t *free_entry = NULL;
+  int pinned = 0;
+  pthread_mutex_lock(&sticky_lock);
+  for (int i = 0; i < STICKY_STREAMS && !pinned; i++) {
+    if (sticky[i].fp == fp && (sticky[i].base != base || sticky[i].len != len))
+      sticky_drop(&sticky[i]);
+    pinned = sticky[i].fp == fp;
+    if (sticky[i].fp == NULL && free_entry == NULL) free_entry = &sticky[i];
+  }
+  if (!pinned && free_entry != NULL &&
+      (sticky_pages + pages) * STICKY_SHARE <= upg__rt.nframes && upg_pin(base, len) == 0) {
+    *free_entry = (sticky_pin_t){fp, base, len, pages};
+    sticky_pages += pages;
+    pinned = 1;
+  }
+  pthread_mutex_unlock(&sticky_lock);
+  return pinned;
+}
+
+static void sticky_forget(const FILE *fp) {
+  pthread_mutex_lock(&sticky_lock);
+  for (int i = 0; i < STICKY_STREAMS; i++)
+    if (sticky[i].fp == fp) sticky_drop(&sticky[i]);
+  pthread_mutex_unlock(&sticky_lock);
+}
+
 static void pin_buffer(stream_call_t *c, FILE *fp, int allocate) {
   c->pin.len = 0;
   /* glibc mallocs the buffer at a stream's first operation and fills it at
@@ -69,8 +125,10 @@ static void pin_buffer(stream_call_t *c, FILE *fp, int allocate) {
     if (fp->_IO_buf_base == NULL) _IO_doallocbuf(fp);
     funlockfile(fp);
   }
-  if (fp->_IO_buf_base != NULL)
-    upg__pin_whole(&c->pin, fp->_IO_buf_base, (size_t)(fp->_IO_buf_end - fp->_IO_buf_base));
+  const char *base = fp->_IO_buf_base;
+  size_t len = (size_t)(fp->_IO_buf_end - fp->_IO_buf_base);
+  if (base == NULL || !upg__heap_contains(base) || sticky_pin(fp, base, len)) return;
+  upg__pin_whole(&c->pin, base, len);
 }
 
 static void stream_enter(stream_call_t *c, FILE *fp) {
@@ -108,13 +166,25 @@ static void stream_leave_closed(stream_call_t *c) {
 typedef size_t (*fread_fn)(void *, size_t, size_t, FILE *);
 typedef size_t (*fwrite_fn)(const void *, size_t, size_t, FILE *);
 
+/* glibc moves data between the kernel and the caller's buffer directly
+ * only for a transfer at least as large as the stream's buffer; anything
+ * smaller goes through the stream's buffer, and the caller's needs no pin. */
+static size_t user_pin_begin(upg__pin_t *pin, const FILE *fp, const char *p, size_t len) {
+  size_t buffer = (size_t)(fp->_IO_buf_end - fp->_IO_buf_base);
+  if (len < buffer) {
+    pin->len = 0;
+    return len;
+  }
+  return upg__pin_begin(pin, p, len);
+}
+
 static size_t read_pinned(void *ptr, size_t bytes, FILE *fp, fread_fn real, const char *name) {
   stream_call_t c;
   size_t done = 0;
   stream_enter(&c, fp);
   while (done < bytes) {
     upg__pin_t pin;
-    size_t piece = upg__pin_begin(&pin, (char *)ptr + done, bytes - done);
+    size_t piece = user_pin_begin(&pin, fp, (char *)ptr + done, bytes - done);
     size_t n = real((char *)ptr + done, 1, piece, fp);
     upg__pin_end(&pin);
     done += n;
@@ -131,7 +201,7 @@ static size_t write_pinned(const void *ptr, size_t bytes, FILE *fp, fwrite_fn re
   stream_enter(&c, fp);
   while (done < bytes) {
     upg__pin_t pin;
-    size_t piece = upg__pin_begin(&pin, (const char *)ptr + done, bytes - done);
+    size_t piece = user_pin_begin(&pin, fp, (const char *)ptr + done, bytes - done);
     size_t n = real((const char *)ptr + done, 1, piece, fp);
     upg__pin_end(&pin);
     done += n;
@@ -428,6 +498,7 @@ UPG__EXPORT int fclose(FILE *fp) {
   errno = 0;
   pin_buffer(&c, fp, 0);
   int r = UPG__REAL(fclose)(fp);
+  sticky_forget(fp);
   if (r != 0 && errno == EFAULT && c.pin.len != 0) upg__efault_fatal("fclose", c.pin.addr);
   stream_leave_closed(&c);
   return r;
@@ -453,6 +524,7 @@ UPG__EXPORT FILE *freopen64(const char *path, const char *mode, FILE *fp) {
   pin_buffer(&c, fp, 0);
   upg__pin_string(&pin, path);
   FILE *r = UPG__REAL(freopen64)(path, mode, fp);
+  sticky_forget(fp);
   upg__pin_end(&pin);
   stream_leave_closed(&c);
   return r;
