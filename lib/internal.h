@@ -272,6 +272,7 @@ extern const upg__fault_source_t upg__fault_sigsegv;
 /* ---- runtime.c ---------------------------------------------------------*/
 typedef struct upg__runtime {
   pthread_mutex_t lock;
+  _Atomic uint32_t lock_waiters;
   _Atomic int running;
   upg__config_t cfg;
   size_t page_size;
@@ -304,6 +305,9 @@ static inline size_t upg__region_page(const upg__region_t *r, const void *addr) 
 }
 void upg__lock(void);
 void upg__unlock(void);
+/* For a thread that holds the lock through many system calls (the
+ * evictor): lets threads waiting for it go first. */
+void upg__lock_yield(void);
 /* For API calls from ordinary code: blocks signals while the lock is held,
  * so a signal handler that touches paged memory cannot deadlock on it. */
 void upg__api_lock(sigset_t *saved);
