@@ -117,7 +117,10 @@ static long next_record(upg__refs_t *r, const char **p, size_t *len) {
       r->line++; /* name the partial record itself */
       return fail(r, -EINVAL, "truncated record");
     }
-    if (r->start == 0 && r->end == BUFFER_BYTES) return fail(r, -EINVAL, "line longer than 1 MiB");
+    if (r->start == 0 && r->end == BUFFER_BYTES) {
+      r->line++;
+      return fail(r, -EINVAL, "line longer than 1 MiB");
+    }
     int rc = refill(r);
     if (rc != 0) return fail(r, rc, rc == -EBADMSG ? "corrupt zstd data" : "cannot read");
   }
