@@ -9,13 +9,9 @@ static int alloc_table(upg__pagemap_t *m, size_t capacity) {
   unsigned bits = 0;
   while (((size_t)1 << bits) < capacity) bits++;
   capacity = (size_t)1 << bits;
-  m->keys = malloc(capacity * sizeof *m->keys);
-  m->values = malloc(capacity * sizeof *m->values);
-  if (m->keys == NULL || m->values == NULL) {
-    free(m->keys), free(m->values);
-    return -ENOMEM;
-  }
-  memset(m->keys, 0xff, capacity * sizeof *m->keys); /* all UPG__PAGEMAP_EMPTY */
+  m->slots = malloc(capacity * sizeof *m->slots);
+  if (m->slots == NULL) return -ENOMEM;
+  for (size_t i = 0; i < capacity; i++) m->slots[i].key = UPG__PAGEMAP_EMPTY;
   m->mask = capacity - 1;
   m->shift = bits == 0 ? 63 : 64 - bits;
   m->count = 0;
@@ -24,20 +20,19 @@ static int alloc_table(upg__pagemap_t *m, size_t capacity) {
 
 int upg__pagemap_init(upg__pagemap_t *m, size_t expected) {
   size_t capacity = 16;
-  while (capacity < 2 * expected) capacity *= 2;
+  while (capacity < 4 * expected) capacity *= 2;
   return alloc_table(m, capacity);
 }
 
 void upg__pagemap_free(upg__pagemap_t *m) {
-  free(m->keys), free(m->values);
-  m->keys = NULL, m->values = NULL;
+  free(m->slots);
+  m->slots = NULL;
 }
 
 static void insert_new(upg__pagemap_t *m, uint64_t key, uint32_t value) {
   size_t i = upg__pagemap_slot(m, key);
-  while (m->keys[i] != UPG__PAGEMAP_EMPTY) i = (i + 1) & m->mask;
-  m->keys[i] = key;
-  m->values[i] = value;
+  while (m->slots[i].key != UPG__PAGEMAP_EMPTY) i = (i + 1) & m->mask;
+  m->slots[i] = (upg__pagemap_slot_t){key, value};
   m->count++;
 }
 
@@ -50,7 +45,7 @@ static int grow(upg__pagemap_t *m) {
     return rc;
   }
   for (size_t i = 0; i <= old.mask; i++)
-    if (old.keys[i] != UPG__PAGEMAP_EMPTY) insert_new(m, old.keys[i], old.values[i]);
+    if (old.slots[i].key != UPG__PAGEMAP_EMPTY) insert_new(m, old.slots[i].key, old.slots[i].value);
   upg__pagemap_free(&old);
   return 0;
 }
@@ -73,19 +68,18 @@ int upg__pagemap_put(upg__pagemap_t *m, uint64_t key, uint32_t value) {
  * when their home slot allows, so no tombstones slow later lookups. */
 void upg__pagemap_remove(upg__pagemap_t *m, uint64_t key) {
   size_t hole = upg__pagemap_slot(m, key);
-  while (m->keys[hole] != key) {
-    if (m->keys[hole] == UPG__PAGEMAP_EMPTY) return;
+  while (m->slots[hole].key != key) {
+    if (m->slots[hole].key == UPG__PAGEMAP_EMPTY) return;
     hole = (hole + 1) & m->mask;
   }
-  for (size_t i = (hole + 1) & m->mask; m->keys[i] != UPG__PAGEMAP_EMPTY; i = (i + 1) & m->mask) {
-    size_t home = upg__pagemap_slot(m, m->keys[i]);
+  for (size_t i = (hole + 1) & m->mask; m->slots[i].key != UPG__PAGEMAP_EMPTY; i = (i + 1) & m->mask) {
+    size_t home = upg__pagemap_slot(m, m->slots[i].key);
     /* The key at i may fill the hole unless its home lies cyclically in (hole, i]. */
     if (((i - home) & m->mask) >= ((i - hole) & m->mask)) {
-      m->keys[hole] = m->keys[i];
-      m->values[hole] = m->values[i];
+      m->slots[hole] = m->slots[i];
       hole = i;
     }
   }
-  m->keys[hole] = UPG__PAGEMAP_EMPTY;
+  m->slots[hole].key = UPG__PAGEMAP_EMPTY;
   m->count--;
 }

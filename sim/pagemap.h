@@ -1,8 +1,8 @@
 /* pagemap.h: the simulator's map from a page number to a small integer (a
  * frame, a list node, a heap slot). Open addressing with linear probing
- * and backward-shift deletion: one probe on average at load 1/2, no
- * per-entry allocation, so a lookup costs a multiply and a cache line or
- * two. Debian's uthash and GLib's GHashTable allocate an entry per key,
+ * and backward-shift deletion. A map starts at load 1/4 for the count
+ * it is told to expect (a policy's frames) and grows at 1/2: short probe
+ * runs, no per-entry allocation, one cache line a lookup. Debian's uthash and GLib's GHashTable allocate an entry per key,
  * which the 20 M references a second target cannot afford.
  *
  * Keys are page numbers below UPG__PAGE_MAX; the readers reject larger
@@ -16,15 +16,20 @@
 #define UPG__PAGE_MAX (UINT64_MAX - 1)
 #define UPG__PAGEMAP_EMPTY UINT64_MAX
 
+/* Key and value side by side: a lookup touches one cache line. */
+typedef struct upg__pagemap_slot {
+  uint64_t key;
+  uint32_t value;
+} upg__pagemap_slot_t;
+
 typedef struct upg__pagemap {
-  uint64_t *keys;
-  uint32_t *values;
+  upg__pagemap_slot_t *slots;
   size_t mask;  /* capacity - 1; capacity is a power of two */
   unsigned shift; /* 64 - log2(capacity), for Fibonacci hashing */
   size_t count;
 } upg__pagemap_t;
 
-/* Room for `expected` keys before the first growth; 0 or -ENOMEM. */
+/* Room for `expected` keys at load 1/4; 0 or -ENOMEM. */
 int upg__pagemap_init(upg__pagemap_t *m, size_t expected);
 void upg__pagemap_free(upg__pagemap_t *m);
 /* Inserts or replaces; 0 or -ENOMEM (the map is unchanged then). */
@@ -39,8 +44,8 @@ static inline size_t upg__pagemap_slot(const upg__pagemap_t *m, uint64_t key) {
 /* The value stored for `key`, or NULL. */
 static inline uint32_t *upg__pagemap_find(const upg__pagemap_t *m, uint64_t key) {
   for (size_t i = upg__pagemap_slot(m, key);; i = (i + 1) & m->mask) {
-    if (m->keys[i] == key) return &m->values[i];
-    if (m->keys[i] == UPG__PAGEMAP_EMPTY) return NULL;
+    if (m->slots[i].key == key) return &m->slots[i].value;
+    if (m->slots[i].key == UPG__PAGEMAP_EMPTY) return NULL;
   }
 }
 
