@@ -2,8 +2,9 @@
  * frame, a list node, a heap slot). Open addressing with linear probing
  * and backward-shift deletion. A map starts at load 1/4 for the count
  * it is told to expect (a policy's frames) and grows at 1/2: short probe
- * runs, no per-entry allocation, one cache line a lookup. Debian's uthash and GLib's GHashTable allocate an entry per key,
- * which the 20 M references a second target cannot afford.
+ * runs, no per-entry allocation, one cache line a lookup. Debian's
+ * uthash and GLib's GHashTable allocate an entry per key, which the 20 M
+ * references a second target cannot afford.
  *
  * Keys are page numbers below UPG__PAGE_MAX; the readers reject larger
  * ones, because UINT64_MAX marks an empty slot. */
