@@ -80,6 +80,11 @@ typedef struct upg_options {
   int stats;              /* UPAGER_STATS: 1 prints the report to stderr at exit */
   size_t max_maps;        /* UPAGER_MAX_MAPS: kernel mappings the runtime may
                              create (half of vm.max_map_count) */
+  size_t readahead;       /* UPAGER_READAHEAD: most pages a sequential fault
+                             loads (64; 1 turns readahead off) */
+  const char *direct_io;  /* UPAGER_DIRECT_IO: "1" (default) opens the swap
+                             file O_DIRECT where the filesystem allows, "0"
+                             buffered */
   const char *trace;      /* UPAGER_TRACE: record every fault into this file
                              (the upt format, docs/upt.md) */
 } upg_options_t;
@@ -103,9 +108,14 @@ UPG_EXTERN int upg_unmap(void *addr, size_t len);
 enum {
   UPG_ADV_NORMAL = 0,
   UPG_ADV_WILLNEED = 1, /* load the pages now (as far as the budget allows) */
-  UPG_ADV_DONTNEED = 2  /* discard: next access reads zeros, no write-back,
-                           swap slots are freed */
+  UPG_ADV_DONTNEED = 2,  /* discard: next access reads zeros, no write-back,
+                            swap slots are freed */
+  UPG_ADV_SEQUENTIAL = 3, /* the region is read in order: every fault loads
+                             a full readahead window */
+  UPG_ADV_RANDOM = 4      /* no order: every fault loads one page */
 };
+/* SEQUENTIAL, RANDOM and NORMAL (the runtime guesses from the faults) set
+ * the access pattern of the whole region holding [addr, addr+len). */
 UPG_EXTERN int upg_advise(void *addr, size_t len, int advice);
 
 /* Makes the pages resident, writable and never evicted until unpinned, as a
@@ -127,11 +137,16 @@ UPG_EXTERN int upg_unpin(const void *addr, size_t len);
   X(fault_invalid, "access outside every page passed to the program")        \
   X(evict_clean, "evicted without I/O (clean or never written)")             \
   X(evict_dirty, "evicted after writing to swap")                             \
-  X(swap_write_errors, "swap writes that failed; the page stayed resident")  \
+  X(readahead_pages, "pages loaded ahead of a sequential fault")            \
+  X(evict_batches, "eviction batches (each: one write a run of slots)")      \
+  X(swap_write_errors, "pages whose write failed; they stayed resident")     \
+  X(swap_reads, "store reads (one a run of consecutive slots)")              \
+  X(swap_writes, "store writes (one a run of consecutive slots)")            \
   X(swap_bytes_written, "bytes written to the swap file")                     \
   X(swap_bytes_read, "bytes read from the swap file")                         \
   X(swap_slots_in_use, "swap slots holding a page")                           \
   X(swap_slots_high, "swap file size in slots (high-water mark)")            \
+  X(swap_direct_io, "1: the swap file bypasses the page cache (O_DIRECT)")  \
   X(discards, "pages discarded by UPG_ADV_DONTNEED or unmap")                 \
   X(pages_resident, "pages resident now")                                     \
   X(pages_resident_peak, "most pages resident at once")                       \

@@ -1,45 +1,53 @@
 /* frames.c: the frame budget. A frame is one paging unit of resident
  * memory; there are budget/page_size of them and every page that is
  * loading, resident or evicting holds one, so the budget is never exceeded.
- * This file hands out frames, asks the policy for victims and evicts them,
- * and protects pages early when kernel mappings run short. */
+ * This file hands out frames, evicts victims in batches (one protection
+ * change and one punched hole a run of pages, one write a run of swap
+ * slots), and protects pages early when kernel mappings run short. */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <time.h>
 
 #include "internal.h"
 
-/* Victims whose write-back failed are passed over for the rest of one
- * request; after this many failures the request gives up. */
-#define MAX_FAILED_VICTIMS 16
+/* Victims one batch takes; their write is one I/O a run of slots. */
+#define MAX_BATCH 64
+_Static_assert(MAX_BATCH <= UPG__IOV_MAX, "a batch is one store call");
 
-typedef struct victim_search {
-  size_t failed[MAX_FAILED_VICTIMS];
-  size_t nfailed;
-} victim_search_t;
+typedef struct victim {
+  upg__region_t *region;
+  size_t page;
+  uint32_t frame;
+  uint32_t slot; /* the slot written, for a dirty victim */
+  int rc;        /* 0, or why the page stays resident */
+} victim_t;
+
+typedef struct batch {
+  size_t n;
+  victim_t v[MAX_BATCH];
+} batch_t;
 
 static size_t demote_hand;
 
 int upg__frames_create(size_t nframes) {
   upg__rt.frames = upg__os_alloc(nframes * sizeof(upg__frame_t));
-  upg__rt.free_frames = upg__os_alloc(nframes * sizeof(size_t));
+  upg__rt.free_frames = upg__os_alloc(nframes * sizeof(uint32_t));
   if (upg__rt.frames == NULL || upg__rt.free_frames == NULL) goto fail;
   upg__rt.nframes = nframes;
-  for (size_t i = 0; i < nframes; i++) upg__rt.free_frames[i] = nframes - 1 - i;
+  for (size_t i = 0; i < nframes; i++) upg__rt.free_frames[i] = (uint32_t)(nframes - 1 - i);
   upg__rt.free_count = nframes;
   upg__rt.busy_frames = upg__rt.pinned_pages = 0;
   demote_hand = 0;
   if (upg__rt.policy->create(nframes, &upg__rt.policy_state) == 0) return 0;
 fail:
   upg__os_free(upg__rt.frames, nframes * sizeof(upg__frame_t));
-  upg__os_free(upg__rt.free_frames, nframes * sizeof(size_t));
+  upg__os_free(upg__rt.free_frames, nframes * sizeof(uint32_t));
   return -ENOMEM;
 }
 
 void upg__frames_destroy(void) {
   upg__rt.policy->destroy(upg__rt.policy_state);
   upg__os_free(upg__rt.frames, upg__rt.nframes * sizeof(upg__frame_t));
-  upg__os_free(upg__rt.free_frames, upg__rt.nframes * sizeof(size_t));
+  upg__os_free(upg__rt.free_frames, upg__rt.nframes * sizeof(uint32_t));
   upg__rt.frames = NULL;
   upg__rt.free_frames = NULL;
   upg__rt.nframes = 0;
@@ -51,14 +59,11 @@ static upg__pte_t *frame_pte(size_t frame) {
 }
 
 static int frame_evictable(void *ctx, size_t frame) {
-  const victim_search_t *search = ctx;
+  (void)ctx;
   upg__pte_t *pte = frame_pte(frame);
   if (pte == NULL) return 0;
   uint32_t w = atomic_load(&pte->word);
-  if (upg__pte_state(w) != UPG__RESIDENT || upg__pte_pins(w) != 0) return 0;
-  for (size_t i = 0; i < search->nfailed; i++)
-    if (search->failed[i] == frame) return 0;
-  return 1;
+  return upg__pte_state(w) == UPG__RESIDENT && upg__pte_pins(w) == 0;
 }
 
 /* Clearing the bit also closes the page, so its next touch is a minor
@@ -73,84 +78,226 @@ static int frame_test_clear_referenced(void *ctx, size_t frame) {
   return 1;
 }
 
-/* Writes a dirty page out; on failure it stays resident and dirty. */
-static int write_back(upg__region_t *r, size_t page, size_t frame) {
-  upg__pte_t *pte = &r->pte[page];
-  uint32_t slot = pte->slot;
-  int fresh = slot == UPG__NO_SLOT, rc;
-  if (fresh && (rc = upg__swap_alloc(&upg__rt.swap, &slot)) != 0) return rc;
-  uint32_t w = atomic_load(&pte->word);
-  upg__pte_store(pte, (w & ~UPG__STATE_MASK) | UPG__EVICTING);
-  upg__rt.busy_frames++;
-  upg__unlock();
-  rc = upg__swap_write(&upg__rt.swap, slot, r->alias + page * upg__rt.page_size);
-  upg__lock();
-  upg__rt.busy_frames--;
-  w = atomic_load(&pte->word);
-  if (rc != 0) {
-    if (fresh) upg__swap_unalloc(&upg__rt.swap, slot);
-    upg__pte_store(pte, (w & ~UPG__STATE_MASK) | UPG__RESIDENT);
-    upg__rt.policy->loaded(upg__rt.policy_state, frame);
-    return rc;
-  }
-  pte->slot = slot;
-  return 0;
+static const upg__policy_env_t policy_env = {frame_evictable, frame_test_clear_referenced,
+                                             NULL};
+
+static int victim_before(const victim_t *a, const victim_t *b) {
+  return a->region != b->region ? a->region < b->region : a->page < b->page;
 }
 
-/* Evicts the page in `frame`, which the caller then owns. */
-static int evict(size_t frame) {
-  upg__region_t *r = upg__rt.frames[frame].region;
-  size_t page = upg__rt.frames[frame].page, unit = upg__rt.page_size;
-  upg__pte_t *pte = &r->pte[page];
-  int rc = upg__pte_protect(r, page, UPG_PROT_NONE);
-  if (rc == 0 && (atomic_load(&pte->word) & UPG__DIRTY)) {
-    rc = write_back(r, page, frame);
-    if (rc == 0) UPG__COUNT(evict_dirty, 1);
-  } else if (rc == 0) {
+/* Victims in address order, so neighbours form runs. */
+static void sort_victims(batch_t *b) {
+  for (size_t i = 1; i < b->n; i++) {
+    victim_t v = b->v[i];
+    size_t j = i;
+    for (; j > 0 && victim_before(&v, &b->v[j - 1]); j--) b->v[j] = b->v[j - 1];
+    b->v[j] = v;
+  }
+}
+
+/* The length of the run of neighbouring pages starting at victim i. */
+static size_t page_run(const batch_t *b, size_t i) {
+  size_t n = 1;
+  while (i + n < b->n && b->v[i + n].region == b->v[i].region &&
+         b->v[i + n].page == b->v[i].page + n)
+    n++;
+  return n;
+}
+
+static upg__pte_t *victim_pte(const victim_t *v) { return &v->region->pte[v->page]; }
+
+static int victim_dirty(const victim_t *v) {
+  return (atomic_load(&victim_pte(v)->word) & UPG__DIRTY) != 0;
+}
+
+/* Takes up to `want` victims from the policy and marks them evicting. */
+static void choose_victims(batch_t *b, size_t want) {
+  b->n = 0;
+  while (b->n < want) {
+    long frame = upg__rt.policy->victim(upg__rt.policy_state, &policy_env);
+    if (frame < 0) break;
+    upg__frame_t *f = &upg__rt.frames[frame];
+    upg__pte_t *pte = &f->region->pte[f->page];
+    uint32_t w = atomic_load(&pte->word);
+    upg__pte_store(pte, (w & ~UPG__STATE_MASK) | UPG__EVICTING);
+    b->v[b->n++] = (victim_t){f->region, f->page, (uint32_t)frame, UPG__NO_SLOT, 0};
+  }
+  sort_victims(b);
+}
+
+/* Closes the program's view of every victim, a run at a time. */
+static void close_views(batch_t *b) {
+  for (size_t i = 0; i < b->n;) {
+    size_t n = page_run(b, i);
+    int rc = upg__pte_protect_run(b->v[i].region, b->v[i].page, n, UPG_PROT_NONE);
+    for (size_t k = i; k < i + n; k++) b->v[k].rc = rc;
+    i += n;
+  }
+}
+
+/* Gives every dirty victim a fresh slot, in as few runs as the free space
+ * allows. Its old copy is stale: the slot goes back without I/O. */
+static void assign_slots(batch_t *b) {
+  uint32_t next = UPG__NO_SLOT, left = 0;
+  for (size_t i = 0; i < b->n; i++) {
+    victim_t *v = &b->v[i];
+    if (v->rc != 0 || !victim_dirty(v)) continue;
+    upg__pte_t *pte = victim_pte(v);
+    if (pte->slot != UPG__NO_SLOT) upg__swap_unalloc(&upg__rt.swap, pte->slot);
+    pte->slot = UPG__NO_SLOT;
+    if (left == 0) {
+      size_t dirty_left = 0;
+      for (size_t k = i; k < b->n; k++) dirty_left += b->v[k].rc == 0 && victim_dirty(&b->v[k]);
+      long got = upg__swap_alloc_run(&upg__rt.swap, (uint32_t)dirty_left, &next);
+      if (got < 0) {
+        v->rc = (int)got;
+        continue;
+      }
+      left = (uint32_t)got;
+    }
+    v->slot = next++;
+    left--;
+  }
+}
+
+/* Writes the dirty victims, one write a run of consecutive slots, all runs
+ * handed to the store at once. Runs without the lock: the victims are
+ * evicting, nobody else moves them. */
+static void write_victims(batch_t *b) {
+  struct iovec iov[MAX_BATCH];
+  upg__io_run_t runs[MAX_BATCH];
+  size_t first_victim[MAX_BATCH], unit = upg__rt.page_size, nruns = 0, niov = 0;
+  for (size_t i = 0; i < b->n;) {
+    if (b->v[i].slot == UPG__NO_SLOT) {
+      i++;
+      continue;
+    }
+    runs[nruns] = (upg__io_run_t){b->v[i].slot, &iov[niov], 0, 0};
+    first_victim[nruns] = i;
+    while (i < b->n && b->v[i].slot == runs[nruns].offset + (uint64_t)runs[nruns].iovcnt) {
+      iov[niov++] = (struct iovec){b->v[i].region->alias + b->v[i].page * unit, unit};
+      runs[nruns].iovcnt++;
+      i++;
+    }
+    nruns++;
+  }
+  if (nruns == 0) return;
+  upg__swap_write_runs(&upg__rt.swap, runs, (int)nruns);
+  for (size_t r = 0; r < nruns; r++)
+    for (size_t k = 0; k < (size_t)runs[r].iovcnt; k++) b->v[first_victim[r] + k].rc = runs[r].rc;
+}
+
+/* Gives the frames' memory back to the kernel, one hole a run of pages
+ * that left; the hole reads as zeros, which a later first touch needs. */
+static void punch_victims(batch_t *b) {
+  size_t unit = upg__rt.page_size;
+  for (size_t i = 0; i < b->n;) {
+    size_t n = 1;
+    while (i + n < b->n && b->v[i + n].rc == b->v[i].rc && b->v[i + n].region == b->v[i].region &&
+           b->v[i + n].page == b->v[i].page + n)
+      n++;
+    if (b->v[i].rc == 0) {
+      int rc = upg__os_punch_hole(b->v[i].region->memfd, (uint64_t)b->v[i].page * unit, n * unit);
+      if (rc != 0) upg__fatal("cannot release evicted frames", rc);
+    }
+    i += n;
+  }
+}
+
+/* A victim whose write failed stays resident and dirty, closed, with its
+ * reference bit set so that the hand passes it once before trying again. */
+static void keep_victim(victim_t *v) {
+  if (v->slot != UPG__NO_SLOT) upg__swap_unalloc(&upg__rt.swap, v->slot);
+  upg__pte_t *pte = victim_pte(v);
+  uint32_t w = atomic_load(&pte->word);
+  upg__pte_store(pte, (w & ~UPG__STATE_MASK) | UPG__RESIDENT | UPG__REFERENCED);
+  upg__rt.policy->loaded(upg__rt.policy_state, v->frame);
+}
+
+static void finish_victim(victim_t *v) {
+  upg__pte_t *pte = victim_pte(v);
+  if (v->slot != UPG__NO_SLOT) {
+    pte->slot = v->slot;
+    UPG__COUNT(evict_dirty, 1);
+  } else {
     UPG__COUNT(evict_clean, 1);
   }
-  if (rc != 0) return rc;
-  /* The frame's memory goes back to the kernel; the hole reads as zeros,
-   * which is what a later first touch needs. */
-  rc = upg__os_punch_hole(r->memfd, (uint64_t)page * unit, unit);
-  if (rc != 0) upg__fatal("cannot release an evicted frame", rc);
   upg__pte_store(pte, UPG__ABSENT);
-  upg__rt.frames[frame].region = NULL;
+  upg__frames_release(v->frame);
   upg__stats_resident(-1);
-  return 0;
 }
 
-/* Frames are all busy with other threads' I/O: let one of them finish. */
-static void wait_for_busy_frame(void) {
-  static const struct timespec pause = {0, 50 * 1000};
+long upg__frames_evict(size_t want, size_t *failed, int *last_error) {
+  batch_t b;
+  if (want > MAX_BATCH) want = MAX_BATCH;
+  choose_victims(&b, want);
+  if (b.n == 0) return 0;
+  close_views(&b);
+  assign_slots(&b);
+  upg__rt.busy_frames += b.n;
   upg__unlock();
-  nanosleep(&pause, NULL);
+  write_victims(&b);
+  punch_victims(&b);
   upg__lock();
+  upg__rt.busy_frames -= b.n;
+  long freed = 0;
+  for (size_t i = 0; i < b.n; i++) {
+    if (b.v[i].rc == 0) {
+      finish_victim(&b.v[i]);
+      freed++;
+    } else {
+      keep_victim(&b.v[i]);
+      *last_error = b.v[i].rc;
+      (*failed)++;
+    }
+  }
+  UPG__COUNT(evict_batches, 1);
+  upg__frames_wake_waiters();
+  return freed;
+}
+
+/* Frames are all busy with other threads' I/O: sleep until a batch ends. */
+static void wait_for_frames(void) {
+  uint32_t seq = atomic_load(&upg__rt.frames_event);
+  atomic_fetch_add(&upg__rt.frames_waiters, 1);
+  upg__unlock();
+  upg__os_wait((const uint32_t *)&upg__rt.frames_event, seq);
+  upg__lock();
+  atomic_fetch_sub(&upg__rt.frames_waiters, 1);
+}
+
+void upg__frames_wake_waiters(void) {
+  if (atomic_load(&upg__rt.frames_waiters) == 0) return;
+  atomic_fetch_add(&upg__rt.frames_event, 1);
+  upg__os_wake_all((const uint32_t *)&upg__rt.frames_event);
+}
+
+long upg__frames_take_free(void) {
+  if (upg__rt.free_count == 0) return -1;
+  long frame = upg__rt.free_frames[--upg__rt.free_count];
+  upg__evictor_note_free(upg__rt.free_count);
+  return frame;
 }
 
 long upg__frames_obtain(void) {
-  victim_search_t search = {.nfailed = 0};
-  const upg__policy_env_t env = {frame_evictable, frame_test_clear_referenced, &search};
   int last_error = UPG_ENOMEM;
+  size_t failures = 0;
   for (;;) {
-    if (upg__rt.free_count > 0) return (long)upg__rt.free_frames[--upg__rt.free_count];
-    long frame = upg__rt.policy->victim(upg__rt.policy_state, &env);
-    if (frame < 0) {
-      if (upg__rt.busy_frames == 0) return last_error;
-      wait_for_busy_frame();
-      continue;
-    }
-    int rc = evict((size_t)frame);
-    if (rc == 0) return frame;
-    last_error = rc;
-    search.failed[search.nfailed++] = (size_t)frame;
-    if (search.nfailed == MAX_FAILED_VICTIMS) return rc;
+    long frame = upg__frames_take_free();
+    if (frame >= 0) return frame;
+    size_t failed = 0;
+    if (upg__frames_evict(upg__evictor_sync_batch(), &failed, &last_error) > 0) continue;
+    failures += failed;
+    /* A whole sweep's worth of victims refused to leave: nothing can. */
+    if (failures > upg__rt.nframes) return last_error;
+    if (failed == 0 && upg__rt.busy_frames == 0) return last_error; /* all pinned */
+    if (failed == 0) wait_for_frames();
   }
 }
 
 void upg__frames_release(size_t frame) {
   upg__rt.frames[frame].region = NULL;
-  upg__rt.free_frames[upg__rt.free_count++] = frame;
+  upg__rt.free_frames[upg__rt.free_count++] = (uint32_t)frame;
 }
 
 void upg__frames_discard(upg__region_t *r, size_t page) {
@@ -173,7 +320,7 @@ int upg__frames_demote(long need) {
     uint32_t w = atomic_load(&pte->word);
     if (upg__pte_state(w) != UPG__RESIDENT || upg__pte_pins(w) != 0 ||
         upg__pte_prot(w) == UPG_PROT_NONE ||
-        upg__pte_maps_delta(f->region, f->page, UPG_PROT_NONE) > 0)
+        upg__pte_maps_delta(f->region, f->page, 1, UPG_PROT_NONE) > 0)
       continue;
     atomic_fetch_and(&pte->word, ~UPG__REFERENCED);
     if (upg__pte_protect(f->region, f->page, UPG_PROT_NONE) == 0) UPG__COUNT(maps_demotions, 1);

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "os.h"
 #include "policy.h"
@@ -20,7 +21,9 @@ typedef struct upg__config {
   size_t budget;
   size_t page_size;
   size_t max_maps;
+  size_t readahead; /* most pages one fault loads */
   int stats;
+  int direct_io;
   const upg__policy_ops_t *policy;
   char swap_dir[PATH_MAX];
   char trace_path[PATH_MAX];
@@ -58,18 +61,34 @@ void upg__stats_resident(long delta);
  * as SQLite's sqlite3_file does; the core only calls the upg__store_*
  * wrappers, which is where tests inject failures (upg__store_class). */
 typedef struct upg__store upg__store_t;
+/* Most buffers one store call moves: the largest batch of pages. */
+#define UPG__IOV_MAX 256
+/* One contiguous piece of a batch of writes, and how it went. */
+typedef struct upg__io_run {
+  uint64_t offset;
+  const struct iovec *iov;
+  int iovcnt;
+  int rc; /* out: 0 or a negative errno */
+} upg__io_run_t;
+
 typedef struct upg__store_methods {
-  int (*read)(upg__store_t *s, uint64_t offset, void *buf, size_t len);
-  int (*write)(upg__store_t *s, uint64_t offset, const void *buf, size_t len);
+  /* Move all of iov (at most UPG__IOV_MAX buffers) from or to offset. */
+  int (*readv)(upg__store_t *s, uint64_t offset, const struct iovec *iov, int n);
+  int (*writev)(upg__store_t *s, uint64_t offset, const struct iovec *iov, int n);
+  /* Optional: all the runs at once, so the device can take them in
+   * parallel; NULL means the wrapper calls writev for each. */
+  void (*write_runs)(upg__store_t *s, upg__io_run_t *runs, int n);
   int (*discard)(upg__store_t *s, uint64_t offset, size_t len);
   void (*close)(upg__store_t *s);
 } upg__store_methods_t;
 struct upg__store {
   const upg__store_methods_t *methods;
+  int direct_io; /* bypasses the page cache */
 };
 typedef struct upg__store_class {
   const char *name;
-  int (*open)(const char *dir, upg__store_t **out);
+  /* direct_io asks for I/O that bypasses the page cache where possible. */
+  int (*open)(const char *dir, int direct_io, upg__store_t **out);
 } upg__store_class_t;
 
 extern const upg__store_class_t upg__store_file;
@@ -81,21 +100,28 @@ extern const upg__store_class_t *upg__store_class;
 #define UPG__NO_SLOT 0u
 typedef struct upg__swap {
   upg__store_t *store;
-  uint32_t *free_slots; /* stack of released slots */
-  size_t free_count;
-  uint32_t high;        /* highest slot handed out: the file's extent */
+  uint64_t *used;  /* bitmap: bit s set while slot s holds (or awaits) a page */
+  uint32_t high;   /* highest slot handed out: the file's extent */
+  uint32_t cursor; /* next-fit: where the search for free slots resumes */
   size_t slot_bytes;
 } upg__swap_t;
 
-int upg__swap_open(upg__swap_t *sw, const char *dir, size_t slot_bytes);
+int upg__swap_open(upg__swap_t *sw, const char *dir, size_t slot_bytes, int direct_io);
 void upg__swap_close(upg__swap_t *sw);
-int upg__swap_alloc(upg__swap_t *sw, uint32_t *slot);
+/* Takes up to `want` consecutive slots, at least one; returns how many, or
+ * a negative errno. */
+long upg__swap_alloc_run(upg__swap_t *sw, uint32_t want, uint32_t *first);
 /* Returns the slot and frees its space in the store. */
 void upg__swap_release(upg__swap_t *sw, uint32_t slot);
-/* Returns a slot that was handed out but never written. */
+/* Returns a slot whose contents no longer matter, keeping its space for
+ * the next allocation. */
 void upg__swap_unalloc(upg__swap_t *sw, uint32_t slot);
-int upg__swap_read(upg__swap_t *sw, uint32_t slot, void *buf);
-int upg__swap_write(upg__swap_t *sw, uint32_t slot, const void *buf);
+/* Read or write n consecutive slots from `slot`, one buffer a slot. */
+int upg__swap_read(upg__swap_t *sw, uint32_t slot, const struct iovec *iov, int n);
+int upg__swap_write(upg__swap_t *sw, uint32_t slot, const struct iovec *iov, int n);
+/* Several writes at once; `offset` of each run holds its first slot on
+ * entry. Each run's result lands in its rc. */
+void upg__swap_write_runs(upg__swap_t *sw, upg__io_run_t *runs, int n);
 
 /* ---- pagetable.c: one entry a page -------------------------------------
  * `word` holds the state, the flags and the pin count, and is also the futex
@@ -139,8 +165,11 @@ void upg__pte_wait(upg__pte_t *pte);
  * kernel mappings; may first protect other pages to stay under the limit.
  * 0, or a negative errno from mprotect. */
 int upg__pte_protect(upg__region_t *r, size_t page, uint32_t prot);
-/* Mappings that changing `page` to `prot` would add (may be negative). */
-long upg__pte_maps_delta(const upg__region_t *r, size_t page, uint32_t prot);
+/* The same for pages [first, first+n) with one mprotect. */
+int upg__pte_protect_run(upg__region_t *r, size_t first, size_t n, uint32_t prot);
+/* Mappings that giving pages [first, first+n) `prot` would add (may be
+ * negative). */
+long upg__pte_maps_delta(const upg__region_t *r, size_t first, size_t n, uint32_t prot);
 /* Marks a page unmapped (a hole in the program view), keeping the count. */
 void upg__pte_set_unmapped(upg__region_t *r, size_t page);
 /* Adds to the region's and the runtime's count of kernel mappings. */
@@ -155,6 +184,9 @@ struct upg__region {
   int memfd;       /* the frames' memory: both views map it */
   upg__pte_t *pte;
   size_t touched_lo, touched_hi; /* bounds of pages ever given a frame */
+  size_t ra_next;   /* the page a sequential run would fault on next */
+  size_t ra_window; /* pages the last fault loaded */
+  int access;       /* UPG_ADV_NORMAL, _SEQUENTIAL or _RANDOM */
   long maps;       /* kernel mappings: the view's runs, the alias, the table */
   uint16_t id;
 };
@@ -173,15 +205,33 @@ typedef struct upg__frame {
 
 int upg__frames_create(size_t nframes);
 void upg__frames_destroy(void);
-/* A free frame, evicting a victim if none is: the lock may be dropped for
+/* A free frame, evicting victims if none is: the lock may be dropped for
  * the write-back. Negative errno when nothing can be evicted. */
 long upg__frames_obtain(void);
+/* A free frame without evicting, or -1. */
+long upg__frames_take_free(void);
+/* Evicts up to `want` victims in one batch, dropping the lock for the I/O;
+ * returns the frames freed. Victims that could not leave (a failed write)
+ * stay resident and are counted in *failed, their error in *last_error. */
+long upg__frames_evict(size_t want, size_t *failed, int *last_error);
 void upg__frames_release(size_t frame);
 /* Frees the frame of a resident page that is being discarded. */
 void upg__frames_discard(upg__region_t *r, size_t page);
+/* Wakes faults waiting for a frame (frames were freed or became evictable). */
+void upg__frames_wake_waiters(void);
 /* Protects resident pages until the mapping count leaves room for `need`
  * more; 0 or UPG_EMAPLIMIT. */
 int upg__frames_demote(long need);
+
+/* ---- evictor.c: the background evictor thread ---------------------------*/
+int upg__evictor_start(size_t nframes);
+void upg__evictor_stop(void);
+/* In a child of fork(): the thread did not come along. */
+void upg__evictor_forget(void);
+/* Under the lock, after a frame was taken: wakes the thread when needed. */
+void upg__evictor_note_free(size_t free_count);
+/* Victims a fault evicts itself when no frame is free. */
+size_t upg__evictor_sync_batch(void);
 
 /* ---- pager.c: page transitions -----------------------------------------*/
 typedef enum {
@@ -227,8 +277,10 @@ typedef struct upg__runtime {
 
   upg__frame_t *frames;
   size_t nframes;
-  size_t *free_frames;
+  uint32_t *free_frames;
   size_t free_count;
+  _Atomic uint32_t frames_event;   /* futex: bumped when frames free up */
+  _Atomic uint32_t frames_waiters; /* faults sleeping on frames_event */
   size_t busy_frames; /* LOADING or EVICTING */
   size_t pinned_pages;
   const upg__policy_ops_t *policy;

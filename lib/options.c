@@ -27,6 +27,8 @@ static int apply_policy(const char *, const char *, upg__config_t *);
 static int apply_stats(const char *, const char *, upg__config_t *);
 static int apply_max_maps(const char *, const char *, upg__config_t *);
 static int apply_trace(const char *, const char *, upg__config_t *);
+static int apply_readahead(const char *, const char *, upg__config_t *);
+static int apply_direct_io(const char *, const char *, upg__config_t *);
 
 /* X(field, kind, environment variable, default, apply) */
 #define UPG__OPTIONS(X)                                              \
@@ -36,7 +38,9 @@ static int apply_trace(const char *, const char *, upg__config_t *);
   X(policy, string, "UPAGER_POLICY", "clock", apply_policy)          \
   X(stats, flag, "UPAGER_STATS", "0", apply_stats)                   \
   X(max_maps, size, "UPAGER_MAX_MAPS", "", apply_max_maps)           \
-  X(trace, string, "UPAGER_TRACE", "", apply_trace)
+  X(trace, string, "UPAGER_TRACE", "", apply_trace)                 \
+  X(readahead, size, "UPAGER_READAHEAD", "64", apply_readahead)      \
+  X(direct_io, string, "UPAGER_DIRECT_IO", "1", apply_direct_io)
 
 /* How a field set in code becomes text; NULL when it is unset. */
 static const char *code_size(size_t v, char *buf, size_t len) {
@@ -129,13 +133,31 @@ static int apply_policy(const char *text, const char *source, upg__config_t *cfg
   return 0;
 }
 
-static int apply_stats(const char *text, const char *source, upg__config_t *cfg) {
+static int parse_flag(const char *text, const char *source, int *out) {
   if (strcmp(text, "1") == 0 || strcasecmp(text, "yes") == 0 || strcasecmp(text, "true") == 0)
-    cfg->stats = 1;
+    *out = 1;
   else if (strcmp(text, "0") == 0 || strcasecmp(text, "no") == 0 || strcasecmp(text, "false") == 0)
-    cfg->stats = 0;
+    *out = 0;
   else
     return upg__fail(UPG_EOPTION, "%s='%s' is not 1 or 0", source, text);
+  return 0;
+}
+
+static int apply_stats(const char *text, const char *source, upg__config_t *cfg) {
+  return parse_flag(text, source, &cfg->stats);
+}
+
+static int apply_direct_io(const char *text, const char *source, upg__config_t *cfg) {
+  return parse_flag(text, source, &cfg->direct_io);
+}
+
+static int apply_readahead(const char *text, const char *source, upg__config_t *cfg) {
+  size_t v;
+  int rc = parse_size_or_fail(text, source, UPG_EOPTION, &v);
+  if (rc) return rc;
+  if (v < 1 || v > UPG__IOV_MAX)
+    return upg__fail(UPG_EOPTION, "%s='%s' is outside 1..%d pages", source, text, UPG__IOV_MAX);
+  cfg->readahead = v;
   return 0;
 }
 

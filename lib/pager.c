@@ -5,6 +5,7 @@
  * malloc, no stdio. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -13,39 +14,109 @@ static void note_touched(upg__region_t *r, size_t page) {
   if (page + 1 > r->touched_hi) r->touched_hi = page + 1;
 }
 
-/* Gives an absent page a frame and its contents: the memfd hole already
- * reads as zeros, so only a page with a swap copy needs I/O, which fills
- * the alias while the program's view stays closed. */
+/* How many pages a fault at `page` loads: one for a random access; for a
+ * sequential run a window that doubles with each fault in the run, up to
+ * the readahead limit. upg_advise can fix either answer for a region. */
+static size_t readahead_window(upg__region_t *r, size_t page) {
+  size_t max = upg__rt.cfg.readahead;
+  if (r->access == UPG_ADV_RANDOM || max <= 1) return 1;
+  if (r->access == UPG_ADV_SEQUENTIAL) return max;
+  if (page != r->ra_next) return 1;
+  size_t w = 2 * r->ra_window;
+  return w < max ? w : max;
+}
+
+/* The pages after `first` that the window may take: absent ones, each with
+ * a frame that is free now (readahead never evicts for a guess). */
+static size_t claim_window(upg__region_t *r, size_t first, size_t window, uint32_t *frames) {
+  size_t n = 1;
+  while (n < window && first + n < r->npages &&
+         upg__pte_state(atomic_load(&r->pte[first + n].word)) == UPG__ABSENT) {
+    long frame = upg__frames_take_free();
+    if (frame < 0) break;
+    frames[n++] = (uint32_t)frame;
+  }
+  return n;
+}
+
+/* Reads pages [first, first+n) that have a swap copy, one store call a run
+ * of consecutive slots, into the alias. Without the lock. Returns the error
+ * of the first page, and marks every page of a failed run in failed[]. */
+static int read_window(upg__region_t *r, size_t first, size_t n, unsigned char *failed) {
+  struct iovec iov[UPG__IOV_MAX];
+  size_t unit = upg__rt.page_size;
+  int first_rc = 0;
+  for (size_t i = 0; i < n;) {
+    uint32_t slot = r->pte[first + i].slot;
+    if (slot == UPG__NO_SLOT) { /* the memfd hole already reads as zeros */
+      i++;
+      continue;
+    }
+    size_t k = 0;
+    while (i + k < n && r->pte[first + i + k].slot == slot + k) {
+      iov[k] = (struct iovec){r->alias + (first + i + k) * unit, unit};
+      k++;
+    }
+    int rc = upg__swap_read(&upg__rt.swap, slot, iov, (int)k);
+    if (rc != 0) {
+      memset(failed + i, 1, k);
+      if (i == 0) first_rc = rc;
+    }
+    i += k;
+  }
+  return first_rc;
+}
+
+/* Gives an absent page a frame and its contents, and with it the rest of a
+ * readahead window; fills the alias while the program's view stays closed,
+ * then opens the whole window with one protection change. */
 static int load(upg__region_t *r, size_t page, int *loaded) {
-  upg__pte_t *pte = &r->pte[page];
+  uint32_t frames[UPG__IOV_MAX];
+  unsigned char failed[UPG__IOV_MAX] = {0};
+  size_t window = readahead_window(r, page);
   long frame = upg__frames_obtain();
   if (frame < 0) return (int)frame;
-  if (upg__pte_state(atomic_load(&pte->word)) != UPG__ABSENT) {
+  if (upg__pte_state(atomic_load(&r->pte[page].word)) != UPG__ABSENT) {
     upg__frames_release((size_t)frame); /* another thread loaded it meanwhile */
     return 0;
   }
-  upg__rt.frames[frame] = (upg__frame_t){r, page};
-  pte->frame = (uint32_t)frame;
-  note_touched(r, page);
-  uint32_t slot = pte->slot;
-  int rc = 0;
-  if (slot != UPG__NO_SLOT) {
+  frames[0] = (uint32_t)frame;
+  size_t n = claim_window(r, page, window, frames);
+  int major = r->pte[page].slot != UPG__NO_SLOT;
+  for (size_t i = 0; i < n; i++) {
+    upg__pte_t *pte = &r->pte[page + i];
+    upg__rt.frames[frames[i]] = (upg__frame_t){r, page + i};
+    pte->frame = frames[i];
     upg__pte_store(pte, UPG__LOADING);
-    upg__rt.busy_frames++;
-    upg__unlock();
-    rc = upg__swap_read(&upg__rt.swap, slot, r->alias + page * upg__rt.page_size);
-    upg__lock();
-    upg__rt.busy_frames--;
   }
-  if (rc != 0) {
-    upg__pte_store(pte, UPG__ABSENT);
-    upg__frames_release((size_t)frame);
-    return rc;
+  note_touched(r, page + n - 1);
+  note_touched(r, page);
+  upg__rt.busy_frames += n;
+  upg__unlock();
+  int rc = read_window(r, page, n, failed);
+  upg__lock();
+  upg__rt.busy_frames -= n;
+  size_t kept = n;
+  for (size_t i = 0; i < n; i++) {
+    upg__pte_t *pte = &r->pte[page + i];
+    if (failed[i]) {
+      upg__pte_store(pte, UPG__ABSENT);
+      upg__frames_release(frames[i]);
+      if (kept == n) kept = i; /* open only the loaded run at the front */
+      continue;
+    }
+    upg__pte_store(pte, UPG__RESIDENT | UPG__REFERENCED);
+    upg__rt.policy->loaded(upg__rt.policy_state, frames[i]);
+    upg__stats_resident(1);
   }
-  upg__pte_store(pte, UPG__RESIDENT | UPG__REFERENCED);
-  upg__rt.policy->loaded(upg__rt.policy_state, (size_t)frame);
-  upg__stats_resident(1);
-  *loaded = slot != UPG__NO_SLOT ? UPG_TRACE_MAJOR : UPG_TRACE_ZERO;
+  upg__frames_wake_waiters();
+  r->ra_next = page + n;
+  r->ra_window = n;
+  if (rc != 0) return rc;
+  if (kept > 1) UPG__COUNT(readahead_pages, kept - 1);
+  rc = upg__pte_protect_run(r, page, kept, UPG_PROT_READ);
+  if (rc != 0) upg__fatal("cannot open loaded pages to the program", rc);
+  *loaded = major ? UPG_TRACE_MAJOR : UPG_TRACE_ZERO;
   return 0;
 }
 

@@ -30,16 +30,19 @@ static uint32_t view_kind(const upg__region_t *r, size_t page) {
   return upg__pte_state(w) == UPG__UNMAPPED ? 3u : upg__pte_prot(w);
 }
 
-long upg__pte_maps_delta(const upg__region_t *r, size_t page, uint32_t prot) {
-  uint32_t old = view_kind(r, page);
+long upg__pte_maps_delta(const upg__region_t *r, size_t first, size_t n, uint32_t prot) {
+  size_t last = first + n - 1;
   long delta = 0;
-  if (page > 0) {
-    uint32_t left = view_kind(r, page - 1);
-    delta += (long)(left != prot) - (long)(left != old);
+  /* Inside the run every boundary disappears. */
+  for (size_t page = first + 1; page <= last; page++)
+    delta -= view_kind(r, page) != view_kind(r, page - 1);
+  if (first > 0) {
+    uint32_t left = view_kind(r, first - 1);
+    delta += (long)(left != prot) - (long)(left != view_kind(r, first));
   }
-  if (page + 1 < r->npages) {
-    uint32_t right = view_kind(r, page + 1);
-    delta += (long)(right != prot) - (long)(right != old);
+  if (last + 1 < r->npages) {
+    uint32_t right = view_kind(r, last + 1);
+    delta += (long)(right != prot) - (long)(right != view_kind(r, last));
   }
   return delta;
 }
@@ -56,26 +59,37 @@ void upg__maps_add(upg__region_t *r, long delta) {
     UPG__SET(maps_peak, (uint64_t)upg__rt.maps_in_use);
 }
 
-int upg__pte_protect(upg__region_t *r, size_t page, uint32_t prot) {
-  upg__pte_t *pte = &r->pte[page];
-  if (upg__pte_prot(atomic_load(&pte->word)) == prot) return 0;
-  long delta = upg__pte_maps_delta(r, page, prot);
-  /* Closing a page never needs room: the limit is half the kernel's. */
+static int run_has_prot(const upg__region_t *r, size_t first, size_t n, uint32_t prot) {
+  for (size_t page = first; page < first + n; page++)
+    if (upg__pte_prot(atomic_load(&r->pte[page].word)) != prot) return 0;
+  return 1;
+}
+
+int upg__pte_protect_run(upg__region_t *r, size_t first, size_t n, uint32_t prot) {
+  if (run_has_prot(r, first, n, prot)) return 0;
+  long delta = upg__pte_maps_delta(r, first, n, prot);
+  /* Closing never needs room: the limit is half the kernel's. */
   if (prot != UPG_PROT_NONE && delta > 0 &&
       upg__rt.maps_in_use + delta > (long)upg__rt.cfg.max_maps) {
     int rc = upg__frames_demote(delta);
     if (rc != 0) return rc;
-    delta = upg__pte_maps_delta(r, page, prot);
+    delta = upg__pte_maps_delta(r, first, n, prot);
   }
   size_t unit = upg__rt.page_size;
-  if (mprotect(r->base + page * unit, unit, os_prot(prot)) != 0) return -errno;
+  if (mprotect(r->base + first * unit, n * unit, os_prot(prot)) != 0) return -errno;
   upg__maps_add(r, delta);
-  atomic_fetch_and(&pte->word, ~UPG__PROT_MASK);
-  atomic_fetch_or(&pte->word, prot << UPG__PROT_SHIFT);
+  for (size_t page = first; page < first + n; page++) {
+    atomic_fetch_and(&r->pte[page].word, ~UPG__PROT_MASK);
+    atomic_fetch_or(&r->pte[page].word, prot << UPG__PROT_SHIFT);
+  }
   return 0;
 }
 
+int upg__pte_protect(upg__region_t *r, size_t page, uint32_t prot) {
+  return upg__pte_protect_run(r, page, 1, prot);
+}
+
 void upg__pte_set_unmapped(upg__region_t *r, size_t page) {
-  upg__maps_add(r, upg__pte_maps_delta(r, page, 3u));
+  upg__maps_add(r, upg__pte_maps_delta(r, page, 1, 3u));
   upg__pte_store(&r->pte[page], UPG__UNMAPPED);
 }

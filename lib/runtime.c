@@ -48,6 +48,7 @@ static void print_stats_once(void) {
 static void forget_after_fork(void) {
   if (!upg__rt.running) return;
   upg__fault_sigsegv.uninstall();
+  upg__evictor_forget();
   for (size_t i = 0; i < upg__rt.nregions; i++) {
     upg__region_t *r = upg__rt.regions[i];
     close(r->memfd);
@@ -84,7 +85,7 @@ static int start(const upg_options_t *opt) {
   size_t nframes = cfg.budget / cfg.page_size;
   if ((rc = upg__frames_create(nframes)) != 0)
     return upg__fail(rc, "cannot allocate the frame table for %zu frames", nframes);
-  if ((rc = upg__swap_open(&upg__rt.swap, cfg.swap_dir, cfg.page_size)) != 0) {
+  if ((rc = upg__swap_open(&upg__rt.swap, cfg.swap_dir, cfg.page_size, cfg.direct_io)) != 0) {
     upg__frames_destroy();
     return upg__fail(UPG_ESWAPDIR, "cannot create the swap file in '%s' (UPAGER_SWAP_DIR): %s",
                      cfg.swap_dir, strerror(-rc));
@@ -96,7 +97,15 @@ static int start(const upg_options_t *opt) {
     return upg__fail(rc, "cannot %s: %s", *cfg.trace_path ? "open UPAGER_TRACE" : "install the fault handler",
                      strerror(-rc));
   }
+  if ((rc = upg__evictor_start(nframes)) != 0) {
+    upg__fault_sigsegv.uninstall();
+    upg__trace_close();
+    upg__swap_close(&upg__rt.swap);
+    upg__frames_destroy();
+    return upg__fail(rc, "cannot start the evictor thread: %s", strerror(-rc));
+  }
   UPG__SET(frames, nframes);
+  UPG__SET(swap_direct_io, (uint64_t)upg__rt.swap.store->direct_io);
   UPG__SET(maps_limit, cfg.max_maps);
   stats_printed = 0;
   register_process_hooks();
@@ -139,6 +148,7 @@ void upg_shutdown(void) {
   pthread_mutex_lock(&life_lock);
   if (upg__rt.running) {
     print_stats_once();
+    upg__evictor_stop();
     upg__fault_sigsegv.uninstall();
     upg__api_lock(&saved);
     while (upg__rt.nregions > 0) {
@@ -255,9 +265,11 @@ int upg_advise(void *addr, size_t len, int advice) {
   int rc = find_range(addr, len, &r, &first, &end);
   if (rc == 0) {
     switch (advice) {
-      case UPG_ADV_NORMAL: break;
+      case UPG_ADV_NORMAL: r->access = advice; break;
       case UPG_ADV_WILLNEED: rc = will_need(r, first, end); break;
       case UPG_ADV_DONTNEED: rc = dont_need(r, first, end); break;
+      case UPG_ADV_SEQUENTIAL:
+      case UPG_ADV_RANDOM: r->access = advice; break;
       default: rc = UPG_EINVAL;
     }
   }

@@ -1,13 +1,19 @@
 /* store_file.c: the swap file store. The file is private to the process
  * from its first instant: O_TMPFILE where the filesystem has it (never
- * named), else a 0600 file unlinked right after creation. Its I/O calls are
- * plain pread/pwrite, safe in the fault handler. */
+ * named), else a 0600 file unlinked right after creation. Direct I/O
+ * (O_DIRECT) where the filesystem allows it, so evicted pages leave RAM
+ * instead of moving to the page cache; buffered where it refuses (tmpfs).
+ * Its I/O calls are plain preadv/pwritev, safe in the fault handler; a
+ * batch of writes goes to the device at once through io_uring, so that
+ * scattered slots are written in parallel rather than one after another. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <liburing.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -15,32 +21,71 @@
 typedef struct file_store {
   upg__store_t base;
   int fd;
+  int has_ring;
+  _Atomic int ring_busy; /* one user at a time; others write serially */
+  struct io_uring ring;
 } file_store_t;
 
 static int file_fd(upg__store_t *s) { return ((file_store_t *)s)->fd; }
 
-static int file_read(upg__store_t *s, uint64_t offset, void *buf, size_t len) {
-  char *p = buf;
-  while (len > 0) {
-    ssize_t n = pread(file_fd(s), p, len, (off_t)offset);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return -errno;
-    if (n == 0) return -EIO; /* a slot past the end was never written */
-    p += n, offset += (uint64_t)n, len -= (size_t)n;
+/* Moves the whole of iov, resuming after short transfers. */
+static int transfer(upg__store_t *s, uint64_t offset, const struct iovec *iov, int n,
+                    int writing) {
+  struct iovec rest[UPG__IOV_MAX];
+  memcpy(rest, iov, (size_t)n * sizeof *iov);
+  struct iovec *v = rest;
+  while (n > 0) {
+    ssize_t done = writing ? pwritev(file_fd(s), v, n, (off_t)offset)
+                           : preadv(file_fd(s), v, n, (off_t)offset);
+    if (done < 0 && errno == EINTR) continue;
+    if (done < 0) return -errno;
+    if (done == 0) return writing ? -ENOSPC : -EIO; /* past the end: never written */
+    offset += (uint64_t)done;
+    while (n > 0 && (size_t)done >= v->iov_len) done -= (ssize_t)v->iov_len, v++, n--;
+    if (n > 0) v->iov_base = (char *)v->iov_base + done, v->iov_len -= (size_t)done;
   }
   return 0;
 }
 
-static int file_write(upg__store_t *s, uint64_t offset, const void *buf, size_t len) {
-  const char *p = buf;
-  while (len > 0) {
-    ssize_t n = pwrite(file_fd(s), p, len, (off_t)offset);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return -errno;
-    if (n == 0) return -ENOSPC;
-    p += n, offset += (uint64_t)n, len -= (size_t)n;
+static int file_readv(upg__store_t *s, uint64_t offset, const struct iovec *iov, int n) {
+  return transfer(s, offset, iov, n, 0);
+}
+
+static int file_writev(upg__store_t *s, uint64_t offset, const struct iovec *iov, int n) {
+  return transfer(s, offset, iov, n, 1);
+}
+
+/* Submits every run and reaps every completion; a run the ring moved only
+ * partly (or refused) is redone with pwritev, which resumes short writes. */
+static void ring_write_runs(file_store_t *fs, upg__io_run_t *runs, int n) {
+  for (int i = 0; i < n; i++) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&fs->ring);
+    io_uring_prep_writev(sqe, fs->fd, runs[i].iov, (unsigned)runs[i].iovcnt, runs[i].offset);
+    io_uring_sqe_set_data64(sqe, (uint64_t)i);
+    runs[i].rc = 1; /* in flight */
   }
-  return 0;
+  int submitted = io_uring_submit_and_wait(&fs->ring, (unsigned)n);
+  for (int done = 0; submitted > 0 && done < submitted; done++) {
+    struct io_uring_cqe *cqe;
+    if (io_uring_wait_cqe(&fs->ring, &cqe) != 0) break;
+    upg__io_run_t *run = &runs[io_uring_cqe_get_data64(cqe)];
+    size_t want = (size_t)run->iovcnt * run->iov[0].iov_len;
+    run->rc = cqe->res == (int)want ? 0 : 1;
+    io_uring_cqe_seen(&fs->ring, cqe);
+  }
+  for (int i = 0; i < n; i++)
+    if (runs[i].rc == 1)
+      runs[i].rc = transfer(&fs->base, runs[i].offset, runs[i].iov, runs[i].iovcnt, 1);
+}
+
+static void file_write_runs(upg__store_t *s, upg__io_run_t *runs, int n) {
+  file_store_t *fs = (file_store_t *)s;
+  if (fs->has_ring && n > 1 && !atomic_exchange(&fs->ring_busy, 1)) {
+    ring_write_runs(fs, runs, n);
+    atomic_store(&fs->ring_busy, 0);
+    return;
+  }
+  for (int i = 0; i < n; i++) runs[i].rc = transfer(s, runs[i].offset, runs[i].iov, runs[i].iovcnt, 1);
 }
 
 static int file_discard(upg__store_t *s, uint64_t offset, size_t len) {
@@ -48,12 +93,14 @@ static int file_discard(upg__store_t *s, uint64_t offset, size_t len) {
 }
 
 static void file_close(upg__store_t *s) {
+  file_store_t *fs = (file_store_t *)s;
+  if (fs->has_ring) io_uring_queue_exit(&fs->ring);
   close(file_fd(s));
   upg__os_free(s, sizeof(file_store_t));
 }
 
-static const upg__store_methods_t file_methods = {file_read, file_write, file_discard,
-                                                  file_close};
+static const upg__store_methods_t file_methods = {file_readv, file_writev, file_write_runs,
+                                                  file_discard, file_close};
 
 static int create_private_file(const char *dir) {
   int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
@@ -68,7 +115,14 @@ static int create_private_file(const char *dir) {
   return fd;
 }
 
-static int file_open(const char *dir, upg__store_t **out) {
+/* Slots are whole pages at page offsets, from page-aligned frames: all that
+ * O_DIRECT asks. A filesystem that refuses it answers EINVAL. */
+static int try_direct_io(int fd) {
+  int flags = fcntl(fd, F_GETFL);
+  return flags >= 0 && fcntl(fd, F_SETFL, flags | O_DIRECT) == 0;
+}
+
+static int file_open(const char *dir, int direct_io, upg__store_t **out) {
   file_store_t *fs = upg__os_alloc(sizeof *fs);
   if (fs == NULL) return -ENOMEM;
   fs->fd = create_private_file(dir);
@@ -78,6 +132,9 @@ static int file_open(const char *dir, upg__store_t **out) {
     return err;
   }
   fs->base.methods = &file_methods;
+  fs->base.direct_io = direct_io && try_direct_io(fs->fd);
+  /* Without io_uring (old kernel, or disabled) batches are written serially. */
+  fs->has_ring = io_uring_queue_init(UPG__IOV_MAX, &fs->ring, 0) == 0;
   *out = &fs->base;
   return 0;
 }

@@ -1,53 +1,98 @@
-/* swap.c: swap slots, each one paging unit of the store. Released slots
- * are reused before the file grows, so churn does not grow it; the space of
- * a released slot is given back to the filesystem. All store calls from the
- * core go through the wrappers here. */
+/* swap.c: swap slots, each one paging unit of the store. A bitmap marks the
+ * slots in use; allocation is next-fit from a cursor and hands out runs of
+ * consecutive slots, so a batch of victims leaves in one large write, and
+ * freed slots are taken again before the file grows, so churn does not grow
+ * it. All store calls from the core go through the wrappers here, which is
+ * where tests put a failing store. */
 #include <errno.h>
 
 #include "internal.h"
 
-/* The free-slot stack is reserved for every possible slot; only the part
- * in use is ever backed by memory. */
-#define MAX_SLOTS ((size_t)UINT32_MAX)
+/* The bitmap is reserved for every possible slot; only the part in use is
+ * ever backed by memory. */
+#define MAX_SLOTS ((uint64_t)UINT32_MAX)
+#define BITMAP_BYTES ((MAX_SLOTS / 64 + 1) * sizeof(uint64_t))
 
 static uint64_t slot_offset(const upg__swap_t *sw, uint32_t slot) {
   return (uint64_t)(slot - 1) * sw->slot_bytes;
 }
 
-int upg__swap_open(upg__swap_t *sw, const char *dir, size_t slot_bytes) {
+static int slot_used(const upg__swap_t *sw, uint32_t slot) {
+  return (sw->used[slot / 64] >> (slot % 64)) & 1;
+}
+
+static void mark(upg__swap_t *sw, uint32_t first, uint32_t n, int used) {
+  for (uint32_t s = first; s < first + n; s++) {
+    if (used) sw->used[s / 64] |= 1ull << (s % 64);
+    else sw->used[s / 64] &= ~(1ull << (s % 64));
+  }
+  UPG__COUNT(swap_slots_in_use, used ? (uint64_t)n : -(uint64_t)n);
+}
+
+/* The first free slot in [from, to], or 0; skips full words. */
+static uint32_t find_free(const upg__swap_t *sw, uint64_t from, uint64_t to) {
+  while (from <= to) {
+    uint64_t free_bits = ~sw->used[from / 64] & (~0ull << (from % 64));
+    if (free_bits != 0) {
+      uint64_t slot = (from & ~63ull) + (uint64_t)__builtin_ctzll(free_bits);
+      return slot <= to ? (uint32_t)slot : 0;
+    }
+    from = (from | 63) + 1;
+  }
+  return 0;
+}
+
+int upg__swap_open(upg__swap_t *sw, const char *dir, size_t slot_bytes, int direct_io) {
   sw->slot_bytes = slot_bytes;
-  sw->free_count = 0;
   sw->high = 0;
-  sw->free_slots = upg__os_alloc(MAX_SLOTS * sizeof(uint32_t));
-  if (sw->free_slots == NULL) return -ENOMEM;
-  int rc = upg__store_class->open(dir, &sw->store);
-  if (rc != 0) upg__os_free(sw->free_slots, MAX_SLOTS * sizeof(uint32_t));
+  sw->cursor = 1;
+  sw->used = upg__os_alloc(BITMAP_BYTES);
+  if (sw->used == NULL) return -ENOMEM;
+  sw->used[0] = 1; /* slot 0 means "no slot" */
+  int rc = upg__store_class->open(dir, direct_io, &sw->store);
+  if (rc != 0) upg__os_free(sw->used, BITMAP_BYTES);
   return rc;
 }
 
 void upg__swap_close(upg__swap_t *sw) {
   if (sw->store != NULL) sw->store->methods->close(sw->store);
-  upg__os_free(sw->free_slots, MAX_SLOTS * sizeof(uint32_t));
+  upg__os_free(sw->used, BITMAP_BYTES);
   sw->store = NULL;
-  sw->free_slots = NULL;
+  sw->used = NULL;
 }
 
-int upg__swap_alloc(upg__swap_t *sw, uint32_t *slot) {
-  if (sw->free_count > 0) {
-    *slot = sw->free_slots[--sw->free_count];
-  } else {
-    if (sw->high == UINT32_MAX) return -ENOSPC;
-    *slot = ++sw->high;
+/* The file may grow to twice the slots in use before a batch settles for
+ * scattered free slots: a run written at once costs one I/O, scattered
+ * slots one each, and a write of 4 KiB costs as much as one of 256 KiB. */
+static int may_grow(const upg__swap_t *sw, uint32_t want) {
+  uint64_t in_use = atomic_load_explicit(&upg__rt.counters.swap_slots_in_use,
+                                         memory_order_relaxed);
+  return (uint64_t)sw->high + want <= 2 * in_use + 2 * (uint64_t)want &&
+         sw->high < UINT32_MAX - want;
+}
+
+long upg__swap_alloc_run(upg__swap_t *sw, uint32_t want, uint32_t *first) {
+  uint32_t s = find_free(sw, sw->cursor, sw->high);
+  if (s == 0) s = find_free(sw, 1, sw->high);
+  uint32_t n = 1;
+  if (s != 0) /* reuse: a run of free slots inside the file */
+    while (n < want && s + n <= sw->high && !slot_used(sw, s + n)) n++;
+  if (s == 0 || (n < want && may_grow(sw, want))) { /* the file grows */
+    if (sw->high >= UINT32_MAX - 1) return -ENOSPC;
+    s = sw->high + 1;
+    for (n = 1; n < want && s + n < UINT32_MAX; n++) {}
+  }
+  if (s + n - 1 > sw->high) {
+    sw->high = s + n - 1;
     UPG__SET(swap_slots_high, sw->high);
   }
-  UPG__COUNT(swap_slots_in_use, 1);
-  return 0;
+  mark(sw, s, n, 1);
+  sw->cursor = s + n;
+  *first = s;
+  return n;
 }
 
-void upg__swap_unalloc(upg__swap_t *sw, uint32_t slot) {
-  sw->free_slots[sw->free_count++] = slot;
-  UPG__COUNT(swap_slots_in_use, -1);
-}
+void upg__swap_unalloc(upg__swap_t *sw, uint32_t slot) { mark(sw, slot, 1, 0); }
 
 void upg__swap_release(upg__swap_t *sw, uint32_t slot) {
   upg__swap_unalloc(sw, slot);
@@ -55,17 +100,36 @@ void upg__swap_release(upg__swap_t *sw, uint32_t slot) {
   (void)sw->store->methods->discard(sw->store, slot_offset(sw, slot), sw->slot_bytes);
 }
 
-int upg__swap_read(upg__swap_t *sw, uint32_t slot, void *buf) {
-  int rc = sw->store->methods->read(sw->store, slot_offset(sw, slot), buf,
-                                    sw->slot_bytes);
-  if (rc == 0) UPG__COUNT(swap_bytes_read, sw->slot_bytes);
+int upg__swap_read(upg__swap_t *sw, uint32_t slot, const struct iovec *iov, int n) {
+  int rc = sw->store->methods->readv(sw->store, slot_offset(sw, slot), iov, n);
+  if (rc == 0) {
+    UPG__COUNT(swap_reads, 1);
+    UPG__COUNT(swap_bytes_read, (uint64_t)n * sw->slot_bytes);
+  }
   return rc;
 }
 
-int upg__swap_write(upg__swap_t *sw, uint32_t slot, const void *buf) {
-  int rc = sw->store->methods->write(sw->store, slot_offset(sw, slot), buf,
-                                     sw->slot_bytes);
-  if (rc == 0) UPG__COUNT(swap_bytes_written, sw->slot_bytes);
-  else UPG__COUNT(swap_write_errors, 1);
+static void count_write(const upg__swap_t *sw, int rc, int pages) {
+  if (rc == 0) {
+    UPG__COUNT(swap_writes, 1);
+    UPG__COUNT(swap_bytes_written, (uint64_t)pages * sw->slot_bytes);
+  } else {
+    UPG__COUNT(swap_write_errors, (uint64_t)pages);
+  }
+}
+
+int upg__swap_write(upg__swap_t *sw, uint32_t slot, const struct iovec *iov, int n) {
+  int rc = sw->store->methods->writev(sw->store, slot_offset(sw, slot), iov, n);
+  count_write(sw, rc, n);
   return rc;
+}
+
+void upg__swap_write_runs(upg__swap_t *sw, upg__io_run_t *runs, int n) {
+  const upg__store_methods_t *m = sw->store->methods;
+  for (int i = 0; i < n; i++) runs[i].offset = slot_offset(sw, (uint32_t)runs[i].offset);
+  if (m->write_runs != NULL) m->write_runs(sw->store, runs, n);
+  else
+    for (int i = 0; i < n; i++)
+      runs[i].rc = m->writev(sw->store, runs[i].offset, runs[i].iov, runs[i].iovcnt);
+  for (int i = 0; i < n; i++) count_write(sw, runs[i].rc, runs[i].iovcnt);
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "upager.h"
@@ -26,6 +27,19 @@ static inline upg_stats_t stats_now(void) {
   upg_stats_t s;
   cr_assert_eq(upg_stats(&s), 0);
   return s;
+}
+
+/* Waits until the background evictor has stopped (no batch for 20 ms), so
+ * a test can attribute what happens next to its own calls. */
+static inline void settle(void) {
+  const struct timespec pause = {0, 20 * 1000 * 1000};
+  uint64_t batches = stats_now().evict_batches;
+  for (int i = 0; i < 100; i++) {
+    nanosleep(&pause, NULL);
+    uint64_t now = stats_now().evict_batches;
+    if (now == batches) return;
+    batches = now;
+  }
 }
 
 /* Sum of a /proc/self/status field, in KiB ("VmRSS", "RssShmem"...). */

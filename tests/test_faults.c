@@ -83,14 +83,14 @@ static flaky_store_t flaky;
 static int fail_every; /* 1: every write fails; n: every nth */
 static int writes;
 
-static int flaky_read(upg__store_t *s, uint64_t off, void *buf, size_t len) {
+static int flaky_read(upg__store_t *s, uint64_t off, const struct iovec *iov, int n) {
   (void)s;
-  return flaky.inner->methods->read(flaky.inner, off, buf, len);
+  return flaky.inner->methods->readv(flaky.inner, off, iov, n);
 }
-static int flaky_write(upg__store_t *s, uint64_t off, const void *buf, size_t len) {
+static int flaky_write(upg__store_t *s, uint64_t off, const struct iovec *iov, int n) {
   (void)s;
   if (fail_every > 0 && ++writes % fail_every == 0) return -ENOSPC;
-  return flaky.inner->methods->write(flaky.inner, off, buf, len);
+  return flaky.inner->methods->writev(flaky.inner, off, iov, n);
 }
 static int flaky_discard(upg__store_t *s, uint64_t off, size_t len) {
   (void)s;
@@ -100,10 +100,10 @@ static void flaky_close(upg__store_t *s) {
   (void)s;
   flaky.inner->methods->close(flaky.inner);
 }
-static const upg__store_methods_t flaky_methods = {flaky_read, flaky_write, flaky_discard,
+static const upg__store_methods_t flaky_methods = {flaky_read, flaky_write, NULL, flaky_discard,
                                                    flaky_close};
-static int flaky_open(const char *dir, upg__store_t **out) {
-  int rc = upg__store_file.open(dir, &flaky.inner);
+static int flaky_open(const char *dir, int direct_io, upg__store_t **out) {
+  int rc = upg__store_file.open(dir, direct_io, &flaky.inner);
   flaky.base.methods = &flaky_methods;
   *out = &flaky.base;
   return rc;
