@@ -11,15 +11,16 @@ static double hit_percent(const upg__sim_result_t *r) {
 
 void upg__cli_print_results(FILE *out, const upg__sim_result_t *results, size_t n, int csv) {
   if (csv) fprintf(out, "policy,frames,requests,hits,misses,hit_ratio\n");
-  else fprintf(out, "%-8s %10s %12s %12s %12s %9s\n", "policy", "frames", "requests", "hits", "misses", "hit ratio");
+  else fprintf(out, "%-8s %10s %12s %12s %12s %9s %10s\n", "policy", "frames", "requests", "hits", "misses",
+               "hit ratio", "miss ratio");
   for (size_t i = 0; i < n; i++) {
     const upg__sim_result_t *r = &results[i];
     unsigned long long req = r->requests, hits = r->hits, misses = r->requests - r->hits;
     if (csv)
       fprintf(out, "%s,%zu,%llu,%llu,%llu,%.2f\n", r->policy->name, r->frames, req, hits, misses, hit_percent(r));
     else
-      fprintf(out, "%-8s %10zu %12llu %12llu %12llu %8.2f%%\n", r->policy->name, r->frames, req, hits, misses,
-              hit_percent(r));
+      fprintf(out, "%-8s %10zu %12llu %12llu %12llu %8.2f%% %9.2f%%\n", r->policy->name, r->frames, req, hits,
+              misses, hit_percent(r), 100.0 - hit_percent(r));
   }
 }
 
