@@ -3,6 +3,7 @@
  * --mrc and --tlb modes live in sim_mrc.c and sim_tlb.c. */
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,10 +24,14 @@ static int usage(FILE *out) {
   return out == stdout ? 0 : 2;
 }
 
-static int bad(const char *fmt, const char *what) {
+/* Prints a usage error; returns the exit status 2. */
+__attribute__((format(printf, 1, 2))) static int bad(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
   fprintf(stderr, "upager sim: ");
-  fprintf(stderr, fmt, what);
+  vfprintf(stderr, fmt, ap);
   fprintf(stderr, "\n");
+  va_end(ap);
   return 2;
 }
 
@@ -54,7 +59,7 @@ static int split(char *list, char **items) {
 static int parse_policies(char *list, upg__sim_args_t *a) {
   char *items[UPG__CLI_MAX_LIST];
   int n = split(list, items);
-  if (n <= 0) return bad("--policy needs a list of policies%s", "");
+  if (n <= 0) return bad("--policy needs a list of policies");
   for (int i = 0; i < n; i++) {
     a->policies[i] = upg__sim_policy_find(items[i]);
     if (a->policies[i] == NULL) {
@@ -74,7 +79,7 @@ static int parse_policies(char *list, upg__sim_args_t *a) {
 static int parse_frames(char *list, upg__sim_args_t *a) {
   char *items[UPG__CLI_MAX_LIST];
   int n = split(list, items);
-  if (n <= 0) return bad("--frames needs a list of frame counts%s", "");
+  if (n <= 0) return bad("--frames needs a list of frame counts");
   for (int i = 0; i < n; i++)
     if (upg__cli_parse_count(items[i], MAX_FRAMES, &a->frames[i]) != 0)
       return bad("frames must be between 1 and 2^30, not '%s'", items[i]);
@@ -92,7 +97,7 @@ static int parse_mrc(char *spec, upg__sim_args_t *a) {
   if (n != 3 || upg__cli_parse_count(items[0], MAX_FRAMES, &v[0]) != 0 ||
       upg__cli_parse_count(items[1], MAX_FRAMES, &v[1]) != 0 ||
       upg__cli_parse_count(items[2], UPG__CLI_MAX_LIST, &v[2]) != 0 || v[0] > v[1])
-    return bad("--mrc wants MIN:MAX:STEPS with 1 <= MIN <= MAX <= 2^30 and 1 <= STEPS <= 256%s", "");
+    return bad("--mrc wants MIN:MAX:STEPS with 1 <= MIN <= MAX <= 2^30 and 1 <= STEPS <= 256");
   a->nframes = 0;
   for (size_t k = 0; k < v[2]; k++) {
     size_t f = v[2] == 1 ? v[0] : v[0] + (size_t)((double)(v[1] - v[0]) * (double)k / (double)(v[2] - 1) + 0.5);
@@ -118,7 +123,7 @@ static int parse_args(int argc, char **argv, upg__sim_args_t *a) {
   while (rc == 0 && (opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
     switch (opt) {
       case O_POLICY: rc = parse_policies(optarg, a); break;
-      case O_FRAMES: rc = a->mrc ? bad("--frames and --mrc exclude each other%s", "") : parse_frames(optarg, a); break;
+      case O_FRAMES: rc = a->mrc ? bad("--frames and --mrc exclude each other") : parse_frames(optarg, a); break;
       case O_FORMAT:
         if ((a->format = upg__trace_format_find(optarg)) == NULL)
           rc = bad("unknown format '%s' (text, arc or upt)", optarg);
@@ -129,7 +134,7 @@ static int parse_args(int argc, char **argv, upg__sim_args_t *a) {
         a->page_size = n;
         break;
       case O_CSV: a->csv = 1; break;
-      case O_MRC: rc = a->nframes ? bad("--frames and --mrc exclude each other%s", "") : parse_mrc(optarg, a); break;
+      case O_MRC: rc = a->nframes ? bad("--frames and --mrc exclude each other") : parse_mrc(optarg, a); break;
       case O_PLOT: a->plot = optarg; break;
       case O_TLB:
         if (upg__cli_parse_count(optarg, MAX_FRAMES, &a->tlb_entries) != 0)
@@ -148,8 +153,8 @@ static int parse_args(int argc, char **argv, upg__sim_args_t *a) {
   if (rc != 0) return rc;
   if (optind != argc - 1) return usage(stderr);
   a->trace = argv[optind];
-  if (a->tlb_entries == 0 && a->nframes == 0) return bad("--frames is required unless --mrc or --tlb is given%s", "");
-  if (a->plot != NULL && a->tlb_entries != 0) return bad("--plot draws policies, not --tlb%s", "");
+  if (a->tlb_entries == 0 && a->nframes == 0) return bad("--frames is required unless --mrc or --tlb is given");
+  if (a->plot != NULL && a->tlb_entries != 0) return bad("--plot draws policies, not --tlb");
   if (a->npolicies == 0)
     for (; a->npolicies < upg__sim_policy_count(); a->npolicies++)
       a->policies[a->npolicies] = upg__sim_policy_at(a->npolicies);

@@ -49,10 +49,7 @@ static void reference(opt_stack_t *s, uint32_t node, size_t from) {
   size_t end = from != OFF_STACK ? from : s->depth;
   uint32_t carried = s->depth ? s->stack[0] : OFF_STACK;
   /* The carried key only grows; once it is NEVER every comparison below
-   * fails and nothing else moves, so the walk can stop there. (A max-tree
-   * to jump between the depths that do move was tried: the OPT stack is
-   * close to sorted by next use, nearly every depth moves, and the tree
-   * made OLTP six times slower.) */
+   * fails and nothing else moves, so the walk can stop there. */
   for (size_t d = 1; d < end && s->key[carried] != UPG__NEVER; d++) {
     uint32_t here = s->stack[d];
     if (s->key[carried] < s->key[here]) { /* the carried one is used sooner: it stays */
