@@ -138,6 +138,7 @@ UPG_EXTERN int upg_unpin(const void *addr, size_t len);
   X(evict_clean, "evicted without I/O (clean or never written)")             \
   X(evict_dirty, "evicted after writing to swap")                             \
   X(readahead_pages, "pages loaded ahead of a sequential fault")            \
+  X(readahead_dirty, "pages opened writable at once: the run was written")  \
   X(evict_batches, "eviction batches (each: one write a run of slots)")      \
   X(swap_write_errors, "pages whose write failed; they stayed resident")     \
   X(swap_reads, "store reads (one a run of consecutive slots)")              \

@@ -185,7 +185,9 @@ struct upg__region {
   upg__pte_t *pte;
   size_t touched_lo, touched_hi; /* bounds of pages ever given a frame */
   size_t ra_next;   /* the page a sequential run would fault on next */
-  size_t ra_window; /* pages the last fault loaded */
+  size_t ra_window; /* pages the last fault loaded, ending at ra_next */
+  size_t ra_written; /* of those, how many the program has written since */
+  unsigned ra_rw_streak; /* windows in a row opened writable */
   int access;       /* UPG_ADV_NORMAL, _SEQUENTIAL or _RANDOM */
   long maps;       /* kernel mappings: the view's runs, the alias, the table */
   uint16_t id;

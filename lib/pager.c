@@ -67,6 +67,20 @@ static int read_window(upg__region_t *r, size_t first, size_t n, unsigned char *
   return first_rc;
 }
 
+/* Writable windows in a row before one opens read-only again, to see
+ * whether the program still writes. */
+#define RW_STREAK_MAX 8
+
+/* A program writing its way through a region: it wrote most of the last
+ * window. Its next window opens read-write and dirty at once, sparing a
+ * write fault a page; a program that only reads never gets there. */
+static int writing_sequentially(upg__region_t *r, size_t page, size_t n) {
+  int rw = n > 1 && page == r->ra_next && r->ra_window > 1 && 2 * r->ra_written > r->ra_window &&
+           r->ra_rw_streak < RW_STREAK_MAX;
+  r->ra_rw_streak = rw ? r->ra_rw_streak + 1 : 0;
+  return rw;
+}
+
 /* Gives an absent page a frame and its contents, and with it the rest of a
  * readahead window; fills the alias while the program's view stays closed,
  * then opens the whole window with one protection change. */
@@ -110,11 +124,17 @@ static int load(upg__region_t *r, size_t page, int *loaded) {
     upg__stats_resident(1);
   }
   upg__frames_wake_waiters();
+  uint32_t prot = writing_sequentially(r, page, kept) ? UPG_PROT_RW : UPG_PROT_READ;
   r->ra_next = page + n;
   r->ra_window = n;
+  r->ra_written = prot == UPG_PROT_RW ? n : 0; /* unseen, but presumed */
   if (rc != 0) return rc;
   if (kept > 1) UPG__COUNT(readahead_pages, kept - 1);
-  rc = upg__pte_protect_run(r, page, kept, UPG_PROT_READ);
+  if (prot == UPG_PROT_RW) {
+    for (size_t i = 0; i < kept; i++) atomic_fetch_or(&r->pte[page + i].word, UPG__DIRTY);
+    UPG__COUNT(readahead_dirty, kept);
+  }
+  rc = upg__pte_protect_run(r, page, kept, prot);
   if (rc != 0) upg__fatal("cannot open loaded pages to the program", rc);
   *loaded = major ? UPG_TRACE_MAJOR : UPG_TRACE_ZERO;
   return 0;
@@ -152,7 +172,10 @@ static int fault_resident(upg__region_t *r, size_t page) {
   upg__pte_t *pte = &r->pte[page];
   uint32_t prot = upg__pte_prot(atomic_load(&pte->word));
   if (prot == UPG_PROT_RW) return -1; /* another thread opened it already */
-  if (prot == UPG_PROT_READ) atomic_fetch_or(&pte->word, UPG__DIRTY);
+  if (prot == UPG_PROT_READ) {
+    atomic_fetch_or(&pte->word, UPG__DIRTY);
+    if (page < r->ra_next && page + r->ra_window >= r->ra_next) r->ra_written++;
+  }
   int rc = upg__page_open(r, page);
   if (rc != 0) upg__fatal("cannot open a resident page to the program", rc);
   return prot == UPG_PROT_READ ? UPG_TRACE_WRITE : UPG_TRACE_MINOR;

@@ -200,7 +200,9 @@ Test(runtime, churn_reuses_swap_slots, .timeout = 60) {
     for (size_t i = 0; i < pages; i++) p[i * PAGE] = (char)round;
     cr_assert_eq(upg_advise(p, pages * PAGE, UPG_ADV_DONTNEED), 0);
   }
-  cr_assert_leq(stats_now().swap_slots_high, pages);
+  /* The file may run ahead of its use (twice, plus a batch of 64) so that
+   * batches stay contiguous; 20 rounds without reuse would need 20 times. */
+  cr_assert_leq(stats_now().swap_slots_high, 2 * pages + 2 * 64);
 }
 
 Test(runtime, reserving_a_tebibyte_costs_under_a_mebibyte, .timeout = 20) {
