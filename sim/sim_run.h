@@ -16,7 +16,8 @@ typedef struct upg__sim_result {
 } upg__sim_result_t;
 
 /* Runs each result's policy with its frame count over the references in
- * refs[0, nrefs), filling in requests and hits. 0 or a negative errno. */
+ * refs[0, nrefs), filling in requests and hits. 0 or a negative errno:
+ * -ERANGE for a frame count of 0 or of 2^31 or more. */
 int upg__sim_run_array(const uint64_t *refs, size_t nrefs, upg__sim_result_t *results, size_t n);
 /* The same over a reader, streaming unless a policy is offline (then the
  * whole trace is loaded first). Malformed input is -EINVAL with the

@@ -193,3 +193,20 @@ Test(tlb, sweep_larger_than_the_tlb_misses_4k_but_not_2m, .timeout = 10) {
   cr_assert_eq(upg__tlb_stats(t2m)->table_pages, 3);
   upg__tlb_destroy(t4k), upg__tlb_destroy(t2m);
 }
+
+Test(tlb, levels_set_the_walk_length_and_the_tables, .timeout = 10) {
+  for (unsigned levels = 2; levels <= 5; levels++) {
+    upg__tlb_t *t4k, *t2m;
+    cr_assert_eq(upg__tlb_create(8, levels, 12, &t4k), 0);
+    cr_assert_eq(upg__tlb_create(8, levels, 21, &t2m), 0);
+    upg__tlb_access(t4k, 0x1000), upg__tlb_access(t2m, 0x1000);
+    cr_assert_eq(upg__tlb_stats(t4k)->walk_reads, levels);
+    cr_assert_eq(upg__tlb_stats(t4k)->table_pages, levels);
+    cr_assert_eq(upg__tlb_stats(t2m)->table_pages, levels - 1);
+    upg__tlb_destroy(t4k), upg__tlb_destroy(t2m);
+  }
+  upg__tlb_t *t;
+  cr_assert_eq(upg__tlb_create(8, 6, 12, &t), -EINVAL);
+  cr_assert_eq(upg__tlb_create(8, 4, 16, &t), -EINVAL);
+  cr_assert_eq(upg__tlb_create(0, 4, 12, &t), -EINVAL);
+}
