@@ -3,7 +3,7 @@
  * compression, the rest is the trace. Besides crashes and sanitizer
  * reports it checks what the reader promises: every reference is a valid
  * page, an error names the trace and a place, and the end is sticky.
- * tests/test_fuzz_corpus.c replays tests/fuzz_corpus/ through it in every
+ * tests/test_fuzz_corpus.c replays tests/fuzz_trace_corpus/ through it in every
  * build, so the corpus is also a regression suite. */
 #include <stdint.h>
 #include <stdlib.h>
