@@ -202,12 +202,17 @@ static int simulate(const upg__sim_args_t *a, upg__refs_t *reader) {
     free(results);
     return bad("%s: empty trace (no references)", a->trace);
   }
-  if (!a->csv)
-    printf("%s: %s trace, %llu references\n", a->trace, upg__refs_format(reader)->name,
-           (unsigned long long)results[0].requests);
+  const upg__trace_format_t *format = upg__refs_format(reader);
+  if (!a->csv) {
+    printf("%s: %s trace, %llu references\n", a->trace, format->name, (unsigned long long)results[0].requests);
+    if (format->citation != NULL) printf("trace format and traces: %s\n", format->citation);
+  }
   upg__cli_print_results(stdout, results, n, a->csv);
+  char title[512];
+  snprintf(title, sizeof title, "%s%s%s", a->trace, format->citation ? " - traces of " : "",
+           format->citation ? format->citation : "");
   int status = 0;
-  if (a->plot != NULL && upg__cli_plot(a->plot, a->trace, results, n) != 0) status = 1;
+  if (a->plot != NULL && upg__cli_plot(a->plot, title, results, n) != 0) status = 1;
   free(results);
   return status;
 }

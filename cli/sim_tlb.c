@@ -43,10 +43,12 @@ static void report_csv(const upg__sim_args_t *a, upg__tlb_t **models, int n) {
 }
 
 static void report_table(const upg__sim_args_t *a, upg__refs_t *reader, upg__tlb_t **models, int n) {
+  const upg__trace_format_t *format = upg__refs_format(reader);
   printf("%s: %s trace, references of %zu bytes; TLB of %zu entries (LRU), %u-level page table,\n"
-         "9 bits a level, %u-bit addresses\n\n%-20s",
-         a->trace, upg__refs_format(reader)->name, upg__refs_unit(reader), a->tlb_entries, a->levels,
-         12 + 9 * a->levels, "");
+         "9 bits a level, %u-bit addresses\n",
+         a->trace, format->name, upg__refs_unit(reader), a->tlb_entries, a->levels, 12 + 9 * a->levels);
+  if (format->citation != NULL) printf("trace format and traces: %s\n", format->citation);
+  printf("\n%-20s", "");
   for (int m = 0; m < n; m++) printf(" %15s pages", size_name[m]);
   static const char *const rows[] = {"references", "TLB hits", "TLB hit ratio", "page walks",
                                      "walk memory reads", "page-table pages", "page-table KiB"};

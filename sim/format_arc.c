@@ -8,6 +8,11 @@
 #include "trace_read.h"
 
 #define ARC_BLOCK_BYTES 512
+/* The traces' authors allow their use on the condition that the paper is
+ * cited by any document or output that uses them. */
+#define ARC_CITATION                                                                     \
+  "N. Megiddo and D. S. Modha, \"ARC: A Self-Tuning, Low Overhead Replacement Cache\", " \
+  "USENIX FAST 2003"
 
 static int arc_parse(const char *p, size_t len, size_t page_size, upg__run_t *run,
                      const char **why) {
@@ -45,4 +50,4 @@ static int arc_header(const unsigned char *p, size_t *unit, const char **why) {
   return 0;
 }
 
-const upg__trace_format_t upg__format_arc = {"arc", 0, 0, arc_header, arc_parse};
+const upg__trace_format_t upg__format_arc = {"arc", ARC_CITATION, 0, 0, arc_header, arc_parse};

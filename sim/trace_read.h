@@ -23,6 +23,8 @@ typedef struct upg__run {
  * or -1 with *why set. */
 typedef struct upg__trace_format {
   const char *name;
+  /* Whom output from such traces must cite, or NULL. */
+  const char *citation;
   size_t header_bytes;
   size_t record_bytes;
   /* Checks the header and sets *unit, the bytes one reference stands for. */
