@@ -22,6 +22,7 @@ typedef struct upg__config {
   size_t page_size;
   size_t max_maps;
   size_t readahead; /* most pages one fault loads */
+  size_t heap_size;
   int stats;
   int direct_io;
   const upg__policy_ops_t *policy;
@@ -260,6 +261,11 @@ int upg__trace_open(const char *path);
  * `page` then the address divided by the page size. */
 void upg__trace_fault(const upg__region_t *r, size_t page, int kind);
 void upg__trace_close(void);
+
+/* ---- thrash.c: the thrashing detector ---------------------------------*/
+/* Under the lock, for every fault that loaded a page (kind ZERO or MAJOR
+ * counts; the others are ignored). */
+void upg__thrash_fault(const upg__region_t *r, size_t page, int kind);
 
 /* ---- fault sources ------------------------------------------------------*/
 typedef struct upg__fault_source {

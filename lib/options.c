@@ -27,6 +27,7 @@ static int apply_policy(const char *, const char *, upg__config_t *);
 static int apply_stats(const char *, const char *, upg__config_t *);
 static int apply_max_maps(const char *, const char *, upg__config_t *);
 static int apply_trace(const char *, const char *, upg__config_t *);
+static int apply_heap_size(const char *, const char *, upg__config_t *);
 static int apply_readahead(const char *, const char *, upg__config_t *);
 static int apply_direct_io(const char *, const char *, upg__config_t *);
 
@@ -40,7 +41,8 @@ static int apply_direct_io(const char *, const char *, upg__config_t *);
   X(max_maps, size, "UPAGER_MAX_MAPS", "", apply_max_maps)           \
   X(trace, string, "UPAGER_TRACE", "", apply_trace)                 \
   X(readahead, size, "UPAGER_READAHEAD", "256K", apply_readahead)    \
-  X(direct_io, string, "UPAGER_DIRECT_IO", "1", apply_direct_io)
+  X(direct_io, string, "UPAGER_DIRECT_IO", "1", apply_direct_io)    \
+  X(heap_size, size, "UPAGER_HEAP_SIZE", "32G", apply_heap_size)
 
 /* How a field set in code becomes text; NULL when it is unset. */
 static const char *code_size(size_t v, char *buf, size_t len) {
@@ -183,6 +185,17 @@ static int apply_trace(const char *text, const char *source, upg__config_t *cfg)
   if (strlen(text) >= sizeof cfg->trace_path)
     return upg__fail(UPG_EOPTION, "%s='%s' is too long", source, text);
   strcpy(cfg->trace_path, text);
+  return 0;
+}
+
+/* mimalloc needs at least one 64 MiB-aligned arena block to work in. */
+static int apply_heap_size(const char *text, const char *source, upg__config_t *cfg) {
+  size_t v;
+  int rc = parse_size_or_fail(text, source, UPG_EOPTION, &v);
+  if (rc) return rc;
+  if (v < ((size_t)64 << 20))
+    return upg__fail(UPG_EOPTION, "%s='%s' is below the heap's minimum of 64M", source, text);
+  cfg->heap_size = v;
   return 0;
 }
 
