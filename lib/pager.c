@@ -190,8 +190,12 @@ int upg__page_open(upg__region_t *r, size_t page) {
  * to a clean page mapped read-only, which marks it dirty. */
 static int fault_resident(upg__region_t *r, size_t page) {
   upg__pte_t *pte = &r->pte[page];
-  if (atomic_fetch_and(&pte->word, ~UPG__RA_MARK) & UPG__RA_MARK)
+  if (atomic_fetch_and(&pte->word, ~UPG__RA_MARK) & UPG__RA_MARK) {
+    /* The marker sits halfway: the writes seen in the first half stand for
+     * the whole window when the next one is opened. */
+    r->ra_written *= 2;
     upg__prefetch_request(r, r->ra_next);
+  }
   uint32_t prot = upg__pte_prot(atomic_load(&pte->word));
   if (prot == UPG_PROT_RW) return -1; /* another thread opened it already */
   if (prot == UPG_PROT_READ) {
