@@ -52,7 +52,7 @@ static double run(volatile char *region, size_t pages, int threads, size_t fault
   upg_stats(&before);
   double t0 = now_s();
   for (int t = 0; t < threads; t++) {
-    jobs[t] = (job_t){region + (size_t)t * (pages / 2) * PAGE, pages / 2, faults, 88172645463325252ull + (uint64_t)t};
+    jobs[t] = (job_t){region + (size_t)t * (pages / 2) * PAGE, pages / 2, faults, 88172645463325252ull + (uint64_t)(16 * threads + t)};
     pthread_create(&tid[t], NULL, touch_random, &jobs[t]);
   }
   for (int t = 0; t < threads; t++) pthread_join(tid[t], NULL);
