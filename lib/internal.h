@@ -79,6 +79,9 @@ typedef struct upg__store_methods {
   /* Optional: all the runs at once, so the device can take them in
    * parallel; NULL means the wrapper calls writev for each. */
   void (*write_runs)(upg__store_t *s, upg__io_run_t *runs, int n);
+  /* Optional: the store will soon be written up to `bytes`. Under the
+   * runtime lock. */
+  void (*reserve)(upg__store_t *s, uint64_t bytes);
   int (*discard)(upg__store_t *s, uint64_t offset, size_t len);
   void (*close)(upg__store_t *s);
 } upg__store_methods_t;
