@@ -9,4 +9,6 @@ typedef struct upg_cli_command {
   int (*run)(int argc, char **argv);
 } upg_cli_command_t;
 
+int upg_cli_run(int argc, char **argv); /* run.c */
+
 #endif

@@ -25,6 +25,7 @@ static const upg_cli_command_t commands[] = {
     {"version", "print the version", cmd_version},
     {"sim", "replay a page-reference trace through replacement policies", upg__cmd_sim},
     {"trace", "summarise a fault trace written with UPAGER_TRACE", upg__cmd_trace},
+    {"run", "run a program with its heap in paged memory", upg_cli_run},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -80,13 +80,15 @@ typedef struct upg_options {
   int stats;              /* UPAGER_STATS: 1 prints the report to stderr at exit */
   size_t max_maps;        /* UPAGER_MAX_MAPS: kernel mappings the runtime may
                              create (half of vm.max_map_count) */
-  size_t readahead;       /* UPAGER_READAHEAD: most pages a sequential fault
-                             loads (64; 1 turns readahead off) */
+  size_t readahead;       /* UPAGER_READAHEAD: most bytes a sequential fault
+                             loads (256K; a page or less turns it off) */
   const char *direct_io;  /* UPAGER_DIRECT_IO: "1" (default) opens the swap
                              file O_DIRECT where the filesystem allows, "0"
                              buffered */
   const char *trace;      /* UPAGER_TRACE: record every fault into this file
                              (the upt format, docs/upt.md) */
+  size_t heap_size;       /* UPAGER_HEAP_SIZE: address space reserved for the
+                             paged heap of upg_malloc and upager run (32G) */
 } upg_options_t;
 
 /* Starts the process's one runtime: reads the options, opens the swap file
@@ -125,6 +127,15 @@ UPG_EXTERN int upg_advise(void *addr, size_t len, int advice);
 UPG_EXTERN int upg_pin(const void *addr, size_t len);
 UPG_EXTERN int upg_unpin(const void *addr, size_t len);
 
+/* ---- Paged heap --------------------------------------------------------
+ * malloc-style calls on one paged region that the runtime reserves at the
+ * first call (UPAGER_HEAP_SIZE of address space), served by mimalloc. They
+ * never change which allocator serves the program's own malloc. */
+UPG_EXTERN void *upg_malloc(size_t size);
+UPG_EXTERN void *upg_calloc(size_t count, size_t size);
+UPG_EXTERN void *upg_realloc(void *p, size_t size);
+UPG_EXTERN void upg_free(void *p);
+
 /* ---- Introspection -----------------------------------------------------*/
 /* Statistics, one list: X(field, description). The struct, the reset and the
  * printer all expand it. */
@@ -157,7 +168,10 @@ UPG_EXTERN int upg_unpin(const void *addr, size_t len);
   X(maps_peak, "most kernel mappings at once")                                \
   X(maps_limit, "mapping limit the runtime keeps under")                      \
   X(maps_demotions, "pages protected early to stay under the map limit")     \
-  X(handler_ns, "total time in the fault handler, nanoseconds")
+  X(handler_ns, "total time in the fault handler, nanoseconds")              \
+  X(thrash_windows, "windows of faults judged thrashing (lib/thrash.c)")     \
+  X(thrash_warnings, "thrashing warnings printed to stderr")                 \
+  X(thrash_working_set, "median reuse distance of the last thrashing window, pages")
 
 #define UPG_LATENCY_BUCKETS 32 /* bucket i: latency in [2^i, 2^(i+1)) ns */
 

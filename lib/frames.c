@@ -166,6 +166,7 @@ static void close_views(batch_t *b) {
     int rc = upg__pte_protect_run(b->v[i].region, b->v[i].page, n, UPG_PROT_NONE);
     for (size_t k = i; k < i + n; k++) b->v[k].rc = rc;
     i += n;
+    upg__lock_yield(); /* victims are marked evicting: a fault on one waits */
   }
 }
 

@@ -22,6 +22,7 @@ typedef struct upg__config {
   size_t page_size;
   size_t max_maps;
   size_t readahead; /* most pages one fault loads */
+  size_t heap_size;
   int stats;
   int direct_io;
   const upg__policy_ops_t *policy;
@@ -261,6 +262,11 @@ int upg__trace_open(const char *path);
 void upg__trace_fault(const upg__region_t *r, size_t page, int kind);
 void upg__trace_close(void);
 
+/* ---- thrash.c: the thrashing detector ---------------------------------*/
+/* Under the lock, for every fault that loaded a page (kind ZERO or MAJOR
+ * counts; the others are ignored). */
+void upg__thrash_fault(const upg__region_t *r, size_t page, int kind);
+
 /* ---- fault sources ------------------------------------------------------*/
 typedef struct upg__fault_source {
   const char *name;
@@ -272,6 +278,7 @@ extern const upg__fault_source_t upg__fault_sigsegv;
 /* ---- runtime.c ---------------------------------------------------------*/
 typedef struct upg__runtime {
   pthread_mutex_t lock;
+  _Atomic uint32_t lock_waiters;
   _Atomic int running;
   upg__config_t cfg;
   size_t page_size;
@@ -304,6 +311,9 @@ static inline size_t upg__region_page(const upg__region_t *r, const void *addr) 
 }
 void upg__lock(void);
 void upg__unlock(void);
+/* For a thread that holds the lock through many system calls (the
+ * evictor): lets threads waiting for it go first. */
+void upg__lock_yield(void);
 /* For API calls from ordinary code: blocks signals while the lock is held,
  * so a signal handler that touches paged memory cannot deadlock on it. */
 void upg__api_lock(sigset_t *saved);

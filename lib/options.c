@@ -27,6 +27,7 @@ static int apply_policy(const char *, const char *, upg__config_t *);
 static int apply_stats(const char *, const char *, upg__config_t *);
 static int apply_max_maps(const char *, const char *, upg__config_t *);
 static int apply_trace(const char *, const char *, upg__config_t *);
+static int apply_heap_size(const char *, const char *, upg__config_t *);
 static int apply_readahead(const char *, const char *, upg__config_t *);
 static int apply_direct_io(const char *, const char *, upg__config_t *);
 
@@ -39,8 +40,9 @@ static int apply_direct_io(const char *, const char *, upg__config_t *);
   X(stats, flag, "UPAGER_STATS", "0", apply_stats)                   \
   X(max_maps, size, "UPAGER_MAX_MAPS", "", apply_max_maps)           \
   X(trace, string, "UPAGER_TRACE", "", apply_trace)                 \
-  X(readahead, size, "UPAGER_READAHEAD", "64", apply_readahead)      \
-  X(direct_io, string, "UPAGER_DIRECT_IO", "1", apply_direct_io)
+  X(readahead, size, "UPAGER_READAHEAD", "256K", apply_readahead)    \
+  X(direct_io, string, "UPAGER_DIRECT_IO", "1", apply_direct_io)    \
+  X(heap_size, size, "UPAGER_HEAP_SIZE", "32G", apply_heap_size)
 
 /* How a field set in code becomes text; NULL when it is unset. */
 static const char *code_size(size_t v, char *buf, size_t len) {
@@ -151,13 +153,17 @@ static int apply_direct_io(const char *text, const char *source, upg__config_t *
   return parse_flag(text, source, &cfg->direct_io);
 }
 
+/* Bytes, turned into pages of the paging unit: a 2M unit reads one page a
+ * fault under the default. */
 static int apply_readahead(const char *text, const char *source, upg__config_t *cfg) {
   size_t v;
   int rc = parse_size_or_fail(text, source, UPG_EOPTION, &v);
   if (rc) return rc;
-  if (v < 1 || v > UPG__IOV_MAX)
-    return upg__fail(UPG_EOPTION, "%s='%s' is outside 1..%d pages", source, text, UPG__IOV_MAX);
-  cfg->readahead = v;
+  size_t pages = v / cfg->page_size;
+  if (pages > UPG__IOV_MAX)
+    return upg__fail(UPG_EOPTION, "%s='%s' is over %d pages of %zu bytes", source, text,
+                     UPG__IOV_MAX, cfg->page_size);
+  cfg->readahead = pages > 0 ? pages : 1;
   return 0;
 }
 
@@ -179,6 +185,17 @@ static int apply_trace(const char *text, const char *source, upg__config_t *cfg)
   if (strlen(text) >= sizeof cfg->trace_path)
     return upg__fail(UPG_EOPTION, "%s='%s' is too long", source, text);
   strcpy(cfg->trace_path, text);
+  return 0;
+}
+
+/* mimalloc needs at least one 64 MiB-aligned arena block to work in. */
+static int apply_heap_size(const char *text, const char *source, upg__config_t *cfg) {
+  size_t v;
+  int rc = parse_size_or_fail(text, source, UPG_EOPTION, &v);
+  if (rc) return rc;
+  if (v < ((size_t)64 << 20))
+    return upg__fail(UPG_EOPTION, "%s='%s' is below the heap's minimum of 64M", source, text);
+  cfg->heap_size = v;
   return 0;
 }
 

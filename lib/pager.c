@@ -211,6 +211,7 @@ upg__fault_result_t upg__fault(void *addr) {
     kind = fault_resident(r, page);
   }
   if (kind >= 0) upg__trace_fault(r, page, kind);
+  if (kind >= 0) upg__thrash_fault(r, page, kind);
   upg__unlock();
   count_fault(kind);
   upg__stats_fault_latency(upg__os_now_ns() - start);

@@ -4,6 +4,7 @@
  * lock with signals blocked, and leaves the page work to pager.c. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -18,8 +19,24 @@ upg__runtime_t upg__rt = {.lock = PTHREAD_MUTEX_INITIALIZER};
 static pthread_mutex_t life_lock = PTHREAD_MUTEX_INITIALIZER;
 static int stats_printed;
 
-void upg__lock(void) { pthread_mutex_lock(&upg__rt.lock); }
+void upg__lock(void) {
+  if (pthread_mutex_trylock(&upg__rt.lock) == 0) return;
+  atomic_fetch_add(&upg__rt.lock_waiters, 1);
+  pthread_mutex_lock(&upg__rt.lock);
+  atomic_fetch_sub(&upg__rt.lock_waiters, 1);
+}
+
 void upg__unlock(void) { pthread_mutex_unlock(&upg__rt.lock); }
+
+/* The mutex lets the releasing thread take it straight back, so a long
+ * holder hands it over explicitly: it waits (a few yields at most) until
+ * the waiters have had their turn. */
+void upg__lock_yield(void) {
+  if (atomic_load(&upg__rt.lock_waiters) == 0) return;
+  upg__unlock();
+  for (int spins = 0; spins < 16 && atomic_load(&upg__rt.lock_waiters) > 0; spins++) sched_yield();
+  upg__lock();
+}
 
 void upg__api_lock(sigset_t *saved) {
   sigset_t all;

@@ -1,0 +1,238 @@
+/* preload_probe.c: checks of the preload library from inside a program run
+ * by `upager run --budget 1M`. Each mode exercises one promise, on heap
+ * buffers that are first pushed out of memory (and checked to be out, with
+ * the runtime's upg_page_info), and exits 0 only if it held:
+ *
+ *   alloc    the malloc family serves paged memory with the right alignments
+ *   io       read, write, pread, pwrite, readv, writev, stat, open, getrandom
+ *            on evicted heap buffers work
+ *   stdio    fwrite, fread, fprintf, fgets, getline with evicted FILE buffers,
+ *            and transfers 16 times the budget
+ *   sigmask  a thread that blocks every signal can still fault pages in
+ *   efault   a raw syscall() into an evicted buffer: the safety net must end
+ *            the process (this mode is expected to die by SIGABRT) */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "upager.h"
+
+#define BUDGET ((size_t)1 << 20) /* what the test passes to upager run */
+#define CHECK(cond)                                                                \
+  do {                                                                             \
+    if (!(cond)) {                                                                 \
+      fprintf(stderr, "preload_probe: %s:%d: failed: %s\n", __FILE__, __LINE__, #cond); \
+      exit(1);                                                                     \
+    }                                                                              \
+  } while (0)
+
+static int (*page_info)(const void *, upg_page_info_t *);
+static char tmpdir[] = "/tmp/preload_probe.XXXXXX";
+
+static int in_paged_memory(const void *p) {
+  upg_page_info_t info = {0};
+  return page_info(p, &info) == 0;
+}
+
+static int resident(const void *p) {
+  upg_page_info_t info = {0};
+  return page_info(p, &info) == 0 && info.present;
+}
+
+/* Touches twice the budget of fresh memory, which pushes out everything
+ * touched before it. */
+static void push_out(const void *buf) {
+  size_t len = 2 * BUDGET;
+  char *flood = malloc(len);
+  for (size_t i = 0; i < len; i += 512) flood[i] = (char)i;
+  CHECK(!resident(buf));
+  free(flood);
+  CHECK(!resident(buf));
+}
+
+static char *heap_path(const char *name) {
+  char *path = malloc(strlen(tmpdir) + strlen(name) + 2);
+  sprintf(path, "%s/%s", tmpdir, name);
+  return path;
+}
+
+static void fill(unsigned char *p, size_t len, unsigned seed) {
+  for (size_t i = 0; i < len; i++) p[i] = (unsigned char)(i * 31 + seed + i / 4096);
+}
+
+static int same(const unsigned char *p, size_t len, unsigned seed) {
+  for (size_t i = 0; i < len; i++)
+    if (p[i] != (unsigned char)(i * 31 + seed + i / 4096)) return 0;
+  return 1;
+}
+
+static int probe_alloc(void) {
+  void *p;
+  CHECK(in_paged_memory(p = malloc(10)));
+  free(p);
+  CHECK(in_paged_memory(p = calloc(10, 10)) && ((char *)p)[99] == 0);
+  CHECK(in_paged_memory(p = realloc(p, 100000)) && ((char *)p)[99] == 0);
+  CHECK(in_paged_memory(p = reallocarray(p, 10, 10)));
+  volatile size_t huge = SIZE_MAX / 2; /* an overflow the compiler cannot see */
+  CHECK(reallocarray(p, huge, 4) == NULL && errno == ENOMEM);
+  free(p);
+  CHECK(posix_memalign(&p, 4096, 100) == 0 && in_paged_memory(p) && (uintptr_t)p % 4096 == 0);
+  free(p);
+  CHECK(posix_memalign(&p, 24, 100) == EINVAL);
+  CHECK((p = aligned_alloc(64, 128)) != NULL && in_paged_memory(p) && (uintptr_t)p % 64 == 0);
+  free(p);
+  CHECK((p = memalign(256, 10)) != NULL && in_paged_memory(p) && (uintptr_t)p % 256 == 0);
+  free(p);
+  CHECK((p = valloc(10)) != NULL && in_paged_memory(p) && (uintptr_t)p % 4096 == 0);
+  free(p);
+  CHECK((p = pvalloc(10)) != NULL && in_paged_memory(p) && malloc_usable_size(p) >= 4096);
+  free(p);
+  CHECK(malloc_usable_size(p = malloc(1000)) >= 1000);
+  free(p);
+  free(NULL);
+  return 0;
+}
+
+static int probe_io(void) {
+  size_t len = 3 * BUDGET; /* bigger than the budget: moved in pieces */
+  unsigned char *out = malloc(len), *in = malloc(len);
+  fill(out, len, 1);
+  char *path = heap_path("io");
+  push_out(path);
+  int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+  CHECK(fd >= 0);
+  push_out(out);
+  CHECK(write(fd, out, len) == (ssize_t)len);
+  push_out(in);
+  size_t got = 0;
+  while (got < len) {
+    ssize_t n = pread(fd, in + got, len - got, (off_t)got);
+    CHECK(n > 0);
+    got += (size_t)n;
+  }
+  CHECK(same(in, len, 1));
+
+  struct iovec *iov = malloc(2 * sizeof *iov);
+  iov[0] = (struct iovec){out, 5000};
+  iov[1] = (struct iovec){out + 5000, 7000};
+  push_out(out);
+  CHECK(pwritev(fd, iov, 2, 0) == 12000);
+  memset(in, 0, 12000);
+  iov[0].iov_base = in, iov[1].iov_base = in + 5000;
+  push_out(in);
+  CHECK(lseek(fd, 0, SEEK_SET) == 0 && readv(fd, iov, 2) == 12000 && same(in, 12000, 1));
+
+  struct stat *st = malloc(sizeof *st);
+  push_out(st);
+  CHECK(stat(path, st) == 0 && st->st_size == (off_t)len);
+  push_out(st);
+  CHECK(fstat(fd, st) == 0 && st->st_size == (off_t)len);
+  unsigned char *random = calloc(1, 64);
+  push_out(random);
+  CHECK(getrandom(random, 64, 0) == 64);
+  close(fd);
+  push_out(path);
+  CHECK(unlink(path) == 0);
+  return 0;
+}
+
+static int probe_stdio(void) {
+  size_t len = 16 * BUDGET;
+  unsigned char *out = malloc(len), *in = malloc(len);
+  fill(out, len, 2);
+  char *path = heap_path("stdio");
+  FILE *f = fopen(path, "w+");
+  CHECK(f != NULL);
+  CHECK(fwrite(out, 1, len, f) == len);
+  for (int i = 0; i < 20000; i++) {
+    if (i % 1000 == 0) push_out(f); /* the FILE and its buffer */
+    CHECK(fprintf(f, "line %d %s\n", i, i % 2 ? "odd" : "even") > 0);
+  }
+  CHECK(fflush(f) == 0);
+  rewind(f);
+  push_out(in);
+  CHECK(fread(in, 1, len, f) == len);
+  CHECK(same(in, len, 2));
+  char *line = NULL, *fixed = malloc(64);
+  size_t cap = 0;
+  int count = 0;
+  while (getline(&line, &cap, f) > 0) {
+    char expect[64];
+    snprintf(expect, sizeof expect, "line %d %s\n", count, count % 2 ? "odd" : "even");
+    CHECK(strcmp(line, expect) == 0);
+    if (++count % 1000 == 0) push_out(f);
+    if (count == 10000) break;
+  }
+  push_out(fixed);
+  while (fgets(fixed, 64, f) != NULL) count++;
+  CHECK(count == 20000);
+  CHECK(fclose(f) == 0);
+  unlink(path);
+  return 0;
+}
+
+static void *touch_blocked(void *buf) {
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  push_out(buf);
+  return (void *)(intptr_t)(((volatile char *)buf)[100] == 42);
+}
+
+static int probe_sigmask(void) {
+  char *buf = malloc(4096);
+  buf[100] = 42;
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old); /* the thread inherits this mask */
+  pthread_t t;
+  void *ok;
+  CHECK(pthread_create(&t, NULL, touch_blocked, buf) == 0);
+  pthread_join(t, &ok);
+  push_out(buf);
+  CHECK(buf[100] == 42 && ok != NULL);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return 0;
+}
+
+/* syscall() cannot be pinned for: the read hits a protected page. */
+static int probe_efault(void) {
+  char *buf = malloc(8192);
+  int fd = open("/dev/zero", O_RDONLY);
+  push_out(buf);
+  long n = syscall(SYS_read, fd, buf, 8192);
+  fprintf(stderr, "preload_probe: raw read returned %ld (errno %d) and the process lives on\n",
+          n, errno);
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  *(void **)&page_info = dlsym(RTLD_DEFAULT, "upg_page_info");
+  if (argc != 2 || page_info == NULL) {
+    fprintf(stderr, "usage: upager run --budget 1M -- preload_probe MODE\n");
+    return 2;
+  }
+  CHECK(mkdtemp(tmpdir) != NULL);
+  int rc = strcmp(argv[1], "alloc") == 0     ? probe_alloc()
+           : strcmp(argv[1], "io") == 0      ? probe_io()
+           : strcmp(argv[1], "stdio") == 0   ? probe_stdio()
+           : strcmp(argv[1], "sigmask") == 0 ? probe_sigmask()
+           : strcmp(argv[1], "efault") == 0  ? probe_efault()
+                                             : 2;
+  rmdir(tmpdir);
+  if (rc == 0) printf("preload_probe %s: ok\n", argv[1]);
+  return rc;
+}

@@ -1,0 +1,122 @@
+/* test_heap.c: upg_malloc and friends in a program that links libupager:
+ * blocks live in paged memory and survive eviction, large frees become
+ * discards under pressure, mimalloc never replaces region mappings, and
+ * the program's own malloc stays glibc's. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdlib.h>
+
+#include "../helpers.h"
+#include "heap.h"
+
+#define MIB ((size_t)1 << 20)
+
+static void start_small(void) { start_runtime(4 * MIB, NULL); }
+
+Test(heap, blocks_live_in_paged_memory, .init = start_small, .timeout = 30) {
+  void *p = upg_malloc(100);
+  cr_assert_not_null(p);
+  upg_page_info_t info;
+  cr_assert_eq(upg_page_info(p, &info), 0, "upg_malloc's block is not in a paged region");
+  cr_assert(upg__heap_contains(p));
+  upg_free(p);
+}
+
+Test(heap, contents_survive_a_heap_eight_times_the_budget, .init = start_small, .timeout = 60) {
+  enum { BLOCKS = 64 };
+  uint64_t *blocks[BLOCKS];
+  size_t words = 512 * 1024 / 8; /* 512 KiB a block: 32 MiB against 4 MiB */
+  for (size_t b = 0; b < BLOCKS; b++) {
+    blocks[b] = upg_malloc(words * 8);
+    cr_assert_not_null(blocks[b]);
+    for (size_t i = 0; i < words; i++) blocks[b][i] = pattern(b, i, 1);
+  }
+  size_t wrong = 0;
+  for (size_t b = 0; b < BLOCKS; b++)
+    for (size_t i = 0; i < words; i++) wrong += blocks[b][i] != pattern(b, i, 1);
+  cr_assert_eq(wrong, 0, "%zu words lost", wrong);
+  upg_stats_t s = stats_now();
+  cr_assert_gt(s.fault_major, 0, "nothing was paged back in");
+  cr_assert_leq(s.pages_resident_peak, s.frames);
+  for (size_t b = 0; b < BLOCKS; b++) upg_free(blocks[b]);
+}
+
+Test(heap, calloc_zeroes_and_realloc_keeps_the_prefix, .init = start_small, .timeout = 30) {
+  unsigned char *z = upg_calloc(3 * MIB, 1);
+  cr_assert_not_null(z);
+  size_t nonzero = 0;
+  for (size_t i = 0; i < 3 * MIB; i++) nonzero += z[i] != 0;
+  cr_assert_eq(nonzero, 0);
+  memset(z, 0xAB, 3 * MIB);
+  upg_free(z);
+  unsigned char *z2 = upg_calloc(3 * MIB, 1); /* likely the same memory again */
+  for (size_t i = 0; i < 3 * MIB; i++) nonzero += z2[i] != 0;
+  cr_assert_eq(nonzero, 0, "calloc returned %zu stale bytes", nonzero);
+  uint64_t *r = upg_malloc(1000 * 8);
+  for (size_t i = 0; i < 1000; i++) r[i] = pattern(7, i, 2);
+  r = upg_realloc(r, 2 * MIB);
+  size_t wrong = 0;
+  for (size_t i = 0; i < 1000; i++) wrong += r[i] != pattern(7, i, 2);
+  cr_assert_eq(wrong, 0);
+  upg_free(r);
+  upg_free(z2);
+  upg_free(NULL);
+}
+
+Test(heap, large_free_under_pressure_is_a_discard, .init = start_small, .timeout = 30) {
+  char *big = upg_malloc(8 * MIB); /* twice the budget: resident at the budget */
+  memset(big, 1, 8 * MIB);
+  uint64_t before = stats_now().discards;
+  upg_free(big);
+  uint64_t after = stats_now().discards;
+  cr_assert_gt(after - before, 512, "only %llu pages of a freed 8 MiB block discarded",
+               (unsigned long long)(after - before));
+}
+
+Test(heap, small_free_without_pressure_costs_no_discard, .init = start_small, .timeout = 30) {
+  char *p = upg_malloc(512 * 1024);
+  memset(p, 1, 512 * 1024);
+  uint64_t before = stats_now().discards;
+  upg_free(p);
+  cr_assert_eq(stats_now().discards, before);
+}
+
+/* Decommit or reset by mimalloc would show as mappings in the heap that
+ * are not the region's memfd. */
+Test(heap, mimalloc_never_replaces_region_mappings, .init = start_small, .timeout = 60) {
+  void *keep[256] = {0};
+  for (int round = 0; round < 8000; round++) {
+    int slot = round % 256;
+    upg_free(keep[slot]);
+    size_t len = (size_t)(round * 7919 % 4000 + 1) * (round % 10 == 0 ? 64 : 1);
+    keep[slot] = upg_malloc(len);
+    memset(keep[slot], round & 0xff, len);
+  }
+  for (int i = 0; i < 256; i++) upg_free(keep[i]);
+  FILE *maps = fopen("/proc/self/maps", "r");
+  char line[512];
+  long foreign = 0, inside = 0;
+  uintptr_t lo = (uintptr_t)atomic_load(&upg__heap.base), hi = lo + upg__heap.len;
+  while (fgets(line, sizeof line, maps)) {
+    uintptr_t a, b;
+    if (sscanf(line, "%lx-%lx", &a, &b) != 2 || b <= lo || a >= hi) continue;
+    inside++;
+    if (strstr(line, "memfd:upager") == NULL) foreign++;
+  }
+  fclose(maps);
+  cr_assert_gt(inside, 0);
+  cr_assert_eq(foreign, 0, "%ld mappings in the heap are not the region's", foreign);
+}
+
+Test(heap, the_programs_malloc_stays_glibcs, .init = start_small, .timeout = 30) {
+  cr_assert_not_null(upg_malloc(64)); /* mimalloc is loaded now */
+  void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+  cr_assert_not_null(libc);
+  cr_assert_eq(dlsym(RTLD_DEFAULT, "malloc"), dlsym(libc, "malloc"),
+               "malloc no longer resolves to glibc's");
+  cr_assert_eq(dlsym(RTLD_DEFAULT, "free"), dlsym(libc, "free"));
+  void *p = malloc(1000);
+  upg_page_info_t info;
+  cr_assert_eq(upg_page_info(p, &info), UPG_ENOTREGION, "malloc returned paged memory");
+  free(p);
+}
