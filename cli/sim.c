@@ -135,7 +135,10 @@ static int parse_args(int argc, char **argv, upg__sim_args_t *a) {
         break;
       case O_CSV: a->csv = 1; break;
       case O_MRC: rc = a->nframes ? bad("--frames and --mrc exclude each other") : parse_mrc(optarg, a); break;
-      case O_PLOT: a->plot = optarg; break;
+      case O_PLOT:
+        a->plot = optarg;
+        if (upg__cli_plot_terminal(optarg) == NULL) rc = bad("--plot wants a file ending in .svg or .png, not '%s'", optarg);
+        break;
       case O_TLB:
         if (upg__cli_parse_count(optarg, MAX_FRAMES, &a->tlb_entries) != 0)
           rc = bad("--tlb wants a number of entries from 1 to 2^30, not '%s'", optarg);
@@ -175,7 +178,10 @@ int upg__cli_trace_failed(const char *cmd, upg__refs_t *reader, int rc) {
     fprintf(stderr, "upager %s: %s\n", cmd, upg__refs_error(reader));
     return 2;
   }
-  fprintf(stderr, "upager %s: %s\n", cmd, strerror(-rc));
+  if (rc == -E2BIG)
+    fprintf(stderr, "upager %s: OPT and --mrc take traces of under 2^32 references\n", cmd);
+  else
+    fprintf(stderr, "upager %s: %s\n", cmd, strerror(-rc));
   return 1;
 }
 

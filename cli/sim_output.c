@@ -29,6 +29,12 @@ static int ends_with(const char *s, const char *suffix) {
   return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
+const char *upg__cli_plot_terminal(const char *path) {
+  return ends_with(path, ".svg")   ? "svg size 900,560 dynamic"
+         : ends_with(path, ".png") ? "pngcairo size 900,560"
+                                   : NULL;
+}
+
 /* A gnuplot single-quoted string, where '' stands for one quote. */
 static void put_quoted(FILE *gp, const char *s) {
   fputc('\'', gp);
@@ -43,13 +49,8 @@ static void put_quoted(FILE *gp, const char *s) {
 /* Gnuplot reads the data inline, one datablock a policy, so no temporary
  * file is needed; results arrive grouped by policy. */
 int upg__cli_plot(const char *path, const char *title, const upg__sim_result_t *results, size_t n) {
-  const char *terminal = ends_with(path, ".svg") ? "svg size 900,560 dynamic"
-                         : ends_with(path, ".png") ? "pngcairo size 900,560"
-                         : NULL;
-  if (terminal == NULL) {
-    fprintf(stderr, "upager sim: --plot wants a file ending in .svg or .png, not '%s'\n", path);
-    return -1;
-  }
+  const char *terminal = upg__cli_plot_terminal(path);
+  if (terminal == NULL) return -1; /* the command line was checked */
   FILE *gp = popen("gnuplot", "w");
   if (gp == NULL) {
     perror("upager sim: cannot run gnuplot");

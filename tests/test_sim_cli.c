@@ -130,6 +130,20 @@ Test(cli, empty_trace_frames_0_unknown_policy_are_clear_errors, .timeout = 20) {
   sim(&r, "--frames 4 /nonexistent/trace.txt");
   cr_assert_eq(r.status, 2);
   cr_assert(strstr(r.err, "/nonexistent/trace.txt") != NULL, "%s", r.err);
+  static const char *const bad_args[][2] = {
+      {"--frames 4 --format xml", "unknown format 'xml'"},
+      {"--mrc 5:1:3", "--mrc wants MIN:MAX:STEPS"},
+      {"--frames 4 --mrc 1:5:5", "exclude each other"},
+      {"--frames 4 --plot out.pdf", "--plot wants a file ending in .svg or .png"},
+      {"--tlb 64 --levels 7", "--levels must be 2 to 5"},
+      {"--frames 4 --page-size 1000", "--page-size must be a power of two"},
+  };
+  for (size_t i = 0; i < sizeof bad_args / sizeof bad_args[0]; i++) {
+    snprintf(args, sizeof args, "%s %s", bad_args[i][0], empty);
+    sim(&r, args);
+    cr_assert_eq(r.status, 2, "%s", bad_args[i][0]);
+    cr_assert(strstr(r.err, bad_args[i][1]) != NULL, "%s: %s", bad_args[i][0], r.err);
+  }
 }
 
 Test(cli, zst_trace_is_decompressed, .timeout = 20) {
