@@ -140,6 +140,7 @@ enum {
 #define UPG__PROT_SHIFT 5 /* two bits: UPG_PROT_NONE, _READ, _RW */
 #define UPG__PROT_MASK (3u << UPG__PROT_SHIFT)
 #define UPG__WAITERS (1u << 7)
+#define UPG__RA_MARK (1u << 8) /* closed on purpose: its touch starts a prefetch */
 #define UPG__PIN_SHIFT 16
 #define UPG__PIN_ONE (1u << UPG__PIN_SHIFT)
 
@@ -226,6 +227,16 @@ void upg__frames_wake_waiters(void);
  * more; 0 or UPG_EMAPLIMIT. */
 int upg__frames_demote(long need);
 
+/* ---- prefetch.c: asynchronous readahead ---------------------------------*/
+int upg__prefetch_start(void);
+void upg__prefetch_stop(void);
+/* In a child of fork(): the thread did not come along. */
+void upg__prefetch_forget(void);
+/* Under the lock: asks the thread to load the window starting at `page`. */
+void upg__prefetch_request(upg__region_t *r, size_t page);
+/* Under the lock, before the region goes: drops its queued requests. */
+void upg__prefetch_forget_region(const upg__region_t *r);
+
 /* ---- evictor.c: the background evictor thread ---------------------------*/
 int upg__evictor_start(size_t nframes);
 void upg__evictor_stop(void);
@@ -254,6 +265,9 @@ int upg__page_discard(upg__region_t *r, size_t page, int force);
  * page read-only (so a write faults and marks it dirty), a dirty one
  * read-write; sets the reference bit. */
 int upg__page_open(upg__region_t *r, size_t page);
+/* Under the lock, from the prefetch thread: loads the window at `page` if
+ * it is still absent, with free frames only. */
+void upg__page_prefetch(upg__region_t *r, size_t page);
 
 /* ---- trace.c: the upt fault trace (UPAGER_TRACE) -----------------------*/
 int upg__trace_open(const char *path);

@@ -66,6 +66,7 @@ static void forget_after_fork(void) {
   if (!upg__rt.running) return;
   upg__fault_sigsegv.uninstall();
   upg__evictor_forget();
+  upg__prefetch_forget();
   for (size_t i = 0; i < upg__rt.nregions; i++) {
     upg__region_t *r = upg__rt.regions[i];
     close(r->memfd);
@@ -114,12 +115,13 @@ static int start(const upg_options_t *opt) {
     return upg__fail(rc, "cannot %s: %s", *cfg.trace_path ? "open UPAGER_TRACE" : "install the fault handler",
                      strerror(-rc));
   }
-  if ((rc = upg__evictor_start(nframes)) != 0) {
+  if ((rc = upg__evictor_start(nframes)) != 0 || (rc = upg__prefetch_start()) != 0) {
+    upg__evictor_stop();
     upg__fault_sigsegv.uninstall();
     upg__trace_close();
     upg__swap_close(&upg__rt.swap);
     upg__frames_destroy();
-    return upg__fail(rc, "cannot start the evictor thread: %s", strerror(-rc));
+    return upg__fail(rc, "cannot start the evictor and prefetch threads: %s", strerror(-rc));
   }
   UPG__SET(frames, nframes);
   UPG__SET(swap_direct_io, (uint64_t)upg__rt.swap.store->direct_io);
@@ -149,6 +151,7 @@ static void unregister_region(upg__region_t *r) {
   size_t i = 0;
   while (upg__rt.regions[i] != r) i++;
   upg__rt.regions[i] = upg__rt.regions[--upg__rt.nregions];
+  upg__prefetch_forget_region(r);
   upg__rt.maps_in_use -= r->maps;
   UPG__SET(maps_in_use, (uint64_t)upg__rt.maps_in_use);
 }
@@ -166,6 +169,7 @@ void upg_shutdown(void) {
   if (upg__rt.running) {
     print_stats_once();
     upg__evictor_stop();
+    upg__prefetch_stop();
     upg__fault_sigsegv.uninstall();
     upg__api_lock(&saved);
     while (upg__rt.nregions > 0) {
