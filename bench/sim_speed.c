@@ -39,8 +39,10 @@ static upg__refs_t *open_trace(const char *path) {
   return r;
 }
 
-static void report(const char *what, size_t frames, unsigned long long refs, stopwatch_t since, double hit) {
-  double wall = clock_s(CLOCK_MONOTONIC) - since.wall, cpu = clock_s(CLOCK_THREAD_CPUTIME_ID) - since.cpu;
+static void report(const char *what, size_t frames, unsigned long long refs, stopwatch_t since,
+                   double hit) {
+  double wall = clock_s(CLOCK_MONOTONIC) - since.wall,
+         cpu = clock_s(CLOCK_THREAD_CPUTIME_ID) - since.cpu;
   printf("%-10s %8zu %10llu %7.3f s %7.3f s %9.1f %9.1f %8.2f%%\n", what, frames, refs, wall, cpu,
          (double)refs / cpu / 1e6, (double)refs / wall / 1e6, hit);
 }

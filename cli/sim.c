@@ -87,12 +87,19 @@ static int parse_frames(char *list, upg__sim_args_t *a) {
   return 0;
 }
 
+/* The k-th of `steps` frame counts spread evenly from lo to hi, rounded. */
+static size_t spread(size_t lo, size_t hi, size_t steps, size_t k) {
+  if (steps == 1) return lo;
+  return lo + (size_t)((double)(hi - lo) * (double)k / (double)(steps - 1) + 0.5);
+}
+
 /* MIN:MAX:STEPS: STEPS frame counts spread evenly from MIN to MAX. */
 static int parse_mrc(char *spec, upg__sim_args_t *a) {
   char *items[3], *save = NULL;
   size_t v[3];
   int n = 0;
-  for (char *tok = strtok_r(spec, ":", &save); tok != NULL && n < 3; tok = strtok_r(NULL, ":", &save))
+  for (char *tok = strtok_r(spec, ":", &save); tok != NULL && n < 3;
+       tok = strtok_r(NULL, ":", &save))
     items[n++] = tok;
   if (n != 3 || upg__cli_parse_count(items[0], MAX_FRAMES, &v[0]) != 0 ||
       upg__cli_parse_count(items[1], MAX_FRAMES, &v[1]) != 0 ||
@@ -100,7 +107,7 @@ static int parse_mrc(char *spec, upg__sim_args_t *a) {
     return bad("--mrc wants MIN:MAX:STEPS with 1 <= MIN <= MAX <= 2^30 and 1 <= STEPS <= 256");
   a->nframes = 0;
   for (size_t k = 0; k < v[2]; k++) {
-    size_t f = v[2] == 1 ? v[0] : v[0] + (size_t)((double)(v[1] - v[0]) * (double)k / (double)(v[2] - 1) + 0.5);
+    size_t f = spread(v[0], v[1], v[2], k);
     if (a->nframes == 0 || a->frames[a->nframes - 1] != f) a->frames[a->nframes++] = f;
   }
   a->mrc = 1;
@@ -110,20 +117,27 @@ static int parse_mrc(char *spec, upg__sim_args_t *a) {
 static int parse_args(int argc, char **argv, upg__sim_args_t *a) {
   enum { O_POLICY = 256, O_FRAMES, O_FORMAT, O_PAGE_SIZE, O_CSV, O_MRC, O_PLOT, O_TLB, O_LEVELS,
          O_LARGE, O_HELP };
-  static const struct option options[] = {
-      {"policy", required_argument, NULL, O_POLICY}, {"frames", required_argument, NULL, O_FRAMES},
-      {"format", required_argument, NULL, O_FORMAT}, {"page-size", required_argument, NULL, O_PAGE_SIZE},
-      {"csv", no_argument, NULL, O_CSV},             {"mrc", required_argument, NULL, O_MRC},
-      {"plot", required_argument, NULL, O_PLOT},     {"tlb", required_argument, NULL, O_TLB},
-      {"levels", required_argument, NULL, O_LEVELS}, {"large-pages", no_argument, NULL, O_LARGE},
-      {"help", no_argument, NULL, O_HELP},           {NULL, 0, NULL, 0}};
+  static const struct option options[] = {{"policy", required_argument, NULL, O_POLICY},
+                                          {"frames", required_argument, NULL, O_FRAMES},
+                                          {"format", required_argument, NULL, O_FORMAT},
+                                          {"page-size", required_argument, NULL, O_PAGE_SIZE},
+                                          {"csv", no_argument, NULL, O_CSV},
+                                          {"mrc", required_argument, NULL, O_MRC},
+                                          {"plot", required_argument, NULL, O_PLOT},
+                                          {"tlb", required_argument, NULL, O_TLB},
+                                          {"levels", required_argument, NULL, O_LEVELS},
+                                          {"large-pages", no_argument, NULL, O_LARGE},
+                                          {"help", no_argument, NULL, O_HELP},
+                                          {NULL, 0, NULL, 0}};
   int opt, rc = 0;
   size_t n;
   optind = 1;
   while (rc == 0 && (opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
     switch (opt) {
       case O_POLICY: rc = parse_policies(optarg, a); break;
-      case O_FRAMES: rc = a->mrc ? bad("--frames and --mrc exclude each other") : parse_frames(optarg, a); break;
+      case O_FRAMES:
+        rc = a->mrc ? bad("--frames and --mrc exclude each other") : parse_frames(optarg, a);
+        break;
       case O_FORMAT:
         if ((a->format = upg__trace_format_find(optarg)) == NULL)
           rc = bad("unknown format '%s' (text, arc or upt)", optarg);
@@ -134,8 +148,14 @@ static int parse_args(int argc, char **argv, upg__sim_args_t *a) {
         a->page_size = n;
         break;
       case O_CSV: a->csv = 1; break;
-      case O_MRC: rc = a->nframes ? bad("--frames and --mrc exclude each other") : parse_mrc(optarg, a); break;
-      case O_PLOT: a->plot = optarg; break;
+      case O_MRC:
+        rc = a->nframes ? bad("--frames and --mrc exclude each other") : parse_mrc(optarg, a);
+        break;
+      case O_PLOT:
+        a->plot = optarg;
+        if (upg__cli_plot_terminal(optarg) == NULL)
+          rc = bad("--plot wants a file ending in .svg or .png, not '%s'", optarg);
+        break;
       case O_TLB:
         if (upg__cli_parse_count(optarg, MAX_FRAMES, &a->tlb_entries) != 0)
           rc = bad("--tlb wants a number of entries from 1 to 2^30, not '%s'", optarg);
@@ -153,7 +173,8 @@ static int parse_args(int argc, char **argv, upg__sim_args_t *a) {
   if (rc != 0) return rc;
   if (optind != argc - 1) return usage(stderr);
   a->trace = argv[optind];
-  if (a->tlb_entries == 0 && a->nframes == 0) return bad("--frames is required unless --mrc or --tlb is given");
+  if (a->tlb_entries == 0 && a->nframes == 0)
+    return bad("--frames is required unless --mrc or --tlb is given");
   if (a->plot != NULL && a->tlb_entries != 0) return bad("--plot draws policies, not --tlb");
   if (a->npolicies == 0)
     for (; a->npolicies < upg__sim_policy_count(); a->npolicies++)
@@ -175,12 +196,16 @@ int upg__cli_trace_failed(const char *cmd, upg__refs_t *reader, int rc) {
     fprintf(stderr, "upager %s: %s\n", cmd, upg__refs_error(reader));
     return 2;
   }
-  fprintf(stderr, "upager %s: %s\n", cmd, strerror(-rc));
+  if (rc == -E2BIG)
+    fprintf(stderr, "upager %s: OPT and --mrc take traces of under 2^32 references\n", cmd);
+  else
+    fprintf(stderr, "upager %s: %s\n", cmd, strerror(-rc));
   return 1;
 }
 
 /* The plain replay: every policy at every frame count. */
-static int replay(const upg__sim_args_t *a, upg__refs_t *reader, upg__sim_result_t **out, size_t *n) {
+static int replay(const upg__sim_args_t *a, upg__refs_t *reader, upg__sim_result_t **out,
+                  size_t *n) {
   upg__sim_result_t *results = calloc(a->npolicies * a->nframes, sizeof *results);
   if (results == NULL) return -ENOMEM;
   for (size_t p = 0; p < a->npolicies; p++)
@@ -204,7 +229,8 @@ static int simulate(const upg__sim_args_t *a, upg__refs_t *reader) {
   }
   const upg__trace_format_t *format = upg__refs_format(reader);
   if (!a->csv) {
-    printf("%s: %s trace, %llu references\n", a->trace, format->name, (unsigned long long)results[0].requests);
+    printf("%s: %s trace, %llu references\n", a->trace, format->name,
+           (unsigned long long)results[0].requests);
     if (format->citation != NULL) printf("trace format and traces: %s\n", format->citation);
   }
   upg__cli_print_results(stdout, results, n, a->csv);

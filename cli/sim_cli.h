@@ -36,6 +36,8 @@ int upg__cli_open_trace(const char *path, const upg__trace_format_t *format, siz
 int upg__cli_trace_failed(const char *cmd, upg__refs_t *reader, int rc);
 
 void upg__cli_print_results(FILE *out, const upg__sim_result_t *results, size_t n, int csv);
+/* The gnuplot terminal for a chart file by its extension, or NULL. */
+const char *upg__cli_plot_terminal(const char *path);
 /* Renders hit ratio against frames for every policy; 0 or -1 (printed). */
 int upg__cli_plot(const char *path, const char *title, const upg__sim_result_t *results, size_t n);
 /* `upager sim --mrc`: the points in args->frames. */

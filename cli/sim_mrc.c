@@ -32,7 +32,8 @@ static int is_stack(const upg__sim_policy_t *p, const upg__sim_args_t *a) {
   return max <= 4 * a->nframes * log2_max;
 }
 
-int upg__cli_sim_mrc(const upg__sim_args_t *a, upg__refs_t *reader, upg__sim_result_t **out, size_t *n) {
+int upg__cli_sim_mrc(const upg__sim_args_t *a, upg__refs_t *reader, upg__sim_result_t **out,
+                     size_t *n) {
   uint64_t *refs;
   size_t nrefs;
   int rc = upg__refs_load(reader, &refs, &nrefs);
@@ -46,12 +47,14 @@ int upg__cli_sim_mrc(const upg__sim_args_t *a, upg__refs_t *reader, upg__sim_res
       rc = stack_curve(a->policies[p], refs, nrefs, a, results + p * a->nframes);
       continue;
     }
-    for (size_t f = 0; f < a->nframes; f++) sims[nsim++] = (upg__sim_result_t){a->policies[p], a->frames[f], 0, 0};
+    for (size_t f = 0; f < a->nframes; f++)
+      sims[nsim++] = (upg__sim_result_t){a->policies[p], a->frames[f], 0, 0};
   }
   if (rc == 0) rc = upg__sim_run_array(refs, nrefs, sims, nsim);
   /* Put the simulated rows back in the order the policies were asked for. */
   for (size_t p = 0, k = 0; rc == 0 && p < a->npolicies; p++)
-    for (size_t f = 0; f < a->nframes && !is_stack(a->policies[p], a); f++) results[p * a->nframes + f] = sims[k++];
+    for (size_t f = 0; f < a->nframes && !is_stack(a->policies[p], a); f++)
+      results[p * a->nframes + f] = sims[k++];
   free(sims), free(refs);
   if (rc != 0) {
     free(results);

@@ -32,7 +32,9 @@ static double hit_percent(const upg__tlb_stats_t *s) {
 }
 
 static void report_csv(const upg__sim_args_t *a, upg__tlb_t **models, int n) {
-  printf("page_size,tlb_entries,levels,references,tlb_hits,tlb_hit_ratio,page_walks,walk_reads,table_pages\n");
+  printf(
+      "page_size,tlb_entries,levels,references,tlb_hits,tlb_hit_ratio,page_walks,walk_reads,table_"
+      "pages\n");
   for (int m = 0; m < n; m++) {
     const upg__tlb_stats_t *s = upg__tlb_stats(models[m]);
     printf("%s,%zu,%u,%llu,%llu,%.2f,%llu,%llu,%llu\n", size_name[m], a->tlb_entries, a->levels,
@@ -42,11 +44,14 @@ static void report_csv(const upg__sim_args_t *a, upg__tlb_t **models, int n) {
   }
 }
 
-static void report_table(const upg__sim_args_t *a, upg__refs_t *reader, upg__tlb_t **models, int n) {
+static void report_table(const upg__sim_args_t *a, upg__refs_t *reader, upg__tlb_t **models,
+                         int n) {
   const upg__trace_format_t *format = upg__refs_format(reader);
-  printf("%s: %s trace, references of %zu bytes; TLB of %zu entries (LRU), %u-level page table,\n"
-         "9 bits a level, %u-bit addresses\n",
-         a->trace, format->name, upg__refs_unit(reader), a->tlb_entries, a->levels, 12 + 9 * a->levels);
+  printf(
+      "%s: %s trace, references of %zu bytes; TLB of %zu entries (LRU), %u-level page table,\n"
+      "9 bits a level, %u-bit addresses\n",
+      a->trace, format->name, upg__refs_unit(reader), a->tlb_entries, a->levels,
+      12 + 9 * a->levels);
   if (format->citation != NULL) printf("trace format and traces: %s\n", format->citation);
   printf("\n%-20s", "");
   for (int m = 0; m < n; m++) printf(" %15s pages", size_name[m]);
@@ -68,7 +73,8 @@ static void report_table(const upg__sim_args_t *a, upg__refs_t *reader, upg__tlb
 int upg__cli_sim_tlb(const upg__sim_args_t *a, upg__refs_t *reader) {
   upg__tlb_t *models[2] = {NULL, NULL};
   int n = a->large_pages ? 2 : 1, rc = 0;
-  for (int m = 0; m < n && rc == 0; m++) rc = upg__tlb_create(a->tlb_entries, a->levels, m ? 21 : 12, &models[m]);
+  for (int m = 0; m < n && rc == 0; m++)
+    rc = upg__tlb_create(a->tlb_entries, a->levels, m ? 21 : 12, &models[m]);
   if (rc == 0) rc = replay(reader, models, n);
   int status = 0;
   if (rc != 0) {

@@ -23,7 +23,8 @@ typedef struct trace_summary {
 
 static void count_time(trace_summary_t *s, uint64_t t) {
   while (t / s->bucket_ns >= TIME_BUCKETS) {
-    for (int i = 0; i < TIME_BUCKETS / 2; i++) s->buckets[i] = s->buckets[2 * i] + s->buckets[2 * i + 1];
+    for (int i = 0; i < TIME_BUCKETS / 2; i++)
+      s->buckets[i] = s->buckets[2 * i] + s->buckets[2 * i + 1];
     memset(s->buckets + TIME_BUCKETS / 2, 0, sizeof s->buckets / 2);
     s->bucket_ns *= 2;
   }
@@ -72,13 +73,15 @@ static int summarise(const char *path, upg__input_t *in, trace_summary_t *s) {
   if (n < 0) why = n == -EBADMSG ? "corrupt zstd data" : strerror((int)-n);
   else if (!header && why == NULL) why = "truncated header: not a upt trace";
   if (why == NULL) return 0;
-  if (record) fprintf(stderr, "upager trace: %s: record %llu: %s\n", path, (unsigned long long)record, why);
+  if (record)
+    fprintf(stderr, "upager trace: %s: record %llu: %s\n", path, (unsigned long long)record, why);
   else fprintf(stderr, "upager trace: %s: %s\n", path, why);
   return 2;
 }
 
 static void print_summary(const char *path, const trace_summary_t *s) {
-  static const char *const kind_name[UPG_TRACE_KINDS] = {"zero-fill", "minor", "write", "major", "invalid"};
+  static const char *const kind_name[UPG_TRACE_KINDS] = {"zero-fill", "minor", "write", "major",
+                                                         "invalid"};
   double seconds = (double)s->last_ns / 1e9;
   printf("%s: upt trace, page size %u\n", path, s->page_size);
   printf("faults          %llu over %.3f s\n", (unsigned long long)s->records, seconds);
@@ -87,7 +90,8 @@ static void print_summary(const char *path, const trace_summary_t *s) {
   printf("distinct pages  %zu (%.1f MiB)\nregions         %zu\n", s->pages.count,
          (double)s->pages.count * s->page_size / (1 << 20), s->regions.count);
   if (s->records == 0) return;
-  printf("fault rate over time:\n%10s %10s %10s %14s\n", "from (s)", "to (s)", "faults", "faults/s");
+  printf("fault rate over time:\n%10s %10s %10s %14s\n", "from (s)", "to (s)", "faults",
+         "faults/s");
   for (uint64_t i = 0; i < TIME_BUCKETS && i * s->bucket_ns <= s->last_ns; i++)
     printf("%10.4f %10.4f %10llu %14.0f\n", (double)(i * s->bucket_ns) / 1e9,
            (double)((i + 1) * s->bucket_ns) / 1e9, (unsigned long long)s->buckets[i],

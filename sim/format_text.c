@@ -13,7 +13,7 @@ static int text_parse(const char *p, size_t len, size_t page_size, upg__run_t *r
   int hex = end - p > 2 && p[0] == '0' && (p[1] == 'x' || p[1] == 'X');
   uint64_t v;
   if (hex) p += 2;
-  if (upg__scan_u64(&p, end, hex ? 16 : 10, &v) != 0) {
+  if ((hex ? upg__scan_u64(&p, end, 16, &v) : upg__scan_u64(&p, end, 10, &v)) != 0) {
     *why = "expected a page number or a 0x address (64 bits at most)";
     return -1;
   }

@@ -20,7 +20,8 @@ int upg__mrc_opt(const uint64_t *refs, size_t nrefs, const size_t *sizes, size_t
 /* Turns a histogram of depths (hist[d] for d = 1..max(sizes)) into the
  * hits at each size: a reference at depth d hits in every cache of d or
  * more frames. */
-static inline void upg__mrc_cumulate(const uint64_t *hist, const size_t *sizes, size_t n, uint64_t *hits) {
+static inline void upg__mrc_cumulate(const uint64_t *hist, const size_t *sizes, size_t n,
+                                     uint64_t *hits) {
   uint64_t sum = 0;
   for (size_t k = 0, d = 1; k < n; k++) {
     for (; d <= sizes[k]; d++) sum += hist[d];

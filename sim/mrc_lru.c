@@ -18,7 +18,8 @@ static uint32_t fenwick_prefix(const uint32_t *tree, size_t i) {
   return sum;
 }
 
-int upg__mrc_lru(const uint64_t *refs, size_t nrefs, const size_t *sizes, size_t n, uint64_t *hits) {
+int upg__mrc_lru(const uint64_t *refs, size_t nrefs, const size_t *sizes, size_t n,
+                 uint64_t *hits) {
   if (n == 0) return 0;
   if (nrefs >= UINT32_MAX) return -E2BIG;
   size_t max = sizes[n - 1];

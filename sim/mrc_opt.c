@@ -80,7 +80,8 @@ static int replay(opt_stack_t *s, upg__pagemap_t *node_of, const uint64_t *refs,
   return 0;
 }
 
-int upg__mrc_opt(const uint64_t *refs, size_t nrefs, const size_t *sizes, size_t n, uint64_t *hits) {
+int upg__mrc_opt(const uint64_t *refs, size_t nrefs, const size_t *sizes, size_t n,
+                 uint64_t *hits) {
   if (n == 0) return 0;
   if (nrefs >= UPG__NEVER) return -E2BIG;
   opt_stack_t s = {.max = sizes[n - 1]};

@@ -72,7 +72,8 @@ void upg__pagemap_remove(upg__pagemap_t *m, uint64_t key) {
     if (m->slots[hole].key == UPG__PAGEMAP_EMPTY) return;
     hole = (hole + 1) & m->mask;
   }
-  for (size_t i = (hole + 1) & m->mask; m->slots[i].key != UPG__PAGEMAP_EMPTY; i = (i + 1) & m->mask) {
+  for (size_t i = (hole + 1) & m->mask; m->slots[i].key != UPG__PAGEMAP_EMPTY;
+       i = (i + 1) & m->mask) {
     size_t home = upg__pagemap_slot(m, m->slots[i].key);
     /* The key at i may fill the hole unless its home lies cyclically in (hole, i]. */
     if (((i - home) & m->mask) >= ((i - hole) & m->mask)) {

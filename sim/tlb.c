@@ -40,7 +40,8 @@ int upg__tlb_create(size_t entries, unsigned levels, unsigned page_shift, upg__t
   t->address_mask = width >= 64 ? UINT64_MAX : ((uint64_t)1 << width) - 1;
   upg__sim_setup_t setup = {&upg__sim_lru, entries, NULL, 0};
   int rc = upg__sim_lru.create(&setup, &t->lru);
-  for (unsigned l = 0; rc == 0 && l < t->walk_levels; l++) rc = upg__pagemap_init(&t->tables[l], 64);
+  for (unsigned l = 0; rc == 0 && l < t->walk_levels; l++)
+    rc = upg__pagemap_init(&t->tables[l], 64);
   if (rc != 0) {
     upg__tlb_destroy(t);
     return rc;

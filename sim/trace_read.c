@@ -81,7 +81,8 @@ static long start(upg__refs_t *r) {
     if ((rc = refill(r)) != 0) return fail(r, rc, "cannot read");
   if (r->format == NULL) {
     if (r->end >= 4 && memcmp(r->buf, "UPT1", 4) == 0) r->format = &upg__format_upt;
-    else if (ends_with(r->name, ".lis") || ends_with(r->name, ".lis.zst")) r->format = &upg__format_arc;
+    else if (ends_with(r->name, ".lis") || ends_with(r->name, ".lis.zst"))
+      r->format = &upg__format_arc;
     else r->format = &upg__format_text;
   }
   if (r->format->header == NULL) return 0;

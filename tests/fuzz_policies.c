@@ -40,7 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   check(upg__mrc_lru(refs, n, sizes, max, lru_pass) == 0);
   check(upg__mrc_opt(refs, n, sizes, max, opt_pass) == 0);
   for (size_t k = 0; k < max; k++) {
-    uint64_t opt = hits(&upg__sim_opt, sizes[k], refs, n), lru = hits(&upg__sim_lru, sizes[k], refs, n);
+    uint64_t opt = hits(&upg__sim_opt, sizes[k], refs, n),
+             lru = hits(&upg__sim_lru, sizes[k], refs, n);
     check(opt == opt_pass[k] && lru == lru_pass[k]);
     if (k > 0) check(opt >= opt_pass[k - 1] && lru >= lru_pass[k - 1]);
     for (size_t i = 0; i < upg__sim_policy_count(); i++)

@@ -23,7 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size == 0) return 0;
   static const char *const names[] = {"fuzz", "fuzz.txt", "fuzz.lis", "fuzz.upt"};
-  const upg__trace_format_t *formats[] = {NULL, &upg__format_text, &upg__format_arc, &upg__format_upt};
+  const upg__trace_format_t *formats[] = {NULL, &upg__format_text, &upg__format_arc,
+                                          &upg__format_upt};
   unsigned pick = data[0] & 3, zstd = (data[0] >> 7) & 1;
   upg__input_t *in;
   upg__refs_t *r;

@@ -25,7 +25,8 @@ Test(read, text_pages_hex_addresses_comments_blank_lines, .timeout = 10) {
   upg__refs_close(r);
 }
 
-static void expect_error(const char *name, const char *text, const upg__trace_format_t *f, const char *where) {
+static void expect_error(const char *name, const char *text, const upg__trace_format_t *f,
+                         const char *where) {
   upg__refs_t *r = reader_over(name, text, strlen(text), 0, f);
   uint64_t refs[64];
   cr_assert_eq(read_all(r, refs), -EINVAL, "%s", text);
@@ -153,7 +154,8 @@ Test(read, a_line_over_the_buffer_is_an_error_not_a_hang, .timeout = 10) {
   upg__refs_t *r = reader_over("long.txt", text, len, 0, NULL);
   uint64_t refs[64];
   cr_assert_eq(read_all(r, refs), -EINVAL);
-  cr_assert(strstr(upg__refs_error(r), "long.txt:1: line longer") != NULL, "%s", upg__refs_error(r));
+  cr_assert(strstr(upg__refs_error(r), "long.txt:1: line longer") != NULL, "%s",
+            upg__refs_error(r));
   upg__refs_close(r);
   free(text);
 }
