@@ -43,7 +43,7 @@ static uint64_t next_random(uint64_t *state) { /* splitmix64 */
 static uint64_t *map_region(const char *mode, size_t bytes) {
   if (strcmp(mode, "upager") == 0) {
     uint64_t *p = upg_map(bytes, 0);
-    if (p == NULL) fprintf(stderr, "workload: upg_map: %s (%s)\n", strerror(errno), upg_last_error());
+    if (p == NULL) fprintf(stderr, "workload: upg_map: %s (%s)\n", upg_strerror(-errno), upg_last_error());
     return p;
   }
   void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "sim_cli.h"
 #include "upager.h"
 
 static int usage(FILE *out);
@@ -22,6 +23,8 @@ static int cmd_version(int argc, char **argv) {
 static const upg_cli_command_t commands[] = {
     {"help", "show this help", cmd_help},
     {"version", "print the version", cmd_version},
+    {"sim", "replay a page-reference trace through replacement policies", upg__cmd_sim},
+    {"trace", "summarise a fault trace written with UPAGER_TRACE", upg__cmd_trace},
     {"run", "run a program with its heap in paged memory", upg_cli_run},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

@@ -79,7 +79,9 @@ int main(int argc, char **argv) {
          "is a write fault (the page is now dirty and must be written to swap when\n"
          "evicted); a page read back from swap is a major fault. A sequential scan\n"
          "larger than the budget misses on every page under Clock (as under LRU),\n"
-         "so both sums read the whole array back.\n\n");
+         "so both sums read the whole array back; readahead loads it in windows,\n"
+         "one fault for many pages, the next window read in the background when the\n"
+         "program touches the middle of the current one (a minor fault).\n\n");
 
   upg_stats_t before;
   example_check(upg_stats(&before), "upg_stats");

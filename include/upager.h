@@ -80,8 +80,8 @@ typedef struct upg_options {
   int stats;              /* UPAGER_STATS: 1 prints the report to stderr at exit */
   size_t max_maps;        /* UPAGER_MAX_MAPS: kernel mappings the runtime may
                              create (half of vm.max_map_count) */
-  size_t readahead;       /* UPAGER_READAHEAD: most pages a sequential fault
-                             loads (64; 1 turns readahead off) */
+  size_t readahead;       /* UPAGER_READAHEAD: most bytes a sequential fault
+                             loads (256K; a page or less turns it off) */
   const char *direct_io;  /* UPAGER_DIRECT_IO: "1" (default) opens the swap
                              file O_DIRECT where the filesystem allows, "0"
                              buffered */
@@ -149,6 +149,8 @@ UPG_EXTERN void upg_free(void *p);
   X(evict_clean, "evicted without I/O (clean or never written)")             \
   X(evict_dirty, "evicted after writing to swap")                             \
   X(readahead_pages, "pages loaded ahead of a sequential fault")            \
+  X(readahead_dirty, "pages opened writable at once: the run was written")  \
+  X(readahead_async, "pages loaded in the background ahead of the program") \
   X(evict_batches, "eviction batches (each: one write a run of slots)")      \
   X(swap_write_errors, "pages whose write failed; they stayed resident")     \
   X(swap_reads, "store reads (one a run of consecutive slots)")              \

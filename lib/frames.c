@@ -66,6 +66,39 @@ static int frame_evictable(void *ctx, size_t frame) {
   return upg__pte_state(w) == UPG__RESIDENT && upg__pte_pins(w) == 0;
 }
 
+/* Pages whose reference bit the hand cleared and that are still to be
+ * closed: closing them together lets neighbours share one mprotect. */
+#define MAX_PENDING_CLOSE 256
+static struct {
+  size_t n;
+  upg__frame_t page[MAX_PENDING_CLOSE];
+} pending;
+
+static int page_before(const upg__frame_t *a, const upg__frame_t *b) {
+  return a->region != b->region ? a->region < b->region : a->page < b->page;
+}
+
+/* Closes the pending pages, one mprotect a run of neighbours still open and
+ * resident. If the kernel refuses, a page stays open and merely loses its
+ * bit. Until then a touch goes unseen, for one batch of victim choices. */
+static void close_pending(void) {
+  upg__frame_t *p = pending.page;
+  for (size_t i = 1; i < pending.n; i++) { /* insertion sort: runs are mostly in order */
+    upg__frame_t v = p[i];
+    size_t j = i;
+    for (; j > 0 && page_before(&v, &p[j - 1]); j--) p[j] = p[j - 1];
+    p[j] = v;
+  }
+  for (size_t i = 0; i < pending.n;) {
+    size_t n = 1;
+    while (i + n < pending.n && p[i + n].region == p[i].region && p[i + n].page == p[i].page + n)
+      n++;
+    (void)upg__pte_protect_run(p[i].region, p[i].page, n, UPG_PROT_NONE);
+    i += n;
+  }
+  pending.n = 0;
+}
+
 /* Clearing the bit also closes the page, so its next touch is a minor
  * fault that sets the bit again: the reference bit the hardware would keep. */
 static int frame_test_clear_referenced(void *ctx, size_t frame) {
@@ -73,8 +106,8 @@ static int frame_test_clear_referenced(void *ctx, size_t frame) {
   upg__frame_t *f = &upg__rt.frames[frame];
   upg__pte_t *pte = &f->region->pte[f->page];
   if (!(atomic_fetch_and(&pte->word, ~UPG__REFERENCED) & UPG__REFERENCED)) return 0;
-  /* If the kernel refuses, the page stays open and merely loses its bit. */
-  (void)upg__pte_protect(f->region, f->page, UPG_PROT_NONE);
+  if (pending.n == MAX_PENDING_CLOSE) close_pending();
+  pending.page[pending.n++] = *f;
   return 1;
 }
 
@@ -122,6 +155,7 @@ static void choose_victims(batch_t *b, size_t want) {
     upg__pte_store(pte, (w & ~UPG__STATE_MASK) | UPG__EVICTING);
     b->v[b->n++] = (victim_t){f->region, f->page, (uint32_t)frame, UPG__NO_SLOT, 0};
   }
+  close_pending();
   sort_victims(b);
 }
 
@@ -132,6 +166,7 @@ static void close_views(batch_t *b) {
     int rc = upg__pte_protect_run(b->v[i].region, b->v[i].page, n, UPG_PROT_NONE);
     for (size_t k = i; k < i + n; k++) b->v[k].rc = rc;
     i += n;
+    upg__lock_yield(); /* victims are marked evicting: a fault on one waits */
   }
 }
 
@@ -223,8 +258,21 @@ static void finish_victim(victim_t *v) {
     UPG__COUNT(evict_clean, 1);
   }
   upg__pte_store(pte, UPG__ABSENT);
-  upg__frames_release(v->frame);
+  upg__rt.frames[v->frame].region = NULL;
   upg__stats_resident(-1);
+}
+
+/* Frees the frames so that they are taken again in ascending order: pages
+ * loaded in address order then sit in frames in the order the Clock hand
+ * visits them, so the hand evicts them in runs that share a write. */
+static void release_in_order(uint32_t *frames, size_t n) {
+  for (size_t i = 1; i < n; i++) { /* descending, by insertion: n is small */
+    uint32_t f = frames[i];
+    size_t j = i;
+    for (; j > 0 && frames[j - 1] < f; j--) frames[j] = frames[j - 1];
+    frames[j] = f;
+  }
+  for (size_t i = 0; i < n; i++) upg__frames_release(frames[i]);
 }
 
 long upg__frames_evict(size_t want, size_t *failed, int *last_error) {
@@ -240,20 +288,22 @@ long upg__frames_evict(size_t want, size_t *failed, int *last_error) {
   punch_victims(&b);
   upg__lock();
   upg__rt.busy_frames -= b.n;
-  long freed = 0;
+  uint32_t freed_frames[MAX_BATCH];
+  size_t freed = 0;
   for (size_t i = 0; i < b.n; i++) {
     if (b.v[i].rc == 0) {
       finish_victim(&b.v[i]);
-      freed++;
+      freed_frames[freed++] = b.v[i].frame;
     } else {
       keep_victim(&b.v[i]);
       *last_error = b.v[i].rc;
       (*failed)++;
     }
   }
+  release_in_order(freed_frames, freed);
   UPG__COUNT(evict_batches, 1);
   upg__frames_wake_waiters();
-  return freed;
+  return (long)freed;
 }
 
 /* Frames are all busy with other threads' I/O: sleep until a batch ends. */

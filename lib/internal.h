@@ -79,6 +79,9 @@ typedef struct upg__store_methods {
   /* Optional: all the runs at once, so the device can take them in
    * parallel; NULL means the wrapper calls writev for each. */
   void (*write_runs)(upg__store_t *s, upg__io_run_t *runs, int n);
+  /* Optional: the store will soon be written up to `bytes`. Under the
+   * runtime lock. */
+  void (*reserve)(upg__store_t *s, uint64_t bytes);
   int (*discard)(upg__store_t *s, uint64_t offset, size_t len);
   void (*close)(upg__store_t *s);
 } upg__store_methods_t;
@@ -140,6 +143,7 @@ enum {
 #define UPG__PROT_SHIFT 5 /* two bits: UPG_PROT_NONE, _READ, _RW */
 #define UPG__PROT_MASK (3u << UPG__PROT_SHIFT)
 #define UPG__WAITERS (1u << 7)
+#define UPG__RA_MARK (1u << 8) /* closed on purpose: its touch starts a prefetch */
 #define UPG__PIN_SHIFT 16
 #define UPG__PIN_ONE (1u << UPG__PIN_SHIFT)
 
@@ -186,7 +190,9 @@ struct upg__region {
   upg__pte_t *pte;
   size_t touched_lo, touched_hi; /* bounds of pages ever given a frame */
   size_t ra_next;   /* the page a sequential run would fault on next */
-  size_t ra_window; /* pages the last fault loaded */
+  size_t ra_window; /* pages the last fault loaded, ending at ra_next */
+  size_t ra_written; /* of those, how many the program has written since */
+  unsigned ra_rw_streak; /* windows in a row opened writable */
   int access;       /* UPG_ADV_NORMAL, _SEQUENTIAL or _RANDOM */
   int fresh_dirty;  /* first touch opens read-write and dirty (the heap,
                        whose new pages are written at once: one fault, not two) */
@@ -226,6 +232,16 @@ void upg__frames_wake_waiters(void);
  * more; 0 or UPG_EMAPLIMIT. */
 int upg__frames_demote(long need);
 
+/* ---- prefetch.c: asynchronous readahead ---------------------------------*/
+int upg__prefetch_start(void);
+void upg__prefetch_stop(void);
+/* In a child of fork(): the thread did not come along. */
+void upg__prefetch_forget(void);
+/* Under the lock: asks the thread to load the window starting at `page`. */
+void upg__prefetch_request(upg__region_t *r, size_t page);
+/* Under the lock, before the region goes: drops its queued requests. */
+void upg__prefetch_forget_region(const upg__region_t *r);
+
 /* ---- evictor.c: the background evictor thread ---------------------------*/
 int upg__evictor_start(size_t nframes);
 void upg__evictor_stop(void);
@@ -254,6 +270,9 @@ int upg__page_discard(upg__region_t *r, size_t page, int force);
  * page read-only (so a write faults and marks it dirty), a dirty one
  * read-write; sets the reference bit. */
 int upg__page_open(upg__region_t *r, size_t page);
+/* Under the lock, from the prefetch thread: loads the window at `page` if
+ * it is still absent, with free frames only. */
+void upg__page_prefetch(upg__region_t *r, size_t page);
 
 /* ---- trace.c: the upt fault trace (UPAGER_TRACE) -----------------------*/
 int upg__trace_open(const char *path);
@@ -278,6 +297,7 @@ extern const upg__fault_source_t upg__fault_sigsegv;
 /* ---- runtime.c ---------------------------------------------------------*/
 typedef struct upg__runtime {
   pthread_mutex_t lock;
+  _Atomic uint32_t lock_waiters;
   _Atomic int running;
   upg__config_t cfg;
   size_t page_size;
@@ -310,6 +330,9 @@ static inline size_t upg__region_page(const upg__region_t *r, const void *addr) 
 }
 void upg__lock(void);
 void upg__unlock(void);
+/* For a thread that holds the lock through many system calls (the
+ * evictor): lets threads waiting for it go first. */
+void upg__lock_yield(void);
 /* For API calls from ordinary code: blocks signals while the lock is held,
  * so a signal handler that touches paged memory cannot deadlock on it. */
 void upg__api_lock(sigset_t *saved);

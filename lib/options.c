@@ -40,7 +40,7 @@ static int apply_direct_io(const char *, const char *, upg__config_t *);
   X(stats, flag, "UPAGER_STATS", "0", apply_stats)                   \
   X(max_maps, size, "UPAGER_MAX_MAPS", "", apply_max_maps)           \
   X(trace, string, "UPAGER_TRACE", "", apply_trace)                 \
-  X(readahead, size, "UPAGER_READAHEAD", "64", apply_readahead)      \
+  X(readahead, size, "UPAGER_READAHEAD", "256K", apply_readahead)    \
   X(direct_io, string, "UPAGER_DIRECT_IO", "1", apply_direct_io)    \
   X(heap_size, size, "UPAGER_HEAP_SIZE", "32G", apply_heap_size)
 
@@ -153,13 +153,17 @@ static int apply_direct_io(const char *text, const char *source, upg__config_t *
   return parse_flag(text, source, &cfg->direct_io);
 }
 
+/* Bytes, turned into pages of the paging unit: a 2M unit reads one page a
+ * fault under the default. */
 static int apply_readahead(const char *text, const char *source, upg__config_t *cfg) {
   size_t v;
   int rc = parse_size_or_fail(text, source, UPG_EOPTION, &v);
   if (rc) return rc;
-  if (v < 1 || v > UPG__IOV_MAX)
-    return upg__fail(UPG_EOPTION, "%s='%s' is outside 1..%d pages", source, text, UPG__IOV_MAX);
-  cfg->readahead = v;
+  size_t pages = v / cfg->page_size;
+  if (pages > UPG__IOV_MAX)
+    return upg__fail(UPG_EOPTION, "%s='%s' is over %d pages of %zu bytes", source, text,
+                     UPG__IOV_MAX, cfg->page_size);
+  cfg->readahead = pages > 0 ? pages : 1;
   return 0;
 }
 

@@ -67,15 +67,43 @@ static int read_window(upg__region_t *r, size_t first, size_t n, unsigned char *
   return first_rc;
 }
 
+/* Writable windows in a row before one opens read-only again, to see
+ * whether the program still writes. */
+#define RW_STREAK_MAX 8
+
+/* A program writing its way through a region: it wrote most of the last
+ * window. Its next window opens read-write and dirty at once, sparing a
+ * write fault a page; a program that only reads never gets there. */
+static int writing_sequentially(upg__region_t *r, size_t page, size_t n) {
+  int rw = n > 1 && page == r->ra_next && r->ra_window > 1 && 2 * r->ra_written > r->ra_window &&
+           r->ra_rw_streak < RW_STREAK_MAX;
+  r->ra_rw_streak = rw ? r->ra_rw_streak + 1 : 0;
+  return rw;
+}
+
+/* Opens a loaded window. A window of a sequential run keeps its middle page
+ * closed, marked: the program's touch of it starts the read of the next
+ * window in the background (prefetch.c). */
+static void open_window(upg__region_t *r, size_t page, size_t n, uint32_t prot) {
+  size_t marker = n >= 4 && r->access != UPG_ADV_RANDOM ? page + n / 2 : page + n;
+  int rc = upg__pte_protect_run(r, page, marker - page, prot);
+  if (rc == 0 && marker < page + n) {
+    atomic_fetch_or(&r->pte[marker].word, UPG__RA_MARK);
+    rc = upg__pte_protect_run(r, marker + 1, page + n - marker - 1, prot);
+  }
+  if (rc != 0) upg__fatal("cannot open loaded pages to the program", rc);
+}
+
 /* Gives an absent page a frame and its contents, and with it the rest of a
  * readahead window; fills the alias while the program's view stays closed,
- * then opens the whole window with one protection change. */
-static int load(upg__region_t *r, size_t page, int *loaded) {
+ * then opens the window. A prefetch takes free frames only, and nothing at
+ * all when none is free. */
+static int load(upg__region_t *r, size_t page, int prefetch, int *loaded) {
   uint32_t frames[UPG__IOV_MAX];
   unsigned char failed[UPG__IOV_MAX] = {0};
   size_t window = readahead_window(r, page);
-  long frame = upg__frames_obtain();
-  if (frame < 0) return (int)frame;
+  long frame = prefetch ? upg__frames_take_free() : upg__frames_obtain();
+  if (frame < 0) return prefetch ? 0 : (int)frame;
   if (upg__pte_state(atomic_load(&r->pte[page].word)) != UPG__ABSENT) {
     upg__frames_release((size_t)frame); /* another thread loaded it meanwhile */
     return 0;
@@ -113,14 +141,27 @@ static int load(upg__region_t *r, size_t page, int *loaded) {
     upg__stats_resident(1);
   }
   upg__frames_wake_waiters();
+  /* Fresh heap pages are dirty already (fresh_dirty): they open writable. */
+  uint32_t prot = writing_sequentially(r, page, kept) || all_fresh ? UPG_PROT_RW : UPG_PROT_READ;
   r->ra_next = page + n;
   r->ra_window = n;
+  r->ra_written = prot == UPG_PROT_RW ? n : 0; /* unseen, but presumed */
   if (rc != 0) return rc;
-  if (kept > 1) UPG__COUNT(readahead_pages, kept - 1);
-  rc = upg__pte_protect_run(r, page, kept, all_fresh ? UPG_PROT_RW : UPG_PROT_READ);
-  if (rc != 0) upg__fatal("cannot open loaded pages to the program", rc);
+  if (prefetch) UPG__COUNT(readahead_async, kept);
+  else if (kept > 1) UPG__COUNT(readahead_pages, kept - 1);
+  if (prot == UPG_PROT_RW && !all_fresh) {
+    for (size_t i = 0; i < kept; i++) atomic_fetch_or(&r->pte[page + i].word, UPG__DIRTY);
+    UPG__COUNT(readahead_dirty, kept);
+  }
+  open_window(r, page, kept, prot);
   *loaded = major ? UPG_TRACE_MAJOR : UPG_TRACE_ZERO;
   return 0;
+}
+
+void upg__page_prefetch(upg__region_t *r, size_t page) {
+  int loaded;
+  if (upg__pte_state(atomic_load(&r->pte[page].word)) == UPG__ABSENT)
+    (void)load(r, page, 1, &loaded); /* a failed guess costs nothing */
 }
 
 int upg__page_make_resident(upg__region_t *r, size_t page, int *loaded) {
@@ -133,7 +174,7 @@ int upg__page_make_resident(upg__region_t *r, size_t page, int *loaded) {
       case UPG__UNMAPPED:
         return UPG_ENOTREGION;
       case UPG__ABSENT: {
-        int rc = load(r, page, loaded);
+        int rc = load(r, page, 0, loaded);
         if (rc != 0) return rc;
         break;
       }
@@ -153,9 +194,18 @@ int upg__page_open(upg__region_t *r, size_t page) {
  * to a clean page mapped read-only, which marks it dirty. */
 static int fault_resident(upg__region_t *r, size_t page) {
   upg__pte_t *pte = &r->pte[page];
+  if (atomic_fetch_and(&pte->word, ~UPG__RA_MARK) & UPG__RA_MARK) {
+    /* The marker sits halfway: the writes seen in the first half stand for
+     * the whole window when the next one is opened. */
+    r->ra_written *= 2;
+    upg__prefetch_request(r, r->ra_next);
+  }
   uint32_t prot = upg__pte_prot(atomic_load(&pte->word));
   if (prot == UPG_PROT_RW) return -1; /* another thread opened it already */
-  if (prot == UPG_PROT_READ) atomic_fetch_or(&pte->word, UPG__DIRTY);
+  if (prot == UPG_PROT_READ) {
+    atomic_fetch_or(&pte->word, UPG__DIRTY);
+    if (page < r->ra_next && page + r->ra_window >= r->ra_next) r->ra_written++;
+  }
   int rc = upg__page_open(r, page);
   if (rc != 0) upg__fatal("cannot open a resident page to the program", rc);
   return prot == UPG_PROT_READ ? UPG_TRACE_WRITE : UPG_TRACE_MINOR;
@@ -179,17 +229,20 @@ upg__fault_result_t upg__fault(void *addr) {
     upg__unlock();
     return UPG__FAULT_NOT_OURS;
   }
-  if (upg__pte_state(atomic_load(&r->pte[page].word)) != UPG__RESIDENT &&
-      upg__pte_state(atomic_load(&r->pte[page].word)) != UPG__ABSENT)
-    UPG__COUNT(fault_wait, 1);
+  uint32_t arrived = upg__pte_state(atomic_load(&r->pte[page].word));
+  if (arrived != UPG__RESIDENT && arrived != UPG__ABSENT) UPG__COUNT(fault_wait, 1);
   int kind, rc = upg__page_make_resident(r, page, &kind);
   if (rc != 0) upg__fatal("no frame can be freed for a fault on paged memory", rc);
   if (kind >= 0) {
     rc = upg__page_open(r, page);
     if (rc != 0) upg__fatal("cannot open a loaded page to the program", rc);
-  } else {
+  } else if (arrived == UPG__RESIDENT ||
+             upg__pte_prot(atomic_load(&r->pte[page].word)) == UPG_PROT_NONE) {
     kind = fault_resident(r, page);
   }
+  /* Otherwise another thread brought the page in while this one waited,
+   * and opened it: whether this access was a write is unknown, so it is
+   * simply retried, and faults again if it was a write to a clean page. */
   if (kind >= 0) upg__trace_fault(r, page, kind);
   if (kind >= 0) upg__thrash_fault(r, page, kind);
   upg__unlock();

@@ -4,6 +4,7 @@
  * lock with signals blocked, and leaves the page work to pager.c. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -18,8 +19,24 @@ upg__runtime_t upg__rt = {.lock = PTHREAD_MUTEX_INITIALIZER};
 static pthread_mutex_t life_lock = PTHREAD_MUTEX_INITIALIZER;
 static int stats_printed;
 
-void upg__lock(void) { pthread_mutex_lock(&upg__rt.lock); }
+void upg__lock(void) {
+  if (pthread_mutex_trylock(&upg__rt.lock) == 0) return;
+  atomic_fetch_add(&upg__rt.lock_waiters, 1);
+  pthread_mutex_lock(&upg__rt.lock);
+  atomic_fetch_sub(&upg__rt.lock_waiters, 1);
+}
+
 void upg__unlock(void) { pthread_mutex_unlock(&upg__rt.lock); }
+
+/* The mutex lets the releasing thread take it straight back, so a long
+ * holder hands it over explicitly: it waits (a few yields at most) until
+ * the waiters have had their turn. */
+void upg__lock_yield(void) {
+  if (atomic_load(&upg__rt.lock_waiters) == 0) return;
+  upg__unlock();
+  for (int spins = 0; spins < 16 && atomic_load(&upg__rt.lock_waiters) > 0; spins++) sched_yield();
+  upg__lock();
+}
 
 void upg__api_lock(sigset_t *saved) {
   sigset_t all;
@@ -49,6 +66,7 @@ static void forget_after_fork(void) {
   if (!upg__rt.running) return;
   upg__fault_sigsegv.uninstall();
   upg__evictor_forget();
+  upg__prefetch_forget();
   for (size_t i = 0; i < upg__rt.nregions; i++) {
     upg__region_t *r = upg__rt.regions[i];
     close(r->memfd);
@@ -97,12 +115,13 @@ static int start(const upg_options_t *opt) {
     return upg__fail(rc, "cannot %s: %s", *cfg.trace_path ? "open UPAGER_TRACE" : "install the fault handler",
                      strerror(-rc));
   }
-  if ((rc = upg__evictor_start(nframes)) != 0) {
+  if ((rc = upg__evictor_start(nframes)) != 0 || (rc = upg__prefetch_start()) != 0) {
+    upg__evictor_stop();
     upg__fault_sigsegv.uninstall();
     upg__trace_close();
     upg__swap_close(&upg__rt.swap);
     upg__frames_destroy();
-    return upg__fail(rc, "cannot start the evictor thread: %s", strerror(-rc));
+    return upg__fail(rc, "cannot start the evictor and prefetch threads: %s", strerror(-rc));
   }
   UPG__SET(frames, nframes);
   UPG__SET(swap_direct_io, (uint64_t)upg__rt.swap.store->direct_io);
@@ -132,6 +151,7 @@ static void unregister_region(upg__region_t *r) {
   size_t i = 0;
   while (upg__rt.regions[i] != r) i++;
   upg__rt.regions[i] = upg__rt.regions[--upg__rt.nregions];
+  upg__prefetch_forget_region(r);
   upg__rt.maps_in_use -= r->maps;
   UPG__SET(maps_in_use, (uint64_t)upg__rt.maps_in_use);
 }
@@ -149,6 +169,7 @@ void upg_shutdown(void) {
   if (upg__rt.running) {
     print_stats_once();
     upg__evictor_stop();
+    upg__prefetch_stop();
     upg__fault_sigsegv.uninstall();
     upg__api_lock(&saved);
     while (upg__rt.nregions > 0) {

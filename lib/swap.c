@@ -85,6 +85,8 @@ long upg__swap_alloc_run(upg__swap_t *sw, uint32_t want, uint32_t *first) {
   if (s + n - 1 > sw->high) {
     sw->high = s + n - 1;
     UPG__SET(swap_slots_high, sw->high);
+    if (sw->store->methods->reserve != NULL)
+      sw->store->methods->reserve(sw->store, (uint64_t)sw->high * sw->slot_bytes);
   }
   mark(sw, s, n, 1);
   sw->cursor = s + n;

@@ -29,16 +29,20 @@ static inline upg_stats_t stats_now(void) {
   return s;
 }
 
-/* Waits until the background evictor has stopped (no batch for 20 ms), so
- * a test can attribute what happens next to its own calls. */
+/* Waits until the runtime's own threads are quiet (no eviction batch and no
+ * swap write for three 20 ms intervals in a row), so a test can attribute
+ * what happens next to its own calls. */
 static inline void settle(void) {
   const struct timespec pause = {0, 20 * 1000 * 1000};
-  uint64_t batches = stats_now().evict_batches;
-  for (int i = 0; i < 100; i++) {
+  upg_stats_t last = stats_now();
+  for (int quiet = 0, i = 0; quiet < 3 && i < 200; i++) {
     nanosleep(&pause, NULL);
-    uint64_t now = stats_now().evict_batches;
-    if (now == batches) return;
-    batches = now;
+    upg_stats_t now = stats_now();
+    int same = now.evict_batches == last.evict_batches &&
+               now.swap_bytes_written == last.swap_bytes_written &&
+               now.readahead_async == last.readahead_async;
+    quiet = same ? quiet + 1 : 0;
+    last = now;
   }
 }
 

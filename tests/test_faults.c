@@ -100,8 +100,8 @@ static void flaky_close(upg__store_t *s) {
   (void)s;
   flaky.inner->methods->close(flaky.inner);
 }
-static const upg__store_methods_t flaky_methods = {flaky_read, flaky_write, NULL, flaky_discard,
-                                                   flaky_close};
+static const upg__store_methods_t flaky_methods = {flaky_read,    flaky_write, NULL, NULL,
+                                                   flaky_discard, flaky_close};
 static int flaky_open(const char *dir, int direct_io, upg__store_t **out) {
   int rc = upg__store_file.open(dir, direct_io, &flaky.inner);
   flaky.base.methods = &flaky_methods;

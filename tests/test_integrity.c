@@ -14,10 +14,15 @@
 #define PAGES (REGION / PAGE)
 #define BUDGET ((size_t)8 << 20)
 #define SAMPLE_EVERY 8192
-/* smaps is read one mapping at a time while other threads page, so a page
- * that moves during the read can be counted twice: the view's figure gets
- * this slack. The memfd's block count is one atomic figure and gets none. */
-#define VIEW_SLACK ((long long)1 << 20) /* readahead moves up to 64 pages at once */
+/* The writers stop at a barrier while one of them samples, since smaps is
+ * read one mapping at a time and a page that moved during the read would
+ * be counted twice. The runtime's own threads go on: a prefetch already
+ * asked for can still land, a readahead window of 256 KiB at most, and
+ * the view's figure gets that slack. The memfd's block count is one
+ * atomic figure and gets none. */
+#define VIEW_SLACK ((long long)256 << 10)
+
+static pthread_barrier_t sample_barrier;
 
 typedef struct job {
   uint64_t *region;
@@ -44,7 +49,11 @@ static void *write_pages(void *arg) {
     size_t page = scattered(i);
     uint64_t *words = job->region + page * WORDS;
     for (size_t w = 0; w < WORDS; w++) words[w] = pattern(page, w, job->round);
-    if (i % SAMPLE_EVERY == job->first && job->first == 0) sample_memory(job);
+    if ((i - job->first) / job->step % SAMPLE_EVERY == SAMPLE_EVERY - 1) {
+      pthread_barrier_wait(&sample_barrier);
+      if (job->first == 0) sample_memory(job);
+      pthread_barrier_wait(&sample_barrier);
+    }
   }
   return NULL;
 }
@@ -71,6 +80,7 @@ static void write_and_verify(int nthreads) {
   job_t jobs[8];
   for (int t = 0; t < nthreads; t++)
     jobs[t] = (job_t){region, (size_t)t, (size_t)nthreads, 1, 0, 0, 0};
+  pthread_barrier_init(&sample_barrier, NULL, (unsigned)nthreads);
   run_threads(write_pages, jobs, nthreads);
   run_threads(check_pages, jobs, nthreads);
   size_t mismatches = 0;

@@ -63,6 +63,7 @@ Test(runtime, clean_pages_leave_without_io_and_keep_their_slot, .timeout = 20) {
   size_t pages = 2 * BUDGET_PAGES;
   char *p = upg_map(pages * PAGE, 0);
   for (size_t i = 0; i < pages; i++) p[i * PAGE] = 1; /* all written once */
+  settle(); /* the evictor's batch in flight is the writer's too */
   uint64_t written = stats_now().swap_bytes_written;
   volatile char sink = 0;
   for (int round = 0; round < 3; round++)
@@ -71,7 +72,9 @@ Test(runtime, clean_pages_leave_without_io_and_keep_their_slot, .timeout = 20) {
   upg_stats_t s = stats_now();
   /* The first pass writes back what the writer left dirty; after that,
    * read-only rounds evict clean pages that still have their swap copy. */
-  cr_assert_leq(s.swap_bytes_written - written, BUDGET_PAGES * PAGE);
+  cr_assert_leq(s.swap_bytes_written - written, BUDGET_PAGES * PAGE,
+                "%llu pages written after the writer's pass",
+                (unsigned long long)(s.swap_bytes_written - written) / PAGE);
   cr_assert_gt(s.evict_clean, pages);
 }
 
@@ -200,7 +203,9 @@ Test(runtime, churn_reuses_swap_slots, .timeout = 60) {
     for (size_t i = 0; i < pages; i++) p[i * PAGE] = (char)round;
     cr_assert_eq(upg_advise(p, pages * PAGE, UPG_ADV_DONTNEED), 0);
   }
-  cr_assert_leq(stats_now().swap_slots_high, pages);
+  /* The file may run ahead of its use (twice, plus a batch of 64) so that
+   * batches stay contiguous; 20 rounds without reuse would need 20 times. */
+  cr_assert_leq(stats_now().swap_slots_high, 2 * pages + 2 * 64);
 }
 
 Test(runtime, reserving_a_tebibyte_costs_under_a_mebibyte, .timeout = 20) {
