@@ -38,7 +38,13 @@ static inline int upg__heap_contains(const void *p) {
   return base != NULL && (const char *)p >= base && (const char *)p < base + upg__heap.len;
 }
 
-enum { UPG__HEAP_COLD = 0, UPG__HEAP_STARTING = 1, UPG__HEAP_READY = 2, UPG__HEAP_FAILED = 3 };
+enum {
+  UPG__HEAP_COLD = 0,
+  UPG__HEAP_STARTING = 1,
+  UPG__HEAP_READY = 2,
+  UPG__HEAP_FAILED = 3,
+  UPG__HEAP_LOST = 4 /* a child of fork(): the parent's heap is not mapped here */
+};
 extern _Atomic int upg__heap_state;
 
 /* Starts the runtime and puts mimalloc (the functions in `mi`) on a fresh

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <mimalloc.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,9 +53,25 @@ static void *boot_alloc(size_t size, size_t align) {
 static size_t boot_size(const void *p) { return ((const size_t *)p)[-1]; }
 
 static _Noreturn void heap_failed(void) {
-  upg__os_write_stderr("upager: the paged heap cannot start (see the message above); "
-                       "stopping the program\n");
+  if (atomic_load(&upg__heap_state) == UPG__HEAP_LOST)
+    upg__os_write_stderr("upager: a child of fork() allocated memory, but the paged heap "
+                         "stays with the parent; under upager run a child must exec first\n");
+  else
+    upg__os_write_stderr("upager: the paged heap cannot start (see the message above); "
+                         "stopping the program\n");
   _exit(125);
+}
+
+/* The runtime's views are not inherited (MADV_DONTFORK), so in the child
+ * every heap block is gone: fail the next allocation with a message rather
+ * than crash somewhere inside mimalloc. */
+static void lose_heap_in_child(void) {
+  int ready = UPG__HEAP_READY;
+  atomic_compare_exchange_strong(&upg__heap_state, &ready, UPG__HEAP_LOST);
+}
+
+__attribute__((constructor(102))) static void watch_forks(void) {
+  pthread_atfork(NULL, NULL, lose_heap_in_child);
 }
 
 /* 1 when mimalloc may serve the call, 0 when the bootstrap area must. */
@@ -84,14 +101,17 @@ UPG__EXPORT void *calloc(size_t count, size_t size) {
 }
 
 UPG__EXPORT void free(void *p) {
-  if (p == NULL || is_boot(p)) return;
+  /* A child of fork() may free the parent's blocks: they are gone anyway. */
+  if (p == NULL || is_boot(p) || atomic_load_explicit(&upg__heap_state, memory_order_relaxed) ==
+                                     UPG__HEAP_LOST)
+    return;
   upg__heap_free(p);
 }
 
 /* A block that is neither NULL nor bootstrap is mimalloc's: the heap is up. */
 UPG__EXPORT void *realloc(void *p, size_t size) {
   if (p == NULL) return malloc(size);
-  if (!is_boot(p)) return mi_realloc(p, size);
+  if (!is_boot(p)) return heap_usable() ? mi_realloc(p, size) : NULL;
   void *q = malloc(size);
   if (q != NULL) memcpy(q, p, boot_size(p) < size ? boot_size(p) : size);
   return q;

@@ -10,6 +10,8 @@
  *            and transfers 16 times the budget
  *   sigmask  a thread that blocks every signal can still fault pages in
  *   spawn    system, popen and posix_spawnp with evicted heap strings
+ *   fork     a child of fork() that allocates stops with status 125 and a
+ *            message (the heap stays with the parent), which goes on
  *   efault   a raw syscall() into an evicted buffer: the safety net must end
  *            the process (this mode is expected to die by SIGABRT) */
 #define _GNU_SOURCE
@@ -237,6 +239,22 @@ static int probe_spawn(void) {
   return 0;
 }
 
+static int probe_fork(void) {
+  char *mine = malloc(100);
+  strcpy(mine, "parent data");
+  pid_t child = fork();
+  if (child == 0) {
+    volatile char *p = malloc(10);
+    _exit(p != NULL ? 0 : 1); /* reaching here means the loss went unnoticed */
+  }
+  int status;
+  CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 125);
+  push_out(mine);
+  CHECK(strcmp(mine, "parent data") == 0);
+  free(malloc(1000));
+  return 0;
+}
+
 /* syscall() cannot be pinned for: the read hits a protected page. */
 static int probe_efault(void) {
   char *buf = malloc(8192);
@@ -260,6 +278,7 @@ int main(int argc, char **argv) {
            : strcmp(argv[1], "stdio") == 0   ? probe_stdio()
            : strcmp(argv[1], "sigmask") == 0 ? probe_sigmask()
            : strcmp(argv[1], "spawn") == 0   ? probe_spawn()
+           : strcmp(argv[1], "fork") == 0    ? probe_fork()
            : strcmp(argv[1], "efault") == 0  ? probe_efault()
                                              : 2;
   rmdir(tmpdir);
