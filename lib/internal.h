@@ -282,9 +282,9 @@ void upg__trace_fault(const upg__region_t *r, size_t page, int kind);
 void upg__trace_close(void);
 
 /* ---- thrash.c: the thrashing detector ---------------------------------*/
-/* Under the lock, for every fault that loaded a page (kind ZERO or MAJOR
- * counts; the others are ignored). */
-void upg__thrash_fault(const upg__region_t *r, size_t page, int kind);
+/* Under the lock, after pages [first, first+n) were loaded (those with a
+ * swap slot came back from swap). */
+void upg__thrash_loaded(const upg__region_t *r, size_t first, size_t n);
 
 /* ---- fault sources ------------------------------------------------------*/
 typedef struct upg__fault_source {

@@ -154,6 +154,7 @@ static int load(upg__region_t *r, size_t page, int prefetch, int *loaded) {
     UPG__COUNT(readahead_dirty, kept);
   }
   open_window(r, page, kept, prot);
+  upg__thrash_loaded(r, page, kept);
   *loaded = major ? UPG_TRACE_MAJOR : UPG_TRACE_ZERO;
   return 0;
 }
@@ -244,7 +245,6 @@ upg__fault_result_t upg__fault(void *addr) {
    * and opened it: whether this access was a write is unknown, so it is
    * simply retried, and faults again if it was a write to a clean page. */
   if (kind >= 0) upg__trace_fault(r, page, kind);
-  if (kind >= 0) upg__thrash_fault(r, page, kind);
   upg__unlock();
   count_fault(kind);
   upg__stats_fault_latency(upg__os_now_ns() - start);

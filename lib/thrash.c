@@ -8,7 +8,7 @@
  * it resident. Refaults at distances within a few budgets mean the pages
  * keep coming back for want of room (thrashing); refaults far beyond that
  * are a scan, which no budget would help. A window of WINDOW_MAJORS
- * refaults is judged thrashing when they came fast and their median reuse
+ * pages back from swap is judged thrashing when they came fast and their median reuse
  * distance is within MAX_DISTANCE_BUDGETS budgets. Runs under the runtime lock, in
  * the fault handler: no malloc, no stdio. */
 #define _GNU_SOURCE
@@ -119,18 +119,22 @@ static void judge_window(uint64_t now) {
   start_window(now);
 }
 
-void upg__thrash_fault(const upg__region_t *r, size_t page, int kind) {
-  if (kind != UPG_TRACE_ZERO && kind != UPG_TRACE_MAJOR) return;
+/* Counted in pages, not faults: one fault can load a readahead window,
+ * and the prefetch thread loads windows without a fault at all. */
+void upg__thrash_loaded(const upg__region_t *r, size_t first, size_t n) {
   uint32_t *stamp = stamps_of(r);
   if (stamp == NULL) return;
-  loads++;
-  if (kind == UPG_TRACE_MAJOR) {
-    uint64_t distance = (uint32_t)(loads - stamp[page]);
-    uint64_t quarter = upg__rt.nframes / 4 > 0 ? upg__rt.nframes / 4 : 1;
-    uint64_t bucket = distance / quarter;
-    distance_hist[bucket < DISTANCE_BUCKETS ? bucket : DISTANCE_BUCKETS]++;
-    window_majors++;
-    judge_window(upg__os_now_ns());
+  uint64_t quarter = upg__rt.nframes / 4 > 0 ? upg__rt.nframes / 4 : 1;
+  int refaulted = 0;
+  for (size_t page = first; page < first + n; page++) {
+    loads++;
+    if (r->pte[page].slot != UPG__NO_SLOT) { /* back from swap */
+      uint64_t bucket = (uint32_t)(loads - stamp[page]) / quarter;
+      distance_hist[bucket < DISTANCE_BUCKETS ? bucket : DISTANCE_BUCKETS]++;
+      window_majors++;
+      refaulted = 1;
+    }
+    stamp[page] = loads;
   }
-  stamp[page] = loads;
+  if (refaulted) judge_window(upg__os_now_ns());
 }

@@ -36,9 +36,13 @@ typedef struct job {
  * which every page comes exactly once. */
 static size_t scattered(size_t i) { return (i * 0x9E3779B1u) & (PAGES - 1); }
 
+/* The view is read twice and the smaller figure kept: with the writers
+ * stopped, a page really over budget shows in both readings, while one
+ * reading can catch the evictor between closing and releasing a batch. */
 static void sample_memory(job_t *job) {
   long long held = memfd_bytes();
-  long view = smaps_rss_kib(job->region, REGION);
+  long view = smaps_rss_kib(job->region, REGION), again = smaps_rss_kib(job->region, REGION);
+  if (again < view) view = again;
   if (held > job->worst_memfd) job->worst_memfd = held;
   if (view > job->worst_view_kib) job->worst_view_kib = view;
 }
