@@ -30,6 +30,13 @@ typedef struct upg__trace_format {
   /* Checks the header and sets *unit, the bytes one reference stands for. */
   int (*header)(const unsigned char *p, size_t *unit, const char **why);
   int (*parse)(const char *p, size_t len, size_t page_size, upg__run_t *run, const char **why);
+  /* Optional, for line formats: parses the line at p if it has the
+   * format's common shape and its newline lies before end, returning the
+   * byte after the newline; NULL leaves the line to parse, which also
+   * names what is wrong. *end is a NUL, so scanning may stop on it rather
+   * than compare with end at every byte. It spares a trace of short lines
+   * a newline search and the general parser's checks a line. */
+  const char *(*parse_fast)(const char *p, const char *end, upg__run_t *run);
 } upg__trace_format_t;
 
 extern const upg__trace_format_t upg__format_text;
