@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "access_batch.h"
 #include "list.h"
 #include "pagemap.h"
 #include "sim_policy.h"
@@ -66,6 +67,12 @@ static int lru_access(void *state, uint64_t page) {
   return 0;
 }
 
+static long lru_access_batch(void *state, const uint64_t *pages, size_t n) {
+  lru_t *s = state;
+  return upg__access_batch(s, &s->resident, lru_access, pages, n);
+}
+
 const upg__sim_policy_t upg__sim_lru = {
-    "lru", "least recently used, exact", 0, lru_create, lru_destroy, lru_access, NULL,
+    "lru", "least recently used, exact", 0, lru_create, lru_destroy, lru_access,
+    lru_access_batch, NULL,
 };
