@@ -134,24 +134,14 @@ static long next_record(upg__refs_t *r, const char **p, size_t *len) {
   }
 }
 
-/* Expands lines that the format's parse_fast takes, up to cap references,
- * with the buffer position and the run in locals: a line of one reference
- * costs one call and no stores to the reader. Stops at the first line it
- * leaves to parse; a run that does not fit leaves its rest in r->run. */
+/* The format's fast path over the buffer, its position and run kept in
+ * the reader afterwards. */
 static size_t expand_fast(upg__refs_t *r, uint64_t *out, size_t cap) {
-  const char *p = r->buf + r->start, *end = r->buf + r->end, *next;
-  const char *(*parse_fast)(const char *, const char *, upg__run_t *) = r->format->parse_fast;
-  size_t n = 0;
-  uint64_t lines = 0;
-  upg__run_t run;
-  while (n < cap && (next = parse_fast(p, end, &run)) != NULL) {
-    p = next, lines++;
-    uint64_t take = run.count < cap - n ? run.count : cap - n;
-    for (uint64_t i = 0; i < take; i++) out[n++] = run.first + i;
-    r->run = (upg__run_t){run.first + take, run.count - take};
-  }
-  r->start = (size_t)(p - r->buf);
-  r->line += lines;
+  upg__lines_t l = {r->buf + r->start, {0, 0}, 0};
+  size_t n = r->format->expand_fast(&l, out, cap);
+  r->start = (size_t)(l.p - r->buf);
+  r->run = l.run;
+  r->line += l.lines;
   return n;
 }
 
@@ -162,7 +152,7 @@ long upg__refs_next(upg__refs_t *r, uint64_t *out, size_t cap) {
   }
   size_t n = 0;
   while (n < cap) {
-    if (r->run.count == 0 && r->format->parse_fast != NULL) {
+    if (r->run.count == 0 && r->format->expand_fast != NULL) {
       n += expand_fast(r, out + n, cap - n);
       if (n == cap || r->run.count != 0) continue;
     }
