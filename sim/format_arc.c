@@ -49,12 +49,16 @@ static int arc_parse(const char *p, size_t len, size_t page_size, upg__run_t *ru
  * none overflows) separated by single spaces, then a newline. Anything
  * else, and a count of 0 or a run past the largest page, goes to
  * arc_parse, which accepts the same lines and explains the others. The
- * NUL after the buffer's bytes stops a field like any non-digit. */
+ * NUL after the buffer's bytes stops a field like any non-digit, and the
+ * zeros after it let upg__scan_digits8 read 8 bytes anywhere before it. */
 static const char *arc_parse_line(const char *p, upg__run_t *run) {
   uint64_t field[4];
   for (int i = 0; i < 4; i++) {
     const char *digits = p;
     uint64_t v = 0;
+    /* The start block's length changes from line to line, which a loop a
+     * digit mispredicts: up to 8 digits of it in one step. */
+    if (i == 0) p += upg__scan_digits8(p, &v);
     while ((unsigned)(*p - '0') <= 9) v = v * 10 + (unsigned)(*p++ - '0');
     if (p == digits || p - digits > 19 || *p != (i < 3 ? ' ' : '\n')) return NULL;
     field[i] = v;

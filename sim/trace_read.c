@@ -19,7 +19,7 @@ struct upg__refs {
   const upg__trace_format_t *format;
   size_t page_size, unit;
   char *buf;
-  size_t start, end;  /* unread bytes are buf[start, end); buf[end] is a NUL */
+  size_t start, end;  /* unread bytes are buf[start, end); 8 zeros follow */
   int eof, started;
   uint64_t line;      /* lines or records consumed */
   upg__run_t run;     /* what remains of the current run */
@@ -37,7 +37,7 @@ const upg__trace_format_t *upg__trace_format_find(const char *name) {
 int upg__refs_open(upg__input_t *in, const char *name, const upg__trace_format_t *format,
                    size_t page_size, upg__refs_t **out) {
   upg__refs_t *r = calloc(1, sizeof *r);
-  char *buf = malloc(BUFFER_BYTES + 1); /* + the NUL after the unread bytes */
+  char *buf = malloc(BUFFER_BYTES + 8); /* + the zeros after the unread bytes */
   if (r == NULL || buf == NULL) {
     free(r), free(buf);
     upg__input_close(in);
@@ -71,7 +71,7 @@ static int refill(upg__refs_t *r) {
     r->end += (size_t)n;
     if (n > 0) break;
   }
-  r->buf[r->end] = '\0';
+  memset(r->buf + r->end, 0, 8);
   return 0;
 }
 

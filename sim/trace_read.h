@@ -18,8 +18,9 @@ typedef struct upg__run {
 } upg__run_t;
 
 /* The reader's buffer as a line format's fast path sees it (below): the
- * unread bytes from p up to a NUL after the last; the run a line left
- * unexpanded; the lines consumed. */
+ * unread bytes from p, then 8 zero bytes (so that a parser may stop at the
+ * first NUL, and read 8 bytes at once anywhere before it); the run a line
+ * left unexpanded; the lines consumed. */
 typedef struct upg__lines {
   const char *p;
   upg__run_t run;
