@@ -64,6 +64,9 @@ static int lru_access(void *state, uint64_t page) {
   if (rc != 0) return rc;
   s->page_of[n] = page;
   upg__list_push_head(&s->list, s->prev, s->next, n);
+  /* The tail is the next miss's victim unless a hit moves it first: start
+   * loading its map slot, the one cache miss of an eviction. */
+  if (s->used == s->nframes) upg__pagemap_prefetch(&s->resident, s->page_of[s->list.tail]);
   return 0;
 }
 
