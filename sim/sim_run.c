@@ -1,6 +1,7 @@
 /* sim_run.c: the replay loop. References come in batches; each policy
  * instance takes the whole batch before the next, so its state stays in
- * cache and the dispatch costs one indirect call a reference. */
+ * cache, and the dispatch costs one indirect call a batch for policies
+ * with access_batch, one a reference for the others. */
 #include "sim_run.h"
 
 #include <errno.h>
