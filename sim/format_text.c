@@ -31,4 +31,4 @@ static int text_parse(const char *p, size_t len, size_t page_size, upg__run_t *r
   return 1;
 }
 
-const upg__trace_format_t upg__format_text = {"text", NULL, 0, 0, NULL, text_parse};
+const upg__trace_format_t upg__format_text = {"text", NULL, 0, 0, NULL, text_parse, NULL};

@@ -59,4 +59,5 @@ static int upt_parse(const char *p, size_t len, size_t page_size, upg__run_t *ru
 }
 
 const upg__trace_format_t upg__format_upt = {"upt", NULL, sizeof(upg_trace_header_t),
-                                             sizeof(upg_trace_record_t), upt_header, upt_parse};
+                                             sizeof(upg_trace_record_t), upt_header, upt_parse,
+                                             NULL};

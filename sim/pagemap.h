@@ -42,6 +42,12 @@ static inline size_t upg__pagemap_slot(const upg__pagemap_t *m, uint64_t key) {
   return (size_t)((key * 0x9E3779B97F4A7C15ull) >> m->shift);
 }
 
+/* Starts loading the slot where a lookup of `key` begins, for a caller
+ * that knows its next keys (access_batch.h). */
+static inline void upg__pagemap_prefetch(const upg__pagemap_t *m, uint64_t key) {
+  __builtin_prefetch(&m->slots[upg__pagemap_slot(m, key)]);
+}
+
 /* The value stored for `key`, or NULL. */
 static inline uint32_t *upg__pagemap_find(const upg__pagemap_t *m, uint64_t key) {
   for (size_t i = upg__pagemap_slot(m, key);; i = (i + 1) & m->mask) {

@@ -126,5 +126,5 @@ static int arc_access(void *state, uint64_t page) {
 
 const upg__sim_policy_t upg__sim_arc = {
     "arc", "ARC (FAST 2003): recency and frequency lists with adaptive ghosts", 0,
-    arc_create, arc_destroy, arc_access, NULL,
+    arc_create, arc_destroy, arc_access, NULL, NULL,
 };

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "access_batch.h"
 #include "list.h"
 #include "pagemap.h"
 #include "sim_policy.h"
@@ -63,9 +64,18 @@ static int lru_access(void *state, uint64_t page) {
   if (rc != 0) return rc;
   s->page_of[n] = page;
   upg__list_push_head(&s->list, s->prev, s->next, n);
+  /* The tail is the next miss's victim unless a hit moves it first: start
+   * loading its map slot, the one cache miss of an eviction. */
+  if (s->used == s->nframes) upg__pagemap_prefetch(&s->resident, s->page_of[s->list.tail]);
   return 0;
 }
 
+static long lru_access_batch(void *state, const uint64_t *pages, size_t n) {
+  lru_t *s = state;
+  return upg__access_batch(s, &s->resident, lru_access, pages, n);
+}
+
 const upg__sim_policy_t upg__sim_lru = {
-    "lru", "least recently used, exact", 0, lru_create, lru_destroy, lru_access, NULL,
+    "lru", "least recently used, exact", 0, lru_create, lru_destroy, lru_access,
+    lru_access_batch, NULL,
 };

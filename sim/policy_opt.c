@@ -110,5 +110,5 @@ static int opt_access(void *state, uint64_t page) {
 
 const upg__sim_policy_t upg__sim_opt = {
     "opt", "Belady's optimal, offline (evicts the page used furthest ahead)", 1,
-    opt_create, opt_destroy, opt_access, NULL,
+    opt_create, opt_destroy, opt_access, NULL, NULL,
 };

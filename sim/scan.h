@@ -6,6 +6,7 @@
 #define UPAGER_SIM_SCAN_H
 
 #include <stdint.h>
+#include <string.h>
 
 /* Skips spaces, tabs and a carriage return. */
 static inline const char *upg__scan_blank(const char *p, const char *end) {
@@ -39,6 +40,30 @@ static inline int upg__scan_u64(const char **p, const char *end, unsigned base, 
   *p = s;
   *out = v;
   return 0;
+}
+
+/* The decimal digits at p, up to 8, as a number; returns how many. SWAR
+ * (a register as eight byte lanes): the first non-digit is found without a
+ * branch a byte, where a loop mispredicts its exit on a field whose length
+ * varies from line to line. Reads p[0, 8). */
+static inline unsigned upg__scan_digits8(const char *p, uint64_t *value) {
+  const uint64_t ones = 0x0101010101010101ull, high = 0xF0 * ones, three = 0x30 * ones;
+  uint64_t w;
+  memcpy(&w, p, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+  w = __builtin_bswap64(w); /* p[0] in the low lane */
+#endif
+  /* A digit, 0x30-0x39, has high nibble 3 before and after adding 6. A
+   * lane of 0xFA or more carries into the next, but is a non-digit itself. */
+  uint64_t nondigit = ((w & high) ^ three) | (((w + 6 * ones) & high) ^ three);
+  unsigned n = nondigit == 0 ? 8 : (unsigned)__builtin_ctzll(nondigit) / 8;
+  /* The n digits moved to the top lanes (the lanes below read as leading
+   * zeros), then combined in pairs, fours and eights. */
+  uint64_t d = n == 0 ? 0 : (w & 0x0F * ones) << (8 * (8 - n));
+  d = ((d * (10 * 0x100 + 1)) >> 8) & 0x00FF00FF00FF00FFull;
+  d = ((d * (100 * 0x10000 + 1)) >> 16) & 0x0000FFFF0000FFFFull;
+  *value = (d * (10000 * 0x100000000ull + 1)) >> 32;
+  return n;
 }
 
 #endif

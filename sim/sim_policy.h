@@ -34,6 +34,10 @@ struct upg__sim_policy {
   /* One reference: 1 on a hit, 0 on a miss (the page is resident after
    * either), or a negative errno. */
   int (*access)(void *state, uint64_t page);
+  /* Optional: access over pages[0, n) in order, returning the hits or a
+   * negative errno; the replay loop uses it when present (see
+   * access_batch.h for why it is faster). */
+  long (*access_batch)(void *state, const uint64_t *pages, size_t n);
   /* For policies adapted from the runtime: the module they drive. */
   const upg__policy_ops_t *runtime;
 };

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "access_batch.h"
 #include "pagemap.h"
 #include "sim_policy.h"
 
@@ -84,12 +85,17 @@ static int runtime_access(void *state, uint64_t page) {
   return 0;
 }
 
+static long runtime_access_batch(void *state, const uint64_t *pages, size_t n) {
+  runtime_sim_t *s = state;
+  return upg__access_batch(s, &s->resident, runtime_access, pages, n);
+}
+
 const upg__sim_policy_t upg__sim_fifo = {
     "fifo", "first in, first out (the runtime's lib/policy_fifo.c)", 0,
-    runtime_create, runtime_destroy, runtime_access, &upg__policy_fifo,
+    runtime_create, runtime_destroy, runtime_access, runtime_access_batch, &upg__policy_fifo,
 };
 
 const upg__sim_policy_t upg__sim_clock = {
     "clock", "second chance (the runtime's lib/policy_clock.c)", 0,
-    runtime_create, runtime_destroy, runtime_access, &upg__policy_clock,
+    runtime_create, runtime_destroy, runtime_access, runtime_access_batch, &upg__policy_clock,
 };

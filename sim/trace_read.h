@@ -17,6 +17,16 @@ typedef struct upg__run {
   uint64_t count;
 } upg__run_t;
 
+/* The reader's buffer as a line format's fast path sees it (below): the
+ * unread bytes from p, then 8 zero bytes (so that a parser may stop at the
+ * first NUL, and read 8 bytes at once anywhere before it); the run a line
+ * left unexpanded; the lines consumed. */
+typedef struct upg__lines {
+  const char *p;
+  upg__run_t run;
+  uint64_t lines;
+} upg__lines_t;
+
 /* One trace format. Line formats have record_bytes 0 and parse one line
  * (without its newline); binary formats parse fixed-size records after a
  * header. parse returns 1 for a run, 0 for a line with none (a comment),
@@ -30,6 +40,11 @@ typedef struct upg__trace_format {
   /* Checks the header and sets *unit, the bytes one reference stands for. */
   int (*header)(const unsigned char *p, size_t *unit, const char **why);
   int (*parse)(const char *p, size_t len, size_t page_size, upg__run_t *run, const char **why);
+  /* Optional, for line formats: expands whole lines of the format's
+   * common shape into out, up to cap references, and stops at the first
+   * line it leaves to parse (which also names what is wrong); returns the
+   * references written. See expand_lines.h. */
+  size_t (*expand_fast)(upg__lines_t *l, uint64_t *out, size_t cap);
 } upg__trace_format_t;
 
 extern const upg__trace_format_t upg__format_text;

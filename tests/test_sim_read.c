@@ -1,6 +1,7 @@
 /* test_sim_read.c: the trace readers: each format, compression, and the
  * messages that name the trace and the line of bad input. */
 #include <errno.h>
+#include <stdio.h>
 #include <zstd.h>
 
 #include "sim_helpers.h"
@@ -158,4 +159,35 @@ Test(read, a_line_over_the_buffer_is_an_error_not_a_hang, .timeout = 10) {
             upg__refs_error(r));
   upg__refs_close(r);
   free(text);
+}
+
+/* The ARC reader's fast path (format_arc.c) takes lines of the common
+ * shape and leaves the rest, and lines cut by a read's end, to the general
+ * parser: over lines of every field length and of odd spacing, many reads
+ * long, the references must be what each line says. */
+Test(read, arc_lines_of_every_shape_expand_alike_across_reads, .timeout = 10) {
+  enum { LINES = 30000 };
+  static const char *const shapes[] = {"%llu %llu 0 %d\n", "%llu\t%llu 0 %d\n",
+                                       "%llu %llu 0 %d\r\n", "  %llu %llu 0 %d \n",
+                                       "000%llu %llu 12345678901 %d\n"};
+  char *text = malloc((size_t)LINES * 64);
+  uint64_t *want = malloc(LINES * 3 * sizeof *want), *got = malloc(LINES * 3 * sizeof *got);
+  size_t len = 0, nwant = 0;
+  uint64_t start = 1;
+  for (int i = 0; i < LINES; i++) {
+    start = start * 10 + (uint64_t)(i % 10); /* 1 to 19 digits, then again */
+    if (start >= 1000000000000000000ull) start = (uint64_t)i % 7;
+    uint64_t count = 1 + (uint64_t)i % 3;
+    len += (size_t)sprintf(text + len, shapes[i % 13 == 0 ? i / 13 % 5 : 0],
+                           (unsigned long long)start, (unsigned long long)count, i);
+    for (uint64_t k = 0; k < count; k++) want[nwant++] = start + k;
+  }
+  upg__refs_t *r = reader_over("every.lis", text, len, 0, NULL);
+  long n = 0, step;
+  while ((step = upg__refs_next(r, got + n, 4096)) > 0) n += step;
+  cr_assert_eq(step, 0, "%s", upg__refs_error(r));
+  cr_assert_eq((size_t)n, nwant);
+  for (size_t i = 0; i < nwant; i++) cr_assert_eq(got[i], want[i], "reference %zu", i);
+  upg__refs_close(r);
+  free(text), free(want), free(got);
 }
