@@ -9,7 +9,9 @@
  * and major-with-dirty-victim faults, each timed over many faults and
  * divided by the count the runtime's own statistics report for that kind.
  * The per-fault rows advise UPG_ADV_RANDOM so that each fault loads one
- * page; the last row is a sequential pass with readahead, per page.
+ * page, and visit the pages in a scattered order, so that the swap file is
+ * read at random offsets as the floor's preads are; the last row is a
+ * sequential pass with readahead, per page.
  *
  *   fault_latency [budget_pages [rounds]]      defaults: 1024 8
  *
@@ -144,12 +146,20 @@ static measure_t minor_faults(volatile char *p, size_t budget, int rounds) {
   return m;
 }
 
-/* Timed pass over the region, counted in major faults. */
-static measure_t major_pass(volatile char *p, size_t pages, int write) {
+/* Page i of a scattered visit: an odd multiplier permutes a power-of-two
+ * count, so slots are read at random offsets, as the floor's preads are. */
+static size_t scattered(size_t i, size_t pages) { return (i * 0x9E3779B1u) & (pages - 1); }
+
+/* Timed pass over the region in scattered order, counted in major faults;
+ * `order` 0 visits the pages in address order instead (readahead's case). */
+static measure_t major_pass(volatile char *p, size_t pages, int write, int order) {
   upg_stats_t before = stats();
   double t0 = now_us();
-  if (write) write_pages(p, 0, pages, 7);
-  else read_pages(p, 0, pages);
+  for (size_t i = 0; i < pages; i++) {
+    size_t page = order ? scattered(i, pages) : i;
+    if (write) p[page * PAGE] = 7;
+    else (void)p[page * PAGE];
+  }
   measure_t m = {now_us() - t0, 0};
   upg_stats_t after = stats();
   m.faults = FAULTS_OF(fault_major);
@@ -165,8 +175,8 @@ static void row(const char *kind, measure_t m, double floor_us, const char *floo
 int main(int argc, char **argv) {
   size_t budget = argc > 1 ? strtoul(argv[1], NULL, 10) : 1024;
   int rounds = argc > 2 ? atoi(argv[2]) : 8;
-  if (budget < 16 || rounds < 1) {
-    fprintf(stderr, "usage: fault_latency [budget_pages>=16 [rounds>=1]]\n");
+  if (budget < 16 || (budget & (budget - 1)) != 0 || rounds < 1) {
+    fprintf(stderr, "usage: fault_latency [budget_pages (a power of two >= 16) [rounds>=1]]\n");
     return 2;
   }
   double floor_us = floor_fault_us(budget, rounds);
@@ -194,13 +204,13 @@ int main(int argc, char **argv) {
   zero.faults = FAULTS_OF(fault_zero);
 
   measure_t minor = minor_faults(p, budget, rounds);
-  write_pages(p, 0, pages, 1);       /* every page dirty, most in swap */
-  (void)major_pass(p, pages, 0);     /* read back: victims written, pages clean */
-  measure_t clean = major_pass(p, pages, 0); /* victims clean: no write-back */
-  measure_t dirty = major_pass(p, pages, 1); /* victims dirty: write-back first */
+  write_pages(p, 0, pages, 1);       /* every page dirty, most in swap, in order */
   if (upg_advise((void *)p, pages * PAGE, UPG_ADV_NORMAL) != 0) die("upg_advise");
-  (void)major_pass(p, pages, 0); /* written back: the next pass is all clean */
-  measure_t seq = major_pass(p, pages, 0);
+  (void)major_pass(p, pages, 0, 0); /* read back: victims written, pages clean */
+  measure_t seq = major_pass(p, pages, 0, 0);
+  if (upg_advise((void *)p, pages * PAGE, UPG_ADV_RANDOM) != 0) die("upg_advise");
+  measure_t clean = major_pass(p, pages, 0, 1); /* victims clean: no write-back */
+  measure_t dirty = major_pass(p, pages, 1, 1); /* victims dirty: write-back first */
   seq.faults = pages;
 
   printf("upager fault latency: %zu-page budget, %zu-page region, %d rounds, page %u bytes\n",
