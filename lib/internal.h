@@ -232,6 +232,23 @@ void upg__frames_wake_waiters(void);
  * more; 0 or UPG_EMAPLIMIT. */
 int upg__frames_demote(long need);
 
+/* ---- worker.c: a background thread woken by the fault path --------------*/
+typedef struct upg__worker {
+  pthread_t thread;
+  int running;
+  int stop;
+  int sleeping;          /* under the lock: a wake must kick the futex */
+  _Atomic uint32_t kick; /* the futex it sleeps on */
+  int (*step)(void);     /* under the lock: one piece of work, 0 if none */
+} upg__worker_t;
+
+int upg__worker_start(upg__worker_t *w, int (*step)(void));
+void upg__worker_stop(upg__worker_t *w);
+/* In a child of fork(): the thread did not come along. */
+void upg__worker_forget(upg__worker_t *w);
+/* Under the lock: makes a sleeping worker look for work again. */
+void upg__worker_wake(upg__worker_t *w);
+
 /* ---- prefetch.c: asynchronous readahead ---------------------------------*/
 int upg__prefetch_start(void);
 void upg__prefetch_stop(void);

@@ -81,11 +81,12 @@ static int writing_sequentially(upg__region_t *r, size_t page, size_t n) {
   return rw;
 }
 
-/* Opens a loaded window. A window of a sequential run keeps its middle page
- * closed, marked: the program's touch of it starts the read of the next
- * window in the background (prefetch.c). */
-static void open_window(upg__region_t *r, size_t page, size_t n, uint32_t prot) {
-  size_t marker = n >= 4 && r->access != UPG_ADV_RANDOM ? page + n / 2 : page + n;
+/* Opens a loaded window. A window read from swap in a sequential run keeps
+ * its middle page closed, marked: the program's touch of it starts the read
+ * of the next window in the background (prefetch.c). A window of zero pages
+ * has no read to hide and gets no marker. */
+static void open_window(upg__region_t *r, size_t page, size_t n, uint32_t prot, int major) {
+  size_t marker = major && n >= 4 && r->access != UPG_ADV_RANDOM ? page + n / 2 : page + n;
   int rc = upg__pte_protect_run(r, page, marker - page, prot);
   if (rc == 0 && marker < page + n) {
     atomic_fetch_or(&r->pte[marker].word, UPG__RA_MARK);
@@ -153,7 +154,7 @@ static int load(upg__region_t *r, size_t page, int prefetch, int *loaded) {
     for (size_t i = 0; i < kept; i++) atomic_fetch_or(&r->pte[page + i].word, UPG__DIRTY);
     UPG__COUNT(readahead_dirty, kept);
   }
-  open_window(r, page, kept, prot);
+  open_window(r, page, kept, prot, major);
   upg__thrash_loaded(r, page, kept);
   *loaded = major ? UPG_TRACE_MAJOR : UPG_TRACE_ZERO;
   return 0;

@@ -1,0 +1,59 @@
+/* worker.c: the runtime's background threads (the evictor, the prefetcher)
+ * share one shape: a thread that holds the runtime lock while it works,
+ * sleeps on a futex when there is nothing to do, and is woken by the fault
+ * path, which must never block on it. All signals are blocked in it: it
+ * touches no paged memory, and the program's handlers are not its business. */
+#define _GNU_SOURCE
+#include <signal.h>
+
+#include "internal.h"
+
+static void *worker_main(void *arg) {
+  upg__worker_t *w = arg;
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  upg__lock();
+  while (!w->stop) {
+    if (w->step()) continue;
+    uint32_t seq = atomic_load(&w->kick);
+    w->sleeping = 1;
+    upg__unlock();
+    upg__os_wait((const uint32_t *)&w->kick, seq);
+    upg__lock();
+  }
+  upg__unlock();
+  return NULL;
+}
+
+static void kick(upg__worker_t *w) {
+  w->sleeping = 0;
+  atomic_fetch_add(&w->kick, 1);
+  upg__os_wake_all((const uint32_t *)&w->kick);
+}
+
+int upg__worker_start(upg__worker_t *w, int (*step)(void)) {
+  w->running = w->stop = w->sleeping = 0;
+  w->step = step;
+  int rc = pthread_create(&w->thread, NULL, worker_main, w);
+  if (rc != 0) return -rc;
+  w->running = 1;
+  return 0;
+}
+
+void upg__worker_stop(upg__worker_t *w) {
+  if (!w->running) return;
+  sigset_t saved;
+  upg__api_lock(&saved);
+  w->stop = 1;
+  kick(w);
+  upg__api_unlock(&saved);
+  pthread_join(w->thread, NULL);
+  w->running = 0;
+}
+
+void upg__worker_forget(upg__worker_t *w) { w->running = 0; }
+
+void upg__worker_wake(upg__worker_t *w) {
+  if (w->running && w->sleeping) kick(w);
+}
