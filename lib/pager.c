@@ -95,6 +95,65 @@ static void open_window(upg__region_t *r, size_t page, size_t n, uint32_t prot, 
   if (rc != 0) upg__fatal("cannot open loaded pages to the program", rc);
 }
 
+/* Marks the window's pages loading in their frames and fills the alias
+ * without the lock; the program's view of them stays closed meanwhile. */
+static int fill_window(upg__region_t *r, size_t page, size_t n, const uint32_t *frames,
+                       unsigned char *failed) {
+  for (size_t i = 0; i < n; i++) {
+    upg__pte_t *pte = &r->pte[page + i];
+    upg__rt.frames[frames[i]] = (upg__frame_t){r, page + i};
+    pte->frame = frames[i];
+    upg__pte_store(pte, UPG__LOADING);
+  }
+  note_touched(r, page + n - 1);
+  note_touched(r, page);
+  upg__rt.busy_frames += n;
+  upg__unlock();
+  int rc = read_window(r, page, n, failed);
+  upg__lock();
+  upg__rt.busy_frames -= n;
+  return rc;
+}
+
+/* Makes the filled pages resident; a page whose read failed goes back to
+ * absent. Returns how many pages at the front loaded; *all_fresh says
+ * whether they are all fresh heap pages (fresh_dirty), dirty from birth. */
+static size_t settle_window(upg__region_t *r, size_t page, size_t n, const uint32_t *frames,
+                            const unsigned char *failed, int *all_fresh) {
+  uint32_t fresh = r->fresh_dirty ? UPG__DIRTY : 0;
+  size_t kept = n;
+  *all_fresh = fresh != 0;
+  for (size_t i = 0; i < n; i++) {
+    upg__pte_t *pte = &r->pte[page + i];
+    uint32_t dirty = pte->slot == UPG__NO_SLOT ? fresh : 0;
+    if (failed[i]) {
+      upg__pte_store(pte, UPG__ABSENT);
+      upg__frames_release(frames[i]);
+      if (kept == n) kept = i; /* open only the loaded run at the front */
+      continue;
+    }
+    upg__pte_store(pte, UPG__RESIDENT | UPG__REFERENCED | dirty);
+    if (i < kept && !dirty) *all_fresh = 0;
+    upg__rt.policy->loaded(upg__rt.policy_state, frames[i]);
+    upg__stats_resident(1);
+  }
+  upg__frames_wake_waiters();
+  return kept;
+}
+
+/* The protection a loaded window opens with: writable when its pages are
+ * fresh heap pages or the program is writing its way through the region
+ * (then presumed dirty); read-only otherwise, so a write sets the bit. */
+static uint32_t window_prot(upg__region_t *r, size_t page, size_t kept, int all_fresh) {
+  int writing = writing_sequentially(r, page, kept);
+  if (!writing && !all_fresh) return UPG_PROT_READ;
+  if (!all_fresh) {
+    for (size_t i = 0; i < kept; i++) atomic_fetch_or(&r->pte[page + i].word, UPG__DIRTY);
+    UPG__COUNT(readahead_dirty, kept);
+  }
+  return UPG_PROT_RW;
+}
+
 /* Gives an absent page a frame and its contents, and with it the rest of a
  * readahead window; fills the alias while the program's view stays closed,
  * then opens the window. A prefetch takes free frames only, and nothing at
@@ -111,49 +170,16 @@ static int load(upg__region_t *r, size_t page, int prefetch, int *loaded) {
   }
   frames[0] = (uint32_t)frame;
   size_t n = claim_window(r, page, window, frames);
-  int major = r->pte[page].slot != UPG__NO_SLOT;
-  for (size_t i = 0; i < n; i++) {
-    upg__pte_t *pte = &r->pte[page + i];
-    upg__rt.frames[frames[i]] = (upg__frame_t){r, page + i};
-    pte->frame = frames[i];
-    upg__pte_store(pte, UPG__LOADING);
-  }
-  note_touched(r, page + n - 1);
-  note_touched(r, page);
-  upg__rt.busy_frames += n;
-  upg__unlock();
-  int rc = read_window(r, page, n, failed);
-  upg__lock();
-  upg__rt.busy_frames -= n;
-  size_t kept = n;
-  uint32_t fresh = r->fresh_dirty ? UPG__DIRTY : 0, all_fresh = fresh;
-  for (size_t i = 0; i < n; i++) {
-    upg__pte_t *pte = &r->pte[page + i];
-    uint32_t dirty = pte->slot == UPG__NO_SLOT ? fresh : 0;
-    if (failed[i]) {
-      upg__pte_store(pte, UPG__ABSENT);
-      upg__frames_release(frames[i]);
-      if (kept == n) kept = i; /* open only the loaded run at the front */
-      continue;
-    }
-    upg__pte_store(pte, UPG__RESIDENT | UPG__REFERENCED | dirty);
-    if (i < kept) all_fresh &= dirty;
-    upg__rt.policy->loaded(upg__rt.policy_state, frames[i]);
-    upg__stats_resident(1);
-  }
-  upg__frames_wake_waiters();
-  /* Fresh heap pages are dirty already (fresh_dirty): they open writable. */
-  uint32_t prot = writing_sequentially(r, page, kept) || all_fresh ? UPG_PROT_RW : UPG_PROT_READ;
+  int major = r->pte[page].slot != UPG__NO_SLOT, all_fresh;
+  int rc = fill_window(r, page, n, frames, failed);
+  size_t kept = settle_window(r, page, n, frames, failed, &all_fresh);
+  uint32_t prot = rc == 0 ? window_prot(r, page, kept, all_fresh) : UPG_PROT_READ;
   r->ra_next = page + n;
   r->ra_window = n;
   r->ra_written = prot == UPG_PROT_RW ? n : 0; /* unseen, but presumed */
   if (rc != 0) return rc;
   if (prefetch) UPG__COUNT(readahead_async, kept);
   else if (kept > 1) UPG__COUNT(readahead_pages, kept - 1);
-  if (prot == UPG_PROT_RW && !all_fresh) {
-    for (size_t i = 0; i < kept; i++) atomic_fetch_or(&r->pte[page + i].word, UPG__DIRTY);
-    UPG__COUNT(readahead_dirty, kept);
-  }
   open_window(r, page, kept, prot, major);
   upg__thrash_loaded(r, page, kept);
   *loaded = major ? UPG_TRACE_MAJOR : UPG_TRACE_ZERO;
