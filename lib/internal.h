@@ -120,9 +120,8 @@ void upg__swap_release(upg__swap_t *sw, uint32_t slot);
 /* Returns a slot whose contents no longer matter, keeping its space for
  * the next allocation. */
 void upg__swap_unalloc(upg__swap_t *sw, uint32_t slot);
-/* Read or write n consecutive slots from `slot`, one buffer a slot. */
+/* Reads n consecutive slots from `slot`, one buffer a slot. */
 int upg__swap_read(upg__swap_t *sw, uint32_t slot, const struct iovec *iov, int n);
-int upg__swap_write(upg__swap_t *sw, uint32_t slot, const struct iovec *iov, int n);
 /* Several writes at once; `offset` of each run holds its first slot on
  * entry. Each run's result lands in its rc. */
 void upg__swap_write_runs(upg__swap_t *sw, upg__io_run_t *runs, int n);

@@ -120,12 +120,6 @@ static void count_write(const upg__swap_t *sw, int rc, int pages) {
   }
 }
 
-int upg__swap_write(upg__swap_t *sw, uint32_t slot, const struct iovec *iov, int n) {
-  int rc = sw->store->methods->writev(sw->store, slot_offset(sw, slot), iov, n);
-  count_write(sw, rc, n);
-  return rc;
-}
-
 void upg__swap_write_runs(upg__swap_t *sw, upg__io_run_t *runs, int n) {
   const upg__store_methods_t *m = sw->store->methods;
   for (int i = 0; i < n; i++) runs[i].offset = slot_offset(sw, (uint32_t)runs[i].offset);

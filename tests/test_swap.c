@@ -68,7 +68,9 @@ Test(swap, a_written_run_reads_back_and_a_released_slot_reads_zeros, .timeout = 
   memset(out[1], 'b', SLOT);
   uint32_t first = alloc(2, 2);
   struct iovec wv[2] = {{out[0], SLOT}, {out[1], SLOT}}, rv[2] = {{in[0], SLOT}, {in[1], SLOT}};
-  cr_assert_eq(upg__swap_write(&sw, first, wv, 2), 0);
+  upg__io_run_t run = {first, wv, 2, -1};
+  upg__swap_write_runs(&sw, &run, 1);
+  cr_assert_eq(run.rc, 0);
   cr_assert_eq(upg__swap_read(&sw, first, rv, 2), 0);
   cr_assert_eq(memcmp(in, out, sizeof in), 0);
   upg__swap_release(&sw, first);
