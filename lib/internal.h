@@ -192,6 +192,10 @@ struct upg__region {
   size_t ra_window; /* pages the last fault loaded, ending at ra_next */
   size_t ra_written; /* of those, how many the program has written since */
   unsigned ra_rw_streak; /* windows in a row opened writable */
+  /* The write predictor (pager.c): of the pages loads opened read-only in
+   * this round, how many the program then wrote; and the last round's verdict. */
+  unsigned wp_loads, wp_writes, wp_sample;
+  int wp_presume;
   int access;       /* UPG_ADV_NORMAL, _SEQUENTIAL or _RANDOM */
   int fresh_dirty;  /* first touch opens read-write and dirty (the heap,
                        whose new pages are written at once: one fault, not two) */

@@ -141,17 +141,52 @@ static size_t settle_window(upg__region_t *r, size_t page, size_t n, const uint3
   return kept;
 }
 
+/* Loads a round of the write predictor judges, and the share of them the
+ * program must write (7/8) for the next round's loads to open writable. */
+#define WP_ROUND 64
+#define WP_SAMPLE 8 /* while presuming, one load in 8 still opens read-only */
+
+/* A program that writes nearly every page it loads (a random update, an
+ * array being rewritten) pays a write fault for each: a signal and an
+ * mprotect, where writing back a page that stayed clean costs one slot of
+ * a batched write. So when the last round's read-only loads were nearly all
+ * written, loads open writable and dirty, but for a sample that keeps the
+ * measure going; a program that only reads never gets there, and its
+ * clean pages still leave without I/O. */
+static int writes_what_it_loads(upg__region_t *r) {
+  return r->wp_presume && ++r->wp_sample % WP_SAMPLE != 0;
+}
+
+static void wp_note_read_only_load(upg__region_t *r, size_t n) {
+  r->wp_loads += (unsigned)n;
+  if (r->wp_loads < WP_ROUND) return;
+  r->wp_presume = 8 * r->wp_writes >= 7 * r->wp_loads;
+  r->wp_loads = r->wp_writes = 0;
+}
+
+static void mark_dirty(upg__region_t *r, size_t page, size_t n) {
+  for (size_t i = 0; i < n; i++) atomic_fetch_or(&r->pte[page + i].word, UPG__DIRTY);
+}
+
 /* The protection a loaded window opens with: writable when its pages are
- * fresh heap pages or the program is writing its way through the region
- * (then presumed dirty); read-only otherwise, so a write sets the bit. */
+ * fresh heap pages, or the program is writing its way through the region,
+ * or it writes what it loads (then presumed dirty); read-only otherwise, so
+ * a write sets the bit. */
 static uint32_t window_prot(upg__region_t *r, size_t page, size_t kept, int all_fresh) {
   int writing = writing_sequentially(r, page, kept);
-  if (!writing && !all_fresh) return UPG_PROT_READ;
-  if (!all_fresh) {
-    for (size_t i = 0; i < kept; i++) atomic_fetch_or(&r->pte[page + i].word, UPG__DIRTY);
+  if (all_fresh) return UPG_PROT_RW;
+  if (writing) {
+    mark_dirty(r, page, kept);
     UPG__COUNT(readahead_dirty, kept);
+    return UPG_PROT_RW;
   }
-  return UPG_PROT_RW;
+  if (writes_what_it_loads(r)) {
+    mark_dirty(r, page, kept);
+    UPG__COUNT(load_dirty, kept);
+    return UPG_PROT_RW;
+  }
+  wp_note_read_only_load(r, kept);
+  return UPG_PROT_READ;
 }
 
 /* Gives an absent page a frame and its contents, and with it the rest of a
@@ -233,6 +268,7 @@ static int fault_resident(upg__region_t *r, size_t page) {
   if (prot == UPG_PROT_READ) {
     atomic_fetch_or(&pte->word, UPG__DIRTY);
     if (page < r->ra_next && page + r->ra_window >= r->ra_next) r->ra_written++;
+    r->wp_writes++;
   }
   int rc = upg__page_open(r, page);
   if (rc != 0) upg__fatal("cannot open a resident page to the program", rc);
