@@ -1,8 +1,11 @@
-/* evictor.c: the background evictor. A thread keeps the free frames between
- * a low and a high watermark, evicting in batches while the program runs,
- * so that a fault rarely waits for a write. It sleeps on a futex and the
- * fault path wakes it when free frames fall below the low watermark. A
- * small budget has no thread: every eviction happens on the fault path. */
+/* evictor.c: the background evictor. It keeps the free frames between a low
+ * and a high watermark: when a fault takes a frame below the low one, it
+ * starts a batch of victims towards the high one (frames.c), and this
+ * thread writes the batch to swap while the program runs, so that a fault
+ * rarely waits for a write. The thread does only the write: the page-table
+ * changes stay on the fault path (see frames.c for why). It sleeps on a
+ * futex until a batch is queued. A small budget has no thread: every
+ * eviction happens on the fault path. */
 #define _GNU_SOURCE
 
 #include "internal.h"
@@ -17,30 +20,31 @@ static size_t low, high; /* the watermarks, in free frames */
 
 static size_t clamp(size_t v, size_t lo, size_t hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-/* One batch towards the high watermark; 0 when there is nothing to do or
- * nothing could leave (the next kick retries). */
-static int evict_step(void) {
-  if (upg__rt.free_count >= high) return 0;
-  size_t failed = 0;
-  int err = 0;
-  return upg__frames_evict(high - upg__rt.free_count, &failed, &err) > 0;
-}
-
 int upg__evictor_start(size_t nframes) {
   worker.running = 0;
   if (nframes < EVICTOR_MIN_FRAMES) return 0;
   low = clamp(nframes / 64, 8, 4096);
   high = clamp(low + 64, low, nframes / 4);
-  return upg__worker_start(&worker, evict_step);
+  return upg__worker_start(&worker, upg__frames_write_queued);
 }
 
-void upg__evictor_stop(void) { upg__worker_stop(&worker); }
+/* Batches the thread had not written yet are written here. */
+void upg__evictor_stop(void) {
+  sigset_t saved;
+  if (!worker.running) return;
+  upg__worker_stop(&worker);
+  upg__api_lock(&saved);
+  upg__frames_drain();
+  upg__api_unlock(&saved);
+}
 
 void upg__evictor_forget(void) { upg__worker_forget(&worker); }
 
-void upg__evictor_note_free(size_t free_count) {
-  if (free_count < low) upg__worker_wake(&worker);
+size_t upg__evictor_refill(size_t free_soon) {
+  return worker.running && free_soon < low ? high - free_soon : 0;
 }
+
+void upg__evictor_kick(void) { upg__worker_wake(&worker); }
 
 size_t upg__evictor_sync_batch(void) {
   return clamp(upg__rt.nframes / 64, 1, SYNC_BATCH_MAX);

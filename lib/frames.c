@@ -3,9 +3,21 @@
  * loading, resident or evicting holds one, so the budget is never exceeded.
  * This file hands out frames, evicts victims in batches (one protection
  * change and one punched hole a run of pages, one write a run of swap
- * slots), and protects pages early when kernel mappings run short. */
+ * slots), and protects pages early when kernel mappings run short.
+ *
+ * A batch changes page tables twice, closing the victims' views and
+ * punching their frames, and each change makes the kernel interrupt every
+ * other CPU that runs the process to flush its TLB: a VM exit on both sides.
+ * Done from a background thread, those changes land while the program runs
+ * on the other CPU, and they cost more than the thread saves. So the fault
+ * path makes both changes itself (its own CPU's flush is cheap) and only
+ * the write, which touches no page table, goes to the writer thread
+ * (evictor.c): a batch is chosen and closed on the fault path, written by
+ * the thread, and finished (punched, its frames freed) by the next fault
+ * that needs a frame or waits on one of its pages. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -28,6 +40,15 @@ typedef struct batch {
 
 static size_t demote_hand;
 
+/* Batches in flight to the writer thread, each in one state. */
+enum { SLOT_FREE, SLOT_PREPARING, SLOT_QUEUED, SLOT_WRITING, SLOT_WRITTEN, SLOT_REAPING };
+#define MAX_IN_FLIGHT 4
+static struct {
+  int state;
+  batch_t b;
+} flight[MAX_IN_FLIGHT];
+static size_t frames_in_flight; /* victims of batches not yet settled */
+
 int upg__frames_create(size_t nframes) {
   upg__rt.frames = upg__os_alloc(nframes * sizeof(upg__frame_t));
   upg__rt.free_frames = upg__os_alloc(nframes * sizeof(uint32_t));
@@ -37,6 +58,8 @@ int upg__frames_create(size_t nframes) {
   upg__rt.free_count = nframes;
   upg__rt.busy_frames = upg__rt.pinned_pages = 0;
   demote_hand = 0;
+  memset(flight, 0, sizeof flight);
+  frames_in_flight = 0;
   if (upg__rt.policy->create(nframes, &upg__rt.policy_state) == 0) return 0;
 fail:
   upg__os_free(upg__rt.frames, nframes * sizeof(upg__frame_t));
@@ -275,28 +298,36 @@ static void release_in_order(uint32_t *frames, size_t n) {
   for (size_t i = 0; i < n; i++) upg__frames_release(frames[i]);
 }
 
-long upg__frames_evict(size_t want, size_t *failed, int *last_error) {
-  batch_t b;
+/* Chooses up to `want` victims, closes their views and gives the dirty
+ * ones slots: what a batch needs before its write. Under the lock. */
+static void prepare_batch(batch_t *b, size_t want) {
   if (want > MAX_BATCH) want = MAX_BATCH;
-  choose_victims(&b, want);
-  if (b.n == 0) return 0;
-  close_views(&b);
-  assign_slots(&b);
-  upg__rt.busy_frames += b.n;
-  upg__unlock();
-  write_victims(&b);
-  punch_victims(&b);
-  upg__lock();
-  upg__rt.busy_frames -= b.n;
+  choose_victims(b, want);
+  if (b->n == 0) return;
+  close_views(b);
+  assign_slots(b);
+  upg__rt.busy_frames += b->n;
+}
+
+static int batch_has_writes(const batch_t *b) {
+  for (size_t i = 0; i < b->n; i++)
+    if (b->v[i].slot != UPG__NO_SLOT) return 1;
+  return 0;
+}
+
+/* After the write and the holes: victims that left become absent and their
+ * frames free; those whose write failed stay. Returns the frames freed. */
+static long settle_batch(batch_t *b, size_t *failed, int *last_error) {
+  upg__rt.busy_frames -= b->n;
   uint32_t freed_frames[MAX_BATCH];
   size_t freed = 0;
-  for (size_t i = 0; i < b.n; i++) {
-    if (b.v[i].rc == 0) {
-      finish_victim(&b.v[i]);
-      freed_frames[freed++] = b.v[i].frame;
+  for (size_t i = 0; i < b->n; i++) {
+    if (b->v[i].rc == 0) {
+      finish_victim(&b->v[i]);
+      freed_frames[freed++] = b->v[i].frame;
     } else {
-      keep_victim(&b.v[i]);
-      *last_error = b.v[i].rc;
+      keep_victim(&b->v[i]);
+      *last_error = b->v[i].rc;
       (*failed)++;
     }
   }
@@ -304,6 +335,77 @@ long upg__frames_evict(size_t want, size_t *failed, int *last_error) {
   UPG__COUNT(evict_batches, 1);
   upg__frames_wake_waiters();
   return (long)freed;
+}
+
+long upg__frames_evict(size_t want, size_t *failed, int *last_error) {
+  batch_t b;
+  prepare_batch(&b, want);
+  if (b.n == 0) return 0;
+  upg__unlock();
+  write_victims(&b);
+  punch_victims(&b);
+  upg__lock();
+  return settle_batch(&b, failed, last_error);
+}
+
+/* ---- batches in flight to the writer thread ----------------------------*/
+
+/* Starts a batch of up to `want` victims towards the writer. */
+static void start_writeback(size_t want) {
+  size_t i = 0;
+  while (i < MAX_IN_FLIGHT && flight[i].state != SLOT_FREE) i++;
+  if (i == MAX_IN_FLIGHT) return;
+  flight[i].state = SLOT_PREPARING; /* close_views may let other threads in */
+  prepare_batch(&flight[i].b, want);
+  frames_in_flight += flight[i].b.n;
+  if (flight[i].b.n == 0) flight[i].state = SLOT_FREE;
+  else if (!batch_has_writes(&flight[i].b)) flight[i].state = SLOT_WRITTEN;
+  else {
+    flight[i].state = SLOT_QUEUED;
+    upg__evictor_kick();
+  }
+}
+
+int upg__frames_write_queued(void) {
+  size_t i = 0;
+  while (i < MAX_IN_FLIGHT && flight[i].state != SLOT_QUEUED) i++;
+  if (i == MAX_IN_FLIGHT) return 0;
+  batch_t *b = &flight[i].b;
+  flight[i].state = SLOT_WRITING;
+  upg__unlock();
+  write_victims(b);
+  upg__lock();
+  flight[i].state = SLOT_WRITTEN;
+  /* Threads sleeping on a victim must come and finish the batch. */
+  for (size_t k = 0; k < b->n; k++) {
+    upg__pte_t *pte = victim_pte(&b->v[k]);
+    upg__pte_store(pte, atomic_load(&pte->word));
+  }
+  upg__frames_wake_waiters();
+  return 1;
+}
+
+long upg__frames_reap(void) {
+  long freed = 0;
+  for (size_t i = 0; i < MAX_IN_FLIGHT; i++) {
+    if (flight[i].state != SLOT_WRITTEN) continue;
+    batch_t *b = &flight[i].b;
+    size_t failed = 0;
+    int err = 0;
+    flight[i].state = SLOT_REAPING;
+    upg__unlock();
+    punch_victims(b);
+    upg__lock();
+    frames_in_flight -= b->n;
+    freed += settle_batch(b, &failed, &err) + (long)failed; /* a kept victim is news too */
+    flight[i].state = SLOT_FREE;
+  }
+  return freed;
+}
+
+void upg__frames_drain(void) {
+  while (upg__frames_write_queued()) continue;
+  upg__frames_reap();
 }
 
 /* Frames are all busy with other threads' I/O: sleep until a batch ends. */
@@ -324,17 +426,20 @@ void upg__frames_wake_waiters(void) {
 
 long upg__frames_take_free(void) {
   if (upg__rt.free_count == 0) return -1;
-  long frame = upg__rt.free_frames[--upg__rt.free_count];
-  upg__evictor_note_free(upg__rt.free_count);
-  return frame;
+  return upg__rt.free_frames[--upg__rt.free_count];
 }
 
 long upg__frames_obtain(void) {
   int last_error = UPG_ENOMEM;
   size_t failures = 0;
   for (;;) {
+    upg__frames_reap();
     long frame = upg__frames_take_free();
-    if (frame >= 0) return frame;
+    if (frame >= 0) {
+      size_t refill = upg__evictor_refill(upg__rt.free_count + frames_in_flight);
+      if (refill > 0) start_writeback(refill);
+      return frame;
+    }
     size_t failed = 0;
     if (upg__frames_evict(upg__evictor_sync_batch(), &failed, &last_error) > 0) continue;
     failures += failed;

@@ -226,6 +226,14 @@ long upg__frames_take_free(void);
  * returns the frames freed. Victims that could not leave (a failed write)
  * stay resident and are counted in *failed, their error in *last_error. */
 long upg__frames_evict(size_t want, size_t *failed, int *last_error);
+/* The writer thread's step: writes one queued batch, dropping the lock;
+ * 0 when none is queued. */
+int upg__frames_write_queued(void);
+/* Finishes the written batches (holes punched, frames freed), dropping the
+ * lock; returns how many victims were settled. */
+long upg__frames_reap(void);
+/* With the writer stopped: writes and finishes every batch in flight. */
+void upg__frames_drain(void);
 void upg__frames_release(size_t frame);
 /* Frees the frame of a resident page that is being discarded. */
 void upg__frames_discard(upg__region_t *r, size_t page);
@@ -262,13 +270,16 @@ void upg__prefetch_request(upg__region_t *r, size_t page);
 /* Under the lock, before the region goes: drops its queued requests. */
 void upg__prefetch_forget_region(const upg__region_t *r);
 
-/* ---- evictor.c: the background evictor thread ---------------------------*/
+/* ---- evictor.c: the background writer of eviction batches ---------------*/
 int upg__evictor_start(size_t nframes);
 void upg__evictor_stop(void);
 /* In a child of fork(): the thread did not come along. */
 void upg__evictor_forget(void);
-/* Under the lock, after a frame was taken: wakes the thread when needed. */
-void upg__evictor_note_free(size_t free_count);
+/* Under the lock: how many victims to start writing back, given the frames
+ * free or soon free; 0 without the thread or above the low watermark. */
+size_t upg__evictor_refill(size_t free_soon);
+/* Under the lock: a batch was queued for the writer. */
+void upg__evictor_kick(void);
 /* Victims a fault evicts itself when no frame is free. */
 size_t upg__evictor_sync_batch(void);
 

@@ -17,6 +17,8 @@ void upg__pte_store(upg__pte_t *pte, uint32_t word) {
 }
 
 void upg__pte_wait(upg__pte_t *pte) {
+  /* An evicting page may only wait for its batch to be finished. */
+  if (upg__pte_state(atomic_load(&pte->word)) == UPG__EVICTING && upg__frames_reap() > 0) return;
   uint32_t w = atomic_fetch_or(&pte->word, UPG__WAITERS) | UPG__WAITERS;
   upg__unlock();
   upg__os_wait((const uint32_t *)&pte->word, w);
