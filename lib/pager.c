@@ -146,20 +146,20 @@ static size_t settle_window(upg__region_t *r, size_t page, size_t n, const uint3
 #define WP_ROUND 64
 #define WP_SAMPLE 8 /* while presuming, one load in 8 still opens read-only */
 
-/* A program that writes nearly every page it loads (a random update, an
- * array being rewritten) pays a write fault for each: a signal and an
+/* A program that writes nearly every page it loads at random (an update
+ * of scattered records) pays a write fault for each: a signal and an
  * mprotect, where writing back a page that stayed clean costs one slot of
- * a batched write. So when the last round's read-only loads were nearly all
- * written, loads open writable and dirty, but for a sample that keeps the
- * measure going; a program that only reads never gets there, and its
- * clean pages still leave without I/O. */
+ * a batched write. So when the last round's single-page loads opened
+ * read-only were nearly all written, such loads open writable and dirty,
+ * but for a sample that keeps the measure going; a program that only reads
+ * never gets there, and its clean pages still leave without I/O.
+ * Sequential windows have their own judge (writing_sequentially). */
 static int writes_what_it_loads(upg__region_t *r) {
   return r->wp_presume && ++r->wp_sample % WP_SAMPLE != 0;
 }
 
-static void wp_note_read_only_load(upg__region_t *r, size_t n) {
-  r->wp_loads += (unsigned)n;
-  if (r->wp_loads < WP_ROUND) return;
+static void wp_note_read_only_load(upg__region_t *r) {
+  if (++r->wp_loads < WP_ROUND) return;
   r->wp_presume = 8 * r->wp_writes >= 7 * r->wp_loads;
   r->wp_loads = r->wp_writes = 0;
 }
@@ -180,12 +180,12 @@ static uint32_t window_prot(upg__region_t *r, size_t page, size_t kept, int all_
     UPG__COUNT(readahead_dirty, kept);
     return UPG_PROT_RW;
   }
-  if (writes_what_it_loads(r)) {
+  if (kept == 1 && writes_what_it_loads(r)) {
     mark_dirty(r, page, kept);
     UPG__COUNT(load_dirty, kept);
     return UPG_PROT_RW;
   }
-  wp_note_read_only_load(r, kept);
+  if (kept == 1) wp_note_read_only_load(r);
   return UPG_PROT_READ;
 }
 
