@@ -40,8 +40,11 @@ void upg__evictor_stop(void) {
 
 void upg__evictor_forget(void) { upg__worker_forget(&worker); }
 
+/* When pins leave few frames to evict, batches ahead of need would take
+ * the pages the program is using: faults then evict for themselves. */
 size_t upg__evictor_refill(size_t free_soon) {
-  return worker.running && free_soon < low ? high - free_soon : 0;
+  if (!worker.running || free_soon >= low) return 0;
+  return upg__rt.nframes - upg__rt.pinned_pages >= 4 * high ? high - free_soon : 0;
 }
 
 void upg__evictor_kick(void) { upg__worker_wake(&worker); }

@@ -350,20 +350,34 @@ long upg__frames_evict(size_t want, size_t *failed, int *last_error) {
 
 /* ---- batches in flight to the writer thread ----------------------------*/
 
-/* Starts a batch of up to `want` victims towards the writer. */
-static void start_writeback(size_t want) {
+/* Starts a batch of up to `want` victims towards the writer; 0 when no
+ * slot is free or no victim could be chosen. */
+static int start_writeback(size_t want) {
   size_t i = 0;
   while (i < MAX_IN_FLIGHT && flight[i].state != SLOT_FREE) i++;
-  if (i == MAX_IN_FLIGHT) return;
+  if (i == MAX_IN_FLIGHT) return 0;
   flight[i].state = SLOT_PREPARING; /* close_views may let other threads in */
   prepare_batch(&flight[i].b, want);
   frames_in_flight += flight[i].b.n;
-  if (flight[i].b.n == 0) flight[i].state = SLOT_FREE;
-  else if (!batch_has_writes(&flight[i].b)) flight[i].state = SLOT_WRITTEN;
-  else {
+  if (flight[i].b.n == 0) {
+    flight[i].state = SLOT_FREE;
+    return 0;
+  }
+  if (!batch_has_writes(&flight[i].b)) {
+    flight[i].state = SLOT_WRITTEN;
+  } else {
     flight[i].state = SLOT_QUEUED;
     upg__evictor_kick();
   }
+  return 1;
+}
+
+void upg__frames_refill(void) {
+  upg__frames_reap();
+  size_t want;
+  while ((want = upg__evictor_refill(upg__rt.free_count + frames_in_flight)) > 0 &&
+         start_writeback(want))
+    continue;
 }
 
 int upg__frames_write_queued(void) {
@@ -433,13 +447,9 @@ long upg__frames_obtain(void) {
   int last_error = UPG_ENOMEM;
   size_t failures = 0;
   for (;;) {
-    upg__frames_reap();
+    upg__frames_refill();
     long frame = upg__frames_take_free();
-    if (frame >= 0) {
-      size_t refill = upg__evictor_refill(upg__rt.free_count + frames_in_flight);
-      if (refill > 0) start_writeback(refill);
-      return frame;
-    }
+    if (frame >= 0) return frame;
     size_t failed = 0;
     if (upg__frames_evict(upg__evictor_sync_batch(), &failed, &last_error) > 0) continue;
     failures += failed;

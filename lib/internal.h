@@ -232,6 +232,11 @@ int upg__frames_write_queued(void);
 /* Finishes the written batches (holes punched, frames freed), dropping the
  * lock; returns how many victims were settled. */
 long upg__frames_reap(void);
+/* On a faulting thread, which may drop the lock: finishes written batches
+ * and, below the low watermark, starts new ones. Loads by the prefetch
+ * thread take frames too, so every fault calls it, not only those that
+ * need a frame. */
+void upg__frames_refill(void);
 /* With the writer stopped: writes and finishes every batch in flight. */
 void upg__frames_drain(void);
 void upg__frames_release(size_t frame);

@@ -308,6 +308,9 @@ upg__fault_result_t upg__fault(void *addr) {
    * and opened it: whether this access was a write is unknown, so it is
    * simply retried, and faults again if it was a write to a clean page. */
   if (kind >= 0) upg__trace_fault(r, page, kind);
+  /* A load has refilled already, before it took its frame; after it, the
+   * page just loaded could be the victim, and the access would fault again. */
+  if (kind != UPG_TRACE_ZERO && kind != UPG_TRACE_MAJOR) upg__frames_refill();
   upg__unlock();
   count_fault(kind);
   upg__stats_fault_latency(upg__os_now_ns() - start);
