@@ -78,6 +78,50 @@ Test(runtime, clean_pages_leave_without_io_and_keep_their_slot, .timeout = 20) {
   cr_assert_gt(s.evict_clean, pages);
 }
 
+/* Pages visited in a scattered order, each once a round: every load is a
+ * single-page load, as a random workload's are. */
+static size_t scattered(size_t i, size_t pages) { return (i * 37) % pages; }
+
+Test(runtime, a_region_that_writes_what_it_loads_opens_loads_writable, .timeout = 60) {
+  start_runtime(BUDGET_PAGES * PAGE, NULL);
+  size_t pages = 8 * BUDGET_PAGES;
+  uint64_t *p = upg_map(pages * PAGE, 0);
+  upg_advise(p, pages * PAGE, UPG_ADV_RANDOM);
+  for (size_t i = 0; i < pages; i++) p[i * PAGE / 8] = i;
+  upg_stats_t before = stats_now();
+  for (int round = 0; round < 4; round++)
+    for (size_t i = 0; i < pages; i++) p[scattered(i, pages) * PAGE / 8] += 1; /* read, then write */
+  upg_stats_t s = stats_now();
+  uint64_t majors = s.fault_major - before.fault_major, writes = s.fault_write - before.fault_write;
+  cr_assert_gt(s.load_dirty, majors / 2, "%llu of %llu loads opened writable",
+               (unsigned long long)s.load_dirty, (unsigned long long)majors);
+  cr_assert_lt(writes, majors / 3, "%llu write faults for %llu loads", (unsigned long long)writes,
+               (unsigned long long)majors);
+  for (size_t i = 0; i < pages; i++) cr_assert_eq(p[i * PAGE / 8], i + 4);
+}
+
+Test(runtime, a_region_that_only_reads_keeps_loads_clean, .timeout = 60) {
+  start_runtime(BUDGET_PAGES * PAGE, NULL);
+  size_t pages = 8 * BUDGET_PAGES;
+  uint64_t *p = upg_map(pages * PAGE, 0);
+  upg_advise(p, pages * PAGE, UPG_ADV_RANDOM);
+  for (size_t i = 0; i < pages; i++) p[i * PAGE / 8] = i;
+  /* The fill wrote every page it loaded, so the predictor starts out
+   * presuming; a round of reads (64 sampled loads) changes its mind, and the
+   * pages it presumed dirty are written back once. */
+  volatile uint64_t sink = 0;
+  for (int round = 0; round < 2; round++)
+    for (size_t i = 0; i < pages; i++) sink += p[scattered(i, pages) * PAGE / 8];
+  settle();
+  upg_stats_t before = stats_now();
+  for (int round = 0; round < 4; round++)
+    for (size_t i = 0; i < pages; i++) sink += p[scattered(i, pages) * PAGE / 8];
+  upg_stats_t s = stats_now();
+  cr_assert_gt(s.fault_major - before.fault_major, 2 * pages);
+  cr_assert_eq(s.load_dirty, before.load_dirty, "loads presumed dirty while only reading");
+  cr_assert_eq(s.swap_bytes_written, before.swap_bytes_written, "a reader's pages leave without I/O");
+}
+
 Test(runtime, untouched_page_touched_again_by_clock_is_a_minor_fault, .timeout = 20) {
   start_runtime(BUDGET_PAGES * PAGE, NULL);
   char *p = upg_map((BUDGET_PAGES + 1) * PAGE, 0);
