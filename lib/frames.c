@@ -309,6 +309,16 @@ static void prepare_batch(batch_t *b, size_t want) {
   upg__rt.busy_frames += b->n;
 }
 
+/* A batch of a few long runs of neighbours: its holes cost a TLB flush a
+ * run, few enough for the writer thread to punch them while the program
+ * runs, which spares the fault path that work. Scattered victims stay with
+ * the fault path (see the top of the file). */
+static int batch_in_runs(const batch_t *b) {
+  size_t runs = 0;
+  for (size_t i = 0; i < b->n; i += page_run(b, i)) runs++;
+  return 8 * runs <= b->n;
+}
+
 static int batch_has_writes(const batch_t *b) {
   for (size_t i = 0; i < b->n; i++)
     if (b->v[i].slot != UPG__NO_SLOT) return 1;
@@ -363,7 +373,7 @@ static int start_writeback(size_t want) {
     flight[i].state = SLOT_FREE;
     return 0;
   }
-  if (!batch_has_writes(&flight[i].b)) {
+  if (!batch_has_writes(&flight[i].b) && !batch_in_runs(&flight[i].b)) {
     flight[i].state = SLOT_WRITTEN;
   } else {
     flight[i].state = SLOT_QUEUED;
@@ -380,15 +390,31 @@ void upg__frames_refill(void) {
     continue;
 }
 
+/* Settles a batch whose write and holes are done, and frees its slot. */
+static long finish_slot(size_t i) {
+  size_t failed = 0;
+  int err = 0;
+  frames_in_flight -= flight[i].b.n;
+  long settled = settle_batch(&flight[i].b, &failed, &err) + (long)failed;
+  flight[i].state = SLOT_FREE;
+  return settled;
+}
+
 int upg__frames_write_queued(void) {
   size_t i = 0;
   while (i < MAX_IN_FLIGHT && flight[i].state != SLOT_QUEUED) i++;
   if (i == MAX_IN_FLIGHT) return 0;
   batch_t *b = &flight[i].b;
+  int punch_here = batch_in_runs(b);
   flight[i].state = SLOT_WRITING;
   upg__unlock();
   write_victims(b);
+  if (punch_here) punch_victims(b);
   upg__lock();
+  if (punch_here) {
+    finish_slot(i);
+    return 1;
+  }
   flight[i].state = SLOT_WRITTEN;
   /* Threads sleeping on a victim must come and finish the batch. */
   for (size_t k = 0; k < b->n; k++) {
@@ -403,16 +429,11 @@ long upg__frames_reap(void) {
   long freed = 0;
   for (size_t i = 0; i < MAX_IN_FLIGHT; i++) {
     if (flight[i].state != SLOT_WRITTEN) continue;
-    batch_t *b = &flight[i].b;
-    size_t failed = 0;
-    int err = 0;
     flight[i].state = SLOT_REAPING;
     upg__unlock();
-    punch_victims(b);
+    punch_victims(&flight[i].b);
     upg__lock();
-    frames_in_flight -= b->n;
-    freed += settle_batch(b, &failed, &err) + (long)failed; /* a kept victim is news too */
-    flight[i].state = SLOT_FREE;
+    freed += finish_slot(i); /* a kept victim is news too */
   }
   return freed;
 }
