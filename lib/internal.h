@@ -255,6 +255,7 @@ typedef struct upg__worker {
   int stop;
   int sleeping;          /* under the lock: a wake must kick the futex */
   _Atomic uint32_t kick; /* the futex it sleeps on */
+  _Atomic uint32_t started; /* futex: the thread is past glibc's start */
   int (*step)(void);     /* under the lock: one piece of work, 0 if none */
 } upg__worker_t;
 

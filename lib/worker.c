@@ -13,6 +13,8 @@ static void *worker_main(void *arg) {
   sigset_t all;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, NULL);
+  atomic_store(&w->started, 1);
+  upg__os_wake_all((const uint32_t *)&w->started);
   upg__lock();
   while (!w->stop) {
     if (w->step()) continue;
@@ -32,11 +34,19 @@ static void kick(upg__worker_t *w) {
   upg__os_wake_all((const uint32_t *)&w->kick);
 }
 
+/* Returns once the thread runs. glibc starts a thread with every signal
+ * blocked and reads the global locale's LC_CTYPE data first (__ctype_init):
+ * under `upager run` the runtime starts at the program's first malloc, when
+ * that data is still glibc's static C locale, but a thread first scheduled
+ * later, after setlocale() put the data in the paged heap, would read it
+ * unable to take a fault, and die by SIGSEGV if the page was out. */
 int upg__worker_start(upg__worker_t *w, int (*step)(void)) {
   w->running = w->stop = w->sleeping = 0;
   w->step = step;
+  atomic_store(&w->started, 0);
   int rc = pthread_create(&w->thread, NULL, worker_main, w);
   if (rc != 0) return -rc;
+  while (atomic_load(&w->started) == 0) upg__os_wait((const uint32_t *)&w->started, 0);
   w->running = 1;
   return 0;
 }
