@@ -14,14 +14,47 @@ static void note_touched(upg__region_t *r, size_t page) {
   if (page + 1 > r->touched_hi) r->touched_hi = page + 1;
 }
 
+/* Fresh heap pages a first touch maps at once, the faulting one and those
+ * after it that were never loaded either, while free frames are plenty (a
+ * quarter of the budget): a heap grows into its pages in bursts, and each
+ * first touch would otherwise cost a signal. */
+#define FAULT_AROUND 16
+
+static int fault_around(const upg__region_t *r, size_t page) {
+  return r->fresh_dirty && r->pte[page].slot == UPG__NO_SLOT &&
+         4 * upg__rt.free_count >= upg__rt.nframes;
+}
+
+static int fresh(const upg__region_t *r, size_t page) {
+  return atomic_load(&r->pte[page].word) == UPG__ABSENT && r->pte[page].slot == UPG__NO_SLOT;
+}
+
+/* The fresh pages right after `page`, with it; and right before it, which
+ * a heap that fills its blocks downwards (GNU sort's line table) touches
+ * next. Both under the lock, the second once the frame is taken. */
+static size_t fresh_pages_after(const upg__region_t *r, size_t page) {
+  if (!fault_around(r, page)) return 1;
+  size_t n = 1;
+  while (n < FAULT_AROUND && page + n < r->npages && fresh(r, page + n)) n++;
+  return n;
+}
+
+static size_t fresh_pages_before(const upg__region_t *r, size_t page, size_t window) {
+  if (!fault_around(r, page)) return 0;
+  size_t n = 0;
+  while (n + window < FAULT_AROUND && n < page && fresh(r, page - n - 1)) n++;
+  return n;
+}
+
 /* How many pages a fault at `page` loads: one for a random access; for a
  * sequential run a window that doubles with each fault in the run, up to
- * the readahead limit. upg_advise can fix either answer for a region. */
+ * the readahead limit; for a fresh heap page, its fresh neighbours too.
+ * upg_advise can fix either of the first two answers for a region. */
 static size_t readahead_window(upg__region_t *r, size_t page) {
   size_t max = upg__rt.cfg.readahead;
   if (r->access == UPG_ADV_RANDOM || max <= 1) return 1;
   if (r->access == UPG_ADV_SEQUENTIAL) return max;
-  if (page != r->ra_next) return 1;
+  if (page != r->ra_next) return fresh_pages_after(r, page);
   size_t w = 2 * r->ra_window;
   return w < max ? w : max;
 }
@@ -204,19 +237,21 @@ static int load(upg__region_t *r, size_t page, int prefetch, int *loaded) {
     return 0;
   }
   frames[0] = (uint32_t)frame;
-  size_t n = claim_window(r, page, window, frames);
+  size_t below = page == r->ra_next ? 0 : fresh_pages_before(r, page, window);
+  size_t first = page - below;
+  size_t n = claim_window(r, first, below + window, frames);
   int major = r->pte[page].slot != UPG__NO_SLOT, all_fresh;
-  int rc = fill_window(r, page, n, frames, failed);
-  size_t kept = settle_window(r, page, n, frames, failed, &all_fresh);
-  uint32_t prot = rc == 0 ? window_prot(r, page, kept, all_fresh) : UPG_PROT_READ;
-  r->ra_next = page + n;
+  int rc = fill_window(r, first, n, frames, failed);
+  size_t kept = settle_window(r, first, n, frames, failed, &all_fresh);
+  uint32_t prot = rc == 0 ? window_prot(r, first, kept, all_fresh) : UPG_PROT_READ;
+  r->ra_next = first + n;
   r->ra_window = n;
   r->ra_written = prot == UPG_PROT_RW ? n : 0; /* unseen, but presumed */
   if (rc != 0) return rc;
   if (prefetch) UPG__COUNT(readahead_async, kept);
   else if (kept > 1) UPG__COUNT(readahead_pages, kept - 1);
-  open_window(r, page, kept, prot, major);
-  upg__thrash_loaded(r, page, kept);
+  open_window(r, first, kept, prot, major);
+  upg__thrash_loaded(r, first, kept);
   *loaded = major ? UPG_TRACE_MAJOR : UPG_TRACE_ZERO;
   return 0;
 }
