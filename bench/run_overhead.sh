@@ -27,7 +27,7 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 measure() { # name command...
   name=$1; shift
-  heap=$("$upager" run --budget 4G --stats -- "$@" 2>&1 >/dev/null |
+  heap=$(UPAGER_READAHEAD=4K "$upager" run --budget 4G --stats -- "$@" 2>&1 >/dev/null |
          awk '$1 == "pages_resident_peak" { print $2 * 4096 }')
   budget=$((heap * 2 + 16777216))
   : > "$work/plain"; : > "$work/paged"

@@ -15,14 +15,15 @@ static void note_touched(upg__region_t *r, size_t page) {
 }
 
 /* Fresh heap pages a first touch maps at once, the faulting one and those
- * after it that were never loaded either, while free frames are plenty (a
+ * around it that were never loaded either, while free frames are plenty (a
  * quarter of the budget): a heap grows into its pages in bursts, and each
- * first touch would otherwise cost a signal. */
+ * first touch would otherwise cost a signal. It is readahead for zero
+ * pages: a readahead limit below it, or UPG_ADV_RANDOM, turns it off. */
 #define FAULT_AROUND 16
 
 static int fault_around(const upg__region_t *r, size_t page) {
-  return r->fresh_dirty && r->pte[page].slot == UPG__NO_SLOT &&
-         4 * upg__rt.free_count >= upg__rt.nframes;
+  return r->fresh_dirty && r->access != UPG_ADV_RANDOM && upg__rt.cfg.readahead >= FAULT_AROUND &&
+         r->pte[page].slot == UPG__NO_SLOT && 4 * upg__rt.free_count >= upg__rt.nframes;
 }
 
 static int fresh(const upg__region_t *r, size_t page) {

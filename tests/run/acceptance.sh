@@ -7,8 +7,9 @@
 #         ALLOC_STRESS=path/to/alloc_stress)
 #
 # The heap is measured, not assumed: the program first runs under upager
-# with a budget nothing is evicted under, and the runtime's own
-# pages_resident_peak is its peak heap. The budget is an eighth of that.
+# with a budget nothing is evicted under, and readahead off (so that no
+# fresh page is mapped before the program touches it), and the runtime's
+# own pages_resident_peak is its peak heap. The budget is an eighth of that.
 # The paged run must then produce the same bytes, must have paged (major
 # faults) and must never have held more than the budget.
 set -eu
@@ -48,7 +49,7 @@ esac
 stat_of() { awk -v f="$1" '$1 == f { print $2 }' "$2"; }
 
 "$@" > "$work/expected"
-"$upager" run --budget 2G --stats -- "$@" > "$work/roomy.out" 2> "$work/roomy.stats"
+UPAGER_READAHEAD=4K "$upager" run --budget 2G --stats -- "$@" > "$work/roomy.out" 2> "$work/roomy.stats"
 heap_pages=$(stat_of pages_resident_peak "$work/roomy.stats")
 budget_pages=$((heap_pages / 8))
 if [ "$budget_pages" -lt 16 ]; then
