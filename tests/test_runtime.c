@@ -82,12 +82,18 @@ Test(runtime, clean_pages_leave_without_io_and_keep_their_slot, .timeout = 20) {
  * single-page load, as a random workload's are. */
 static size_t scattered(size_t i, size_t pages) { return (i * 37) % pages; }
 
-Test(runtime, a_region_that_writes_what_it_loads_opens_loads_writable, .timeout = 60) {
+/* A region of `pages` pages advised random, each holding its number. */
+static uint64_t *numbered_random_region(size_t pages) {
   start_runtime(BUDGET_PAGES * PAGE, NULL);
-  size_t pages = 8 * BUDGET_PAGES;
   uint64_t *p = upg_map(pages * PAGE, 0);
   upg_advise(p, pages * PAGE, UPG_ADV_RANDOM);
   for (size_t i = 0; i < pages; i++) p[i * PAGE / 8] = i;
+  return p;
+}
+
+Test(runtime, a_region_that_writes_what_it_loads_opens_loads_writable, .timeout = 60) {
+  size_t pages = 8 * BUDGET_PAGES;
+  uint64_t *p = numbered_random_region(pages);
   upg_stats_t before = stats_now();
   for (int round = 0; round < 4; round++)
     for (size_t i = 0; i < pages; i++) p[scattered(i, pages) * PAGE / 8] += 1; /* read, then write */
@@ -101,11 +107,8 @@ Test(runtime, a_region_that_writes_what_it_loads_opens_loads_writable, .timeout 
 }
 
 Test(runtime, a_region_that_only_reads_keeps_loads_clean, .timeout = 60) {
-  start_runtime(BUDGET_PAGES * PAGE, NULL);
   size_t pages = 8 * BUDGET_PAGES;
-  uint64_t *p = upg_map(pages * PAGE, 0);
-  upg_advise(p, pages * PAGE, UPG_ADV_RANDOM);
-  for (size_t i = 0; i < pages; i++) p[i * PAGE / 8] = i;
+  uint64_t *p = numbered_random_region(pages);
   /* The fill wrote every page it loaded, so the predictor starts out
    * presuming; a round of reads (64 sampled loads) changes its mind, and the
    * pages it presumed dirty are written back once. */
