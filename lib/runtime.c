@@ -172,9 +172,11 @@ void upg_shutdown(void) {
     upg__prefetch_stop();
     upg__fault_sigsegv.uninstall();
     upg__api_lock(&saved);
+    /* No page is discarded one by one: the views, the memfds and the swap
+     * file go whole, and a slot released alone costs a hole in the file
+     * (a synchronous discard on a mount with `discard`). */
     while (upg__rt.nregions > 0) {
       upg__region_t *r = upg__rt.regions[0];
-      discard_all(r, 0, r->npages);
       unregister_region(r);
       upg__region_destroy(r);
     }
