@@ -14,7 +14,8 @@
  * the write, which touches no page table, goes to the writer thread
  * (evictor.c): a batch is chosen and closed on the fault path, written by
  * the thread, and finished (punched, its frames freed) by the next fault
- * that needs a frame or waits on one of its pages. */
+ * that needs a frame or waits on one of its pages; a batch of a few long
+ * runs, whose holes cost a flush a run, the thread finishes itself. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
