@@ -2,10 +2,11 @@
  * and a high watermark: when a fault takes a frame below the low one, it
  * starts a batch of victims towards the high one (frames.c), and this
  * thread writes the batch to swap while the program runs, so that a fault
- * rarely waits for a write. The thread does only the write: the page-table
- * changes stay on the fault path (see frames.c for why). It sleeps on a
- * futex until a batch is queued. A small budget has no thread: every
- * eviction happens on the fault path. */
+ * rarely waits for a write. The thread does the write, and punches the
+ * holes only of a batch in a few long runs: page-table changes otherwise
+ * stay on the fault path (see frames.c for why). It sleeps on a futex until
+ * a batch is queued. A small budget has no thread: every eviction happens
+ * on the fault path. */
 #define _GNU_SOURCE
 
 #include "internal.h"

@@ -361,11 +361,17 @@ long upg__frames_evict(size_t want, size_t *failed, int *last_error) {
 
 /* ---- batches in flight to the writer thread ----------------------------*/
 
+/* The first slot in `state`, or MAX_IN_FLIGHT. */
+static size_t slot_in(int state) {
+  size_t i = 0;
+  while (i < MAX_IN_FLIGHT && flight[i].state != state) i++;
+  return i;
+}
+
 /* Starts a batch of up to `want` victims towards the writer; 0 when no
  * slot is free or no victim could be chosen. */
 static int start_writeback(size_t want) {
-  size_t i = 0;
-  while (i < MAX_IN_FLIGHT && flight[i].state != SLOT_FREE) i++;
+  size_t i = slot_in(SLOT_FREE);
   if (i == MAX_IN_FLIGHT) return 0;
   flight[i].state = SLOT_PREPARING; /* close_views may let other threads in */
   prepare_batch(&flight[i].b, want);
@@ -402,8 +408,7 @@ static long finish_slot(size_t i) {
 }
 
 int upg__frames_write_queued(void) {
-  size_t i = 0;
-  while (i < MAX_IN_FLIGHT && flight[i].state != SLOT_QUEUED) i++;
+  size_t i = slot_in(SLOT_QUEUED);
   if (i == MAX_IN_FLIGHT) return 0;
   batch_t *b = &flight[i].b;
   int punch_here = batch_in_runs(b);

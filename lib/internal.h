@@ -282,7 +282,8 @@ void upg__evictor_stop(void);
 /* In a child of fork(): the thread did not come along. */
 void upg__evictor_forget(void);
 /* Under the lock: how many victims to start writing back, given the frames
- * free or soon free; 0 without the thread or above the low watermark. */
+ * free or soon free; 0 without the thread, above the low watermark, or
+ * when pins leave too few frames to evict ahead of need. */
 size_t upg__evictor_refill(size_t free_soon);
 /* Under the lock: a batch was queued for the writer. */
 void upg__evictor_kick(void);
