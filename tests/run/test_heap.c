@@ -120,3 +120,18 @@ Test(heap, the_programs_malloc_stays_glibcs, .init = start_small, .timeout = 30)
   cr_assert_eq(upg_page_info(p, &info), UPG_ENOTREGION, "malloc returned paged memory");
   free(p);
 }
+
+/* A heap filled downwards, as GNU sort fills its line table: each first
+ * touch maps the fresh pages around it, so most pages cost no fault. */
+Test(heap, first_touches_map_fresh_neighbours_both_ways, .init = start_small, .timeout = 30) {
+  size_t pages = 256, page = 4096;
+  char *p = upg_malloc(pages * page);
+  cr_assert_not_null(p);
+  uint64_t zero = stats_now().fault_zero;
+  for (size_t i = pages; i-- > 0;) p[i * page] = (char)i;
+  uint64_t faults = stats_now().fault_zero - zero;
+  cr_assert_leq(faults, pages / 8, "%llu first-touch faults for %zu pages", (unsigned long long)faults,
+                pages);
+  for (size_t i = 0; i < pages; i++) cr_assert_eq(p[i * page], (char)i);
+  upg_free(p);
+}
