@@ -6,14 +6,22 @@
  *
  *   fault_scaling [budget [faults_per_thread]]      defaults: 64M 20000
  *
+ * The device's own scaling is measured after, in the same run: bare 4 KiB
+ * preads at random offsets of a file as large as the region, in the swap
+ * directory (O_DIRECT when the swap file is), by one thread and by two.
+ * No pager can scale better than the reads it waits for.
+ *
  * Target (issue 5): two threads at least 1.6x one thread's throughput. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "upager.h"
 
@@ -44,6 +52,60 @@ static void *touch_random(void *arg) {
   return NULL;
 }
 
+/* ---- the device's floor ---------------------------------------------------*/
+typedef struct reader {
+  int fd;
+  size_t pages, reads;
+  unsigned seed;
+} reader_t;
+
+static void *read_random(void *arg) {
+  reader_t *rd = arg;
+  static _Thread_local char buf[PAGE] __attribute__((aligned(PAGE)));
+  for (size_t i = 0; i < rd->reads; i++)
+    if (pread(rd->fd, buf, PAGE, (off_t)(rand_r(&rd->seed) % rd->pages * PAGE)) != PAGE)
+      return (void *)1;
+  return NULL;
+}
+
+/* Bare preads per second with `threads` threads, or 0 on an I/O error. */
+static double reads_per_s(int fd, size_t pages, int threads, size_t reads) {
+  pthread_t tid[2];
+  reader_t rd[2];
+  void *failed = NULL, *res;
+  double t0 = now_s();
+  for (int t = 0; t < threads; t++) {
+    rd[t] = (reader_t){fd, pages, reads, (unsigned)(7 * threads + t)};
+    pthread_create(&tid[t], NULL, read_random, &rd[t]);
+  }
+  for (int t = 0; t < threads; t++)
+    if (pthread_join(tid[t], &res) == 0 && res != NULL) failed = res;
+  return failed ? 0 : (double)threads * (double)reads / (now_s() - t0);
+}
+
+/* A file like the swap file, as large as the region; -1 if none. */
+static int floor_file(size_t pages, int direct) {
+  const char *dir = getenv("UPAGER_SWAP_DIR") ? getenv("UPAGER_SWAP_DIR")
+                    : getenv("TMPDIR")        ? getenv("TMPDIR")
+                                              : "/tmp";
+  char path[4096];
+  snprintf(path, sizeof path, "%s/upager-bench-XXXXXX", dir);
+  int fd = mkstemp(path);
+  if (fd < 0) return -1;
+  unlink(path);
+  static char chunk[1 << 20] __attribute__((aligned(PAGE)));
+  memset(chunk, 1, sizeof chunk);
+  for (size_t off = 0; off < pages * PAGE; off += sizeof chunk)
+    if (pwrite(fd, chunk, sizeof chunk, (off_t)off) != (ssize_t)sizeof chunk) goto fail;
+  if (fsync(fd) != 0) goto fail;
+  if (direct && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_DIRECT) != 0) goto fail;
+  return fd;
+fail:
+  close(fd);
+  return -1;
+}
+
+/* ---- upager ---------------------------------------------------------------*/
 /* Faults per second with `threads` threads, each on its own half. */
 static double run(volatile char *region, size_t pages, int threads, size_t faults) {
   pthread_t tid[2];
@@ -88,6 +150,19 @@ int main(int argc, char **argv) {
   double one = run(region, pages, 1, faults);
   double two = run(region, pages, 2, faults);
   printf("  two threads / one thread: %.2fx\n", two / one);
+  upg_stats_t s;
+  upg_stats(&s);
   upg_shutdown();
+  int fd = floor_file(pages, (int)s.swap_direct_io);
+  double dev_one = fd < 0 ? 0 : reads_per_s(fd, pages, 1, faults);
+  double dev_two = fd < 0 ? 0 : reads_per_s(fd, pages, 2, faults);
+  if (fd >= 0) close(fd);
+  if (dev_one <= 0 || dev_two <= 0) {
+    fprintf(stderr, "fault_scaling: cannot measure the device's floor: %s\n", strerror(errno));
+    return 1;
+  }
+  printf("device floor, bare 4 KiB preads (%s): 1 thread %.0f/s, 2 threads %.0f/s: %.2fx\n",
+         s.swap_direct_io ? "O_DIRECT" : "page cache", dev_one, dev_two, dev_two / dev_one);
+  printf("  upager's scaling against the device's: %.2f\n", (two / one) / (dev_two / dev_one));
   return 0;
 }
