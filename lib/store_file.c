@@ -3,9 +3,7 @@
  * named), else a 0600 file unlinked right after creation. Direct I/O
  * (O_DIRECT) where the filesystem allows it, so evicted pages leave RAM
  * instead of moving to the page cache; buffered where it refuses (tmpfs).
- * Its I/O calls are plain preadv/pwritev or io_uring submissions, all safe
- * in the fault handler. A fault's read can start through a ring of its
- * own, so that the fault works while the device reads; a
+ * Its I/O calls are plain preadv/pwritev, safe in the fault handler; a
  * batch of writes goes to the device at once through io_uring, so that
  * scattered slots are written in parallel rather than one after another,
  * and so that a write to new blocks, which holds the file's inode lock
