@@ -84,12 +84,6 @@ typedef struct upg__store_methods {
   void (*reserve)(upg__store_t *s, uint64_t bytes);
   int (*discard)(upg__store_t *s, uint64_t offset, size_t len);
   void (*close)(upg__store_t *s);
-  /* Optional: a read in two halves, so the caller can work while the
-   * device does. read_start returns 1 once the read is in flight, and the
-   * same thread then calls read_finish for its result; 0 means not started
-   * (another read is in flight, or none can be), so the caller uses readv. */
-  int (*read_start)(upg__store_t *s, uint64_t offset, const struct iovec *iov, int n);
-  int (*read_finish)(upg__store_t *s);
 } upg__store_methods_t;
 struct upg__store {
   const upg__store_methods_t *methods;
@@ -128,10 +122,6 @@ void upg__swap_release(upg__swap_t *sw, uint32_t slot);
 void upg__swap_unalloc(upg__swap_t *sw, uint32_t slot);
 /* Reads n consecutive slots from `slot`, one buffer a slot. */
 int upg__swap_read(upg__swap_t *sw, uint32_t slot, const struct iovec *iov, int n);
-/* The same read in two halves (the store's read_start and read_finish):
- * start returns 1 when the read is in flight, and finish its result. */
-int upg__swap_read_start(upg__swap_t *sw, uint32_t slot, const struct iovec *iov, int n);
-int upg__swap_read_finish(upg__swap_t *sw, int n);
 /* Several writes at once; `offset` of each run holds its first slot on
  * entry. Each run's result lands in its rc. */
 void upg__swap_write_runs(upg__swap_t *sw, upg__io_run_t *runs, int n);

@@ -129,34 +129,10 @@ static void open_window(upg__region_t *r, size_t page, size_t n, uint32_t prot, 
   if (rc != 0) upg__fatal("cannot open loaded pages to the program", rc);
 }
 
-/* Starts the read of a window that is one run of consecutive slots, the
- * common case; 1 when it is in flight. Its frames are faulted in first:
- * the ring pins a missing page only by handing the read to a worker
- * thread, a wake-up on the other CPU that costs more than the touch. */
-static int start_window_read(upg__region_t *r, size_t first, size_t n) {
-  struct iovec iov[UPG__IOV_MAX];
-  uint32_t slot = r->pte[first].slot;
-  if (slot == UPG__NO_SLOT) return 0;
-  for (size_t i = 0; i < n; i++) {
-    if (r->pte[first + i].slot != slot + i) return 0;
-    iov[i] = (struct iovec){r->alias + (first + i) * upg__rt.page_size, upg__rt.page_size};
-    *(volatile char *)iov[i].iov_base = 0;
-  }
-  return upg__swap_read_start(&upg__rt.swap, slot, iov, (int)n);
-}
-
-static int finish_window_read(size_t n, unsigned char *failed) {
-  int rc = upg__swap_read_finish(&upg__rt.swap, (int)n);
-  if (rc != 0) memset(failed, 1, n);
-  return rc;
-}
-
 /* Marks the window's pages loading in their frames and fills the alias
- * without the lock; the program's view of them stays closed meanwhile.
- * A fault's load refills the free frames while the device reads: its own
- * pages are loading, not yet the policy's, so none of them is a victim. */
+ * without the lock; the program's view of them stays closed meanwhile. */
 static int fill_window(upg__region_t *r, size_t page, size_t n, const uint32_t *frames,
-                       int refill, unsigned char *failed) {
+                       unsigned char *failed) {
   for (size_t i = 0; i < n; i++) {
     upg__pte_t *pte = &r->pte[page + i];
     upg__rt.frames[frames[i]] = (upg__frame_t){r, page + i};
@@ -166,10 +142,8 @@ static int fill_window(upg__region_t *r, size_t page, size_t n, const uint32_t *
   note_touched(r, page + n - 1);
   note_touched(r, page);
   upg__rt.busy_frames += n;
-  int started = start_window_read(r, page, n);
-  if (refill) upg__frames_refill();
   upg__unlock();
-  int rc = started ? finish_window_read(n, failed) : read_window(r, page, n, failed);
+  int rc = read_window(r, page, n, failed);
   upg__lock();
   upg__rt.busy_frames -= n;
   return rc;
@@ -257,8 +231,7 @@ static int load(upg__region_t *r, size_t page, int prefetch, int *loaded) {
   uint32_t frames[UPG__IOV_MAX];
   unsigned char failed[UPG__IOV_MAX] = {0};
   size_t window = readahead_window(r, page);
-  long frame = upg__frames_take_free(); /* the refill comes with the read */
-  if (frame < 0 && !prefetch) frame = upg__frames_obtain();
+  long frame = prefetch ? upg__frames_take_free() : upg__frames_obtain();
   if (frame < 0) return prefetch ? 0 : (int)frame;
   if (upg__pte_state(atomic_load(&r->pte[page].word)) != UPG__ABSENT) {
     upg__frames_release((size_t)frame); /* another thread loaded it meanwhile */
@@ -269,7 +242,7 @@ static int load(upg__region_t *r, size_t page, int prefetch, int *loaded) {
   size_t first = page - below;
   size_t n = claim_window(r, first, below + window, frames);
   int major = r->pte[page].slot != UPG__NO_SLOT, all_fresh;
-  int rc = fill_window(r, first, n, frames, !prefetch, failed);
+  int rc = fill_window(r, first, n, frames, failed);
   size_t kept = settle_window(r, first, n, frames, failed, &all_fresh);
   uint32_t prot = rc == 0 ? window_prot(r, first, kept, all_fresh) : UPG_PROT_READ;
   r->ra_next = first + n;
@@ -359,7 +332,7 @@ upg__fault_result_t upg__fault(void *addr) {
   uint32_t arrived = upg__pte_state(atomic_load(&r->pte[page].word));
   if (arrived != UPG__RESIDENT && arrived != UPG__ABSENT) UPG__COUNT(fault_wait, 1);
   int kind, rc = upg__page_make_resident(r, page, &kind);
-  if (rc != 0) upg__fatal("cannot bring in a page for a fault on paged memory", rc);
+  if (rc != 0) upg__fatal("no frame can be freed for a fault on paged memory", rc);
   if (kind >= 0) {
     rc = upg__page_open(r, page);
     if (rc != 0) upg__fatal("cannot open a loaded page to the program", rc);
@@ -371,7 +344,7 @@ upg__fault_result_t upg__fault(void *addr) {
    * and opened it: whether this access was a write is unknown, so it is
    * simply retried, and faults again if it was a write to a clean page. */
   if (kind >= 0) upg__trace_fault(r, page, kind);
-  /* A load has refilled already, while its page was loading; after it, the
+  /* A load has refilled already, before it took its frame; after it, the
    * page just loaded could be the victim, and the access would fault again. */
   if (kind != UPG_TRACE_ZERO && kind != UPG_TRACE_MAJOR) upg__frames_refill();
   upg__unlock();

@@ -30,14 +30,6 @@ typedef struct file_store {
   int has_ring;
   _Atomic int ring_busy; /* one user at a time; others write serially */
   struct io_uring ring;
-  int has_read_ring;
-  _Atomic int read_busy; /* one read in flight; others read with preadv */
-  struct io_uring read_ring;
-  struct read_in_flight {
-    uint64_t offset;
-    int n;
-    struct iovec iov[UPG__IOV_MAX];
-  } read;
 } file_store_t;
 
 static int file_fd(upg__store_t *s) { return ((file_store_t *)s)->fd; }
@@ -92,39 +84,6 @@ static void ring_write_runs(file_store_t *fs, upg__io_run_t *runs, int n) {
       runs[i].rc = transfer(&fs->base, runs[i].offset, runs[i].iov, runs[i].iovcnt, 1);
 }
 
-/* A fault's read, started so that the fault can prepare later frames while
- * the device works (pager.c). One at a time: the thread that starts it
- * finishes it, and reads that find the ring busy go through preadv. */
-static int file_read_start(upg__store_t *s, uint64_t offset, const struct iovec *iov, int n) {
-  file_store_t *fs = (file_store_t *)s;
-  if (!fs->has_read_ring || atomic_exchange(&fs->read_busy, 1)) return 0;
-  fs->read.offset = offset;
-  fs->read.n = n;
-  memcpy(fs->read.iov, iov, (size_t)n * sizeof *iov);
-  struct io_uring_sqe *sqe = io_uring_get_sqe(&fs->read_ring);
-  io_uring_prep_readv(sqe, fs->fd, fs->read.iov, (unsigned)n, offset);
-  if (io_uring_submit(&fs->read_ring) == 1) return 1;
-  atomic_store(&fs->read_busy, 0);
-  return 0;
-}
-
-/* The started read's result; a read the ring moved only partly, or
- * refused, is redone with preadv, which resumes short reads. */
-static int file_read_finish(upg__store_t *s) {
-  file_store_t *fs = (file_store_t *)s;
-  struct io_uring_cqe *cqe;
-  int res = -EIO, rc;
-  while ((rc = io_uring_wait_cqe(&fs->read_ring, &cqe)) == -EINTR) continue;
-  if (rc == 0) {
-    res = cqe->res;
-    io_uring_cqe_seen(&fs->read_ring, cqe);
-  }
-  size_t want = (size_t)fs->read.n * fs->read.iov[0].iov_len;
-  rc = res == (int)want ? 0 : transfer(s, fs->read.offset, fs->read.iov, fs->read.n, 0);
-  atomic_store(&fs->read_busy, 0);
-  return rc;
-}
-
 static void file_write_runs(upg__store_t *s, upg__io_run_t *runs, int n) {
   file_store_t *fs = (file_store_t *)s;
   if (fs->has_ring && !atomic_exchange(&fs->ring_busy, 1)) {
@@ -156,14 +115,12 @@ static int file_discard(upg__store_t *s, uint64_t offset, size_t len) {
 static void file_close(upg__store_t *s) {
   file_store_t *fs = (file_store_t *)s;
   if (fs->has_ring) io_uring_queue_exit(&fs->ring);
-  if (fs->has_read_ring) io_uring_queue_exit(&fs->read_ring);
   close(file_fd(s));
   upg__os_free(s, sizeof(file_store_t));
 }
 
-static const upg__store_methods_t file_methods = {
-    file_readv,   file_writev, file_write_runs, file_reserve,
-    file_discard, file_close,  file_read_start, file_read_finish};
+static const upg__store_methods_t file_methods = {file_readv, file_writev, file_write_runs,
+                                                  file_reserve, file_discard, file_close};
 
 static int create_private_file(const char *dir) {
   int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
@@ -198,8 +155,6 @@ static int file_open(const char *dir, int direct_io, upg__store_t **out) {
   fs->base.direct_io = direct_io && try_direct_io(fs->fd);
   /* Without io_uring (old kernel, or disabled) batches are written serially. */
   fs->has_ring = io_uring_queue_init(UPG__IOV_MAX, &fs->ring, 0) == 0;
-  fs->has_read_ring = io_uring_queue_init(2, &fs->read_ring, 0) == 0;
-  atomic_store(&fs->read_busy, 0);
   *out = &fs->base;
   return 0;
 }

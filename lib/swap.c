@@ -102,25 +102,13 @@ void upg__swap_release(upg__swap_t *sw, uint32_t slot) {
   (void)sw->store->methods->discard(sw->store, slot_offset(sw, slot), sw->slot_bytes);
 }
 
-static int count_read(const upg__swap_t *sw, int rc, int n) {
+int upg__swap_read(upg__swap_t *sw, uint32_t slot, const struct iovec *iov, int n) {
+  int rc = sw->store->methods->readv(sw->store, slot_offset(sw, slot), iov, n);
   if (rc == 0) {
     UPG__COUNT(swap_reads, 1);
     UPG__COUNT(swap_bytes_read, (uint64_t)n * sw->slot_bytes);
   }
   return rc;
-}
-
-int upg__swap_read(upg__swap_t *sw, uint32_t slot, const struct iovec *iov, int n) {
-  return count_read(sw, sw->store->methods->readv(sw->store, slot_offset(sw, slot), iov, n), n);
-}
-
-int upg__swap_read_start(upg__swap_t *sw, uint32_t slot, const struct iovec *iov, int n) {
-  const upg__store_methods_t *m = sw->store->methods;
-  return m->read_start != NULL && m->read_start(sw->store, slot_offset(sw, slot), iov, n);
-}
-
-int upg__swap_read_finish(upg__swap_t *sw, int n) {
-  return count_read(sw, sw->store->methods->read_finish(sw->store), n);
 }
 
 static void count_write(const upg__swap_t *sw, int rc, int pages) {
