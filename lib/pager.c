@@ -332,7 +332,7 @@ upg__fault_result_t upg__fault(void *addr) {
   uint32_t arrived = upg__pte_state(atomic_load(&r->pte[page].word));
   if (arrived != UPG__RESIDENT && arrived != UPG__ABSENT) UPG__COUNT(fault_wait, 1);
   int kind, rc = upg__page_make_resident(r, page, &kind);
-  if (rc != 0) upg__fatal("no frame can be freed for a fault on paged memory", rc);
+  if (rc != 0) upg__fatal("cannot bring in a page for a fault on paged memory", rc);
   if (kind >= 0) {
     rc = upg__page_open(r, page);
     if (rc != 0) upg__fatal("cannot open a loaded page to the program", rc);

@@ -82,10 +82,12 @@ typedef struct flaky_store {
 static flaky_store_t flaky;
 static int fail_every; /* 1: every write fails; n: every nth */
 static int writes;
+static int fail_reads; /* every read fails */
 
 static int flaky_read(upg__store_t *s, uint64_t off, const struct iovec *iov, int n) {
   (void)s;
-  return flaky.inner->methods->readv(flaky.inner, off, iov, n);
+  int rc = flaky.inner->methods->readv(flaky.inner, off, iov, n);
+  return fail_reads ? -EIO : rc;
 }
 static int flaky_write(upg__store_t *s, uint64_t off, const struct iovec *iov, int n) {
   (void)s;
@@ -175,6 +177,25 @@ Test(faults, when_no_page_can_be_evicted_the_program_ends_naming_the_cause, .tim
   int status = run_child(fill_with_failing_writes, err, sizeof err);
   cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "status %#x", status);
   cr_assert_not_null(strstr(err, "No space left on device"), "stderr: %s", err);
+  cr_assert_not_null(strstr(err, "upager: fatal"), "stderr: %s", err);
+}
+
+/* Pages go out to swap, then every read of them fails. */
+static void read_back_with_failing_reads(void) {
+  start_with_failing_writes(0, 16 * PAGE);
+  char *p = upg_map(64 * PAGE, 0);
+  for (size_t i = 0; i < 64; i++) p[i * PAGE] = 1;
+  fail_reads = 1;
+  volatile char sink = 0;
+  for (size_t i = 0; i < 64; i++) sink += p[i * PAGE];
+  (void)sink;
+}
+
+Test(faults, a_swap_read_that_fails_ends_the_program_naming_the_cause, .timeout = 30) {
+  char err[4096];
+  int status = run_child(read_back_with_failing_reads, err, sizeof err);
+  cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "status %#x", status);
+  cr_assert_not_null(strstr(err, "Input/output error"), "stderr: %s", err);
   cr_assert_not_null(strstr(err, "upager: fatal"), "stderr: %s", err);
 }
 
