@@ -4,8 +4,11 @@
  * Floors: a bare sigaction handler that mprotects the faulting page back to
  * read-write (the least a protection-based pager can do per fault), and a
  * bare 4 KiB pread at random offsets of a file opened as the swap file is
- * (O_DIRECT when the runtime's swap file is, in the same directory): the
- * least a major fault can add. Then upager's zero-fill, minor, major-clean
+ * (O_DIRECT when the runtime's swap file is, in the same directory, as
+ * large as the region): the least a major fault can add. A virtual disk's
+ * latency drifts by tens of percent within a minute, so the pread floor is
+ * measured right before and right after each major pass, and the pass is
+ * compared with the mean of the two. Then upager's zero-fill, minor, major-clean
  * and major-with-dirty-victim faults, each timed over many faults and
  * divided by the count the runtime's own statistics report for that kind.
  * The per-fault rows advise UPG_ADV_RANDOM so that each fault loads one
@@ -69,8 +72,9 @@ static double floor_fault_us(size_t pages, int rounds) {
   return total / ((double)pages * rounds);
 }
 
-/* A 4 KiB pread at random offsets of a file like the swap file. */
-static double floor_pread_us(size_t pages, int rounds, int direct) {
+/* A file like the swap file: in its directory, as large as the region,
+ * read as it is (O_DIRECT when the swap file is). */
+static int floor_file(size_t pages, int direct) {
   const char *dir = getenv("UPAGER_SWAP_DIR") ? getenv("UPAGER_SWAP_DIR")
                     : getenv("TMPDIR")        ? getenv("TMPDIR")
                                               : "/tmp";
@@ -85,14 +89,17 @@ static double floor_pread_us(size_t pages, int rounds, int direct) {
     if (pwrite(fd, buf, PAGE, (off_t)(i * PAGE)) != PAGE) die("pwrite");
   fsync(fd);
   if (direct && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_DIRECT) != 0) die("O_DIRECT");
-  unsigned seed = 1;
+  return fd;
+}
+
+/* A 4 KiB pread at random offsets of that file, averaged over n. */
+static double floor_pread_us(int fd, size_t pages, size_t n) {
+  static char buf[PAGE] __attribute__((aligned(PAGE)));
+  static unsigned seed = 1;
   double t0 = now_us();
-  size_t n = pages * (size_t)rounds;
   for (size_t i = 0; i < n; i++)
     if (pread(fd, buf, PAGE, (off_t)(rand_r(&seed) % pages * PAGE)) != PAGE) die("pread");
-  double us = (now_us() - t0) / (double)n;
-  close(fd);
-  return us;
+  return (now_us() - t0) / (double)n;
 }
 
 /* ---- upager faults --------------------------------------------------------*/
@@ -193,7 +200,7 @@ int main(int argc, char **argv) {
   volatile char *p = upg_map(pages * PAGE, 0);
   if (p == NULL) die("upg_map");
   int direct = (int)stats().swap_direct_io;
-  double pread_us = floor_pread_us(budget, rounds, direct);
+  int fd = floor_file(pages, direct);
   if (upg_advise((void *)p, pages * PAGE, UPG_ADV_RANDOM) != 0) die("upg_advise");
 
   upg_stats_t before = stats();
@@ -207,23 +214,34 @@ int main(int argc, char **argv) {
   write_pages(p, 0, pages, 1);       /* every page dirty, most in swap, in order */
   if (upg_advise((void *)p, pages * PAGE, UPG_ADV_NORMAL) != 0) die("upg_advise");
   (void)major_pass(p, pages, 0, 0); /* read back: victims written, pages clean */
+  double pread_us[4];
+  pread_us[0] = floor_pread_us(fd, pages, pages);
   measure_t seq = major_pass(p, pages, 0, 0);
   if (upg_advise((void *)p, pages * PAGE, UPG_ADV_RANDOM) != 0) die("upg_advise");
+  pread_us[1] = floor_pread_us(fd, pages, pages);
   measure_t clean = major_pass(p, pages, 0, 1); /* victims clean: no write-back */
+  pread_us[2] = floor_pread_us(fd, pages, pages);
   measure_t dirty = major_pass(p, pages, 1, 1); /* victims dirty: write-back first */
+  pread_us[3] = floor_pread_us(fd, pages, pages);
+  close(fd);
   seq.faults = pages;
 
   printf("upager fault latency: %zu-page budget, %zu-page region, %d rounds, page %u bytes\n",
          budget, pages, rounds, PAGE);
-  printf("floor: SIGSEGV + mprotect %.2f us, pread 4 KiB %.2f us (%s)\n\n", floor_us, pread_us,
-         direct ? "O_DIRECT, as the swap file" : "page cache, as the swap file");
+  printf("floor: SIGSEGV + mprotect %.2f us; pread 4 KiB (%s) %.2f / %.2f / %.2f / %.2f us,\n"
+         "       measured before, between and after the three major passes\n\n",
+         floor_us, direct ? "O_DIRECT, as the swap file" : "page cache, as the swap file",
+         pread_us[0], pread_us[1], pread_us[2], pread_us[3]);
   printf("%-34s %10s %9s  %-22s %7s %7s\n", "fault kind", "faults", "us/fault", "floor",
          "us", "ratio");
   row("zero-fill (first touch)", zero, floor_us, "sigsegv+mprotect");
   row("minor (Clock reference bit)", minor, floor_us, "sigsegv+mprotect");
-  row("major, clean victim", clean, floor_us + pread_us, "sigsegv+mprotect+pread");
-  row("major, dirty victim (write-back)", dirty, floor_us + pread_us, "sigsegv+mprotect+pread");
-  row("sequential read, per page", seq, floor_us + pread_us, "sigsegv+mprotect+pread");
+  row("major, clean victim", clean, floor_us + (pread_us[1] + pread_us[2]) / 2,
+      "sigsegv+mprotect+pread");
+  row("major, dirty victim (write-back)", dirty, floor_us + (pread_us[2] + pread_us[3]) / 2,
+      "sigsegv+mprotect+pread");
+  row("sequential read, per page", seq, floor_us + (pread_us[0] + pread_us[1]) / 2,
+      "sigsegv+mprotect+pread");
   upg_shutdown();
   return 0;
 }
