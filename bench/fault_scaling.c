@@ -9,13 +9,21 @@
  * The device's own scaling is measured after, in the same run: bare 4 KiB
  * preads at random offsets of a file as large as the region, in the swap
  * directory (O_DIRECT when the swap file is), by one thread and by two.
- * No pager can scale better than the reads it waits for.
+ * No pager can scale better than the reads it waits for. So is the bare
+ * mechanism's: a SIGSEGV handler with no runtime around it that reads a
+ * page into a memfd alias, opens it with one mprotect and, once its
+ * thread holds its share of the budget, closes and punches its oldest page
+ * (FIFO), one and two threads on the same file. Its page-table changes are
+ * what every protection-based pager pays, and they do not scale on a
+ * 2-vCPU VM: each one flushes the other CPU's TLB.
  *
  * Target (issue 5): two threads at least 1.6x one thread's throughput. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,6 +113,93 @@ fail:
   return -1;
 }
 
+/* ---- the bare mechanism's floor -------------------------------------------*/
+static struct {
+  char *view, *alias;
+  int memfd, fd;
+  size_t pages, frames; /* frames: each thread's share of the budget */
+  pthread_barrier_t start;
+} bare;
+
+/* Each thread's FIFO of the pages it holds; volatile, as the handler
+ * changes them behind the compiler's back. */
+static _Thread_local size_t *volatile bare_fifo;
+static _Thread_local volatile size_t bare_held, bare_oldest, bare_faults;
+static _Thread_local unsigned bare_seed;
+
+static void bare_fault(int sig, siginfo_t *info, void *ctx) {
+  (void)sig, (void)ctx;
+  size_t page = (size_t)((char *)info->si_addr - bare.view) / PAGE;
+  if (bare_held == bare.frames) { /* evict the oldest: close it, free its frame */
+    size_t victim = bare_fifo[bare_oldest];
+    mprotect(bare.view + victim * PAGE, PAGE, PROT_NONE);
+    fallocate(bare.memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)(victim * PAGE), PAGE);
+    bare_oldest = (bare_oldest + 1) % bare.frames;
+    bare_held--;
+  }
+  off_t from = (off_t)(rand_r(&bare_seed) % bare.pages * PAGE);
+  if (pread(bare.fd, bare.alias + page * PAGE, PAGE, from) != PAGE) abort();
+  mprotect(bare.view + page * PAGE, PAGE, PROT_READ);
+  bare_fifo[(bare_oldest + bare_held++) % bare.frames] = page;
+  bare_faults++;
+}
+
+static void *bare_touch(void *arg) {
+  job_t *job = arg;
+  bare_fifo = malloc(bare.frames * sizeof *bare_fifo);
+  if (bare_fifo == NULL) abort();
+  bare_held = bare_oldest = 0;
+  bare_seed = (unsigned)job->seed;
+  volatile char sink = 0;
+  for (size_t p = 0; p < bare.frames && p < job->pages; p++) sink += job->base[p * PAGE];
+  (void)sink;
+  bare_faults = 0; /* from here on, as under upager, every fault evicts */
+  pthread_barrier_wait(&bare.start);
+  touch_random(job);
+  job->faults = bare_faults;
+  free(bare_fifo);
+  return NULL;
+}
+
+/* Faults per second of the bare mechanism with `threads` threads, each on
+ * its own half of a region as large as upager's, `budget` pages in all. */
+static double bare_run(int fd, size_t pages, size_t budget, int threads, size_t accesses) {
+  bare.pages = pages;
+  bare.fd = fd;
+  bare.frames = budget / (size_t)threads;
+  bare.memfd = memfd_create("fault_scaling", MFD_CLOEXEC);
+  if (bare.memfd < 0 || ftruncate(bare.memfd, (off_t)(pages * PAGE)) != 0) return 0;
+  bare.view = mmap(NULL, pages * PAGE, PROT_NONE, MAP_SHARED, bare.memfd, 0);
+  bare.alias = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, bare.memfd, 0);
+  if (bare.view == MAP_FAILED || bare.alias == MAP_FAILED) return 0;
+  struct sigaction sa = {0}, old;
+  sa.sa_sigaction = bare_fault;
+  sa.sa_flags = SA_SIGINFO;
+  sigaction(SIGSEGV, &sa, &old);
+  pthread_t tid[2];
+  job_t jobs[2];
+  pthread_barrier_init(&bare.start, NULL, (unsigned)threads + 1);
+  for (int t = 0; t < threads; t++) {
+    jobs[t] = (job_t){bare.view + (size_t)t * (pages / 2) * PAGE, pages / 2, accesses,
+                      88172645463325252ull + (uint64_t)(16 * threads + t)};
+    pthread_create(&tid[t], NULL, bare_touch, &jobs[t]);
+  }
+  pthread_barrier_wait(&bare.start);
+  double t0 = now_s();
+  size_t faults = 0;
+  for (int t = 0; t < threads; t++) {
+    pthread_join(tid[t], NULL);
+    faults += jobs[t].faults;
+  }
+  double seconds = now_s() - t0;
+  pthread_barrier_destroy(&bare.start);
+  sigaction(SIGSEGV, &old, NULL);
+  munmap(bare.view, pages * PAGE);
+  munmap(bare.alias, pages * PAGE);
+  close(bare.memfd);
+  return (double)faults / seconds;
+}
+
 /* ---- upager ---------------------------------------------------------------*/
 /* Faults per second with `threads` threads, each on its own half. */
 static double run(volatile char *region, size_t pages, int threads, size_t faults) {
@@ -156,13 +251,18 @@ int main(int argc, char **argv) {
   int fd = floor_file(pages, (int)s.swap_direct_io);
   double dev_one = fd < 0 ? 0 : reads_per_s(fd, pages, 1, faults);
   double dev_two = fd < 0 ? 0 : reads_per_s(fd, pages, 2, faults);
+  double bare_one = dev_two <= 0 ? 0 : bare_run(fd, pages, budget / PAGE, 1, faults);
+  double bare_two = bare_one <= 0 ? 0 : bare_run(fd, pages, budget / PAGE, 2, faults);
   if (fd >= 0) close(fd);
-  if (dev_one <= 0 || dev_two <= 0) {
-    fprintf(stderr, "fault_scaling: cannot measure the device's floor: %s\n", strerror(errno));
+  if (dev_one <= 0 || dev_two <= 0 || bare_one <= 0 || bare_two <= 0) {
+    fprintf(stderr, "fault_scaling: cannot measure the floors: %s\n", strerror(errno));
     return 1;
   }
   printf("device floor, bare 4 KiB preads (%s): 1 thread %.0f/s, 2 threads %.0f/s: %.2fx\n",
          s.swap_direct_io ? "O_DIRECT" : "page cache", dev_one, dev_two, dev_two / dev_one);
-  printf("  upager's scaling against the device's: %.2f\n", (two / one) / (dev_two / dev_one));
+  printf("mechanism floor, bare SIGSEGV pager (FIFO, no runtime): 1 thread %.0f faults/s, "
+         "2 threads %.0f/s: %.2fx\n", bare_one, bare_two, bare_two / bare_one);
+  printf("  upager against the bare mechanism: 1 thread %.2f, 2 threads %.2f of its throughput\n",
+         one / bare_one, two / bare_two);
   return 0;
 }
