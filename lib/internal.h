@@ -107,6 +107,7 @@ typedef struct upg__swap {
   uint64_t *used;  /* bitmap: bit s set while slot s holds (or awaits) a page */
   uint32_t high;   /* highest slot handed out: the file's extent */
   uint32_t cursor; /* next-fit: where the search for free slots resumes */
+  uint32_t released_lo, released_hi; /* slots released since the last give-back */
   size_t slot_bytes;
 } upg__swap_t;
 
@@ -115,8 +116,12 @@ void upg__swap_close(upg__swap_t *sw);
 /* Takes up to `want` consecutive slots, at least one; returns how many, or
  * a negative errno. */
 long upg__swap_alloc_run(upg__swap_t *sw, uint32_t want, uint32_t *first);
-/* Returns the slot and frees its space in the store. */
+/* Returns the slot; its space in the store goes back at the next
+ * upg__swap_give_back. */
 void upg__swap_release(upg__swap_t *sw, uint32_t slot);
+/* Gives the store's space of the slots released since the last call back
+ * to the filesystem, one discard a long run of free slots. */
+void upg__swap_give_back(upg__swap_t *sw);
 /* Returns a slot whose contents no longer matter, keeping its space for
  * the next allocation. */
 void upg__swap_unalloc(upg__swap_t *sw, uint32_t slot);
@@ -302,8 +307,12 @@ upg__fault_result_t upg__fault(void *addr);
  * *loaded tells how: -1 already resident, else UPG_TRACE_ZERO or _MAJOR. */
 int upg__page_make_resident(upg__region_t *r, size_t page, int *loaded);
 /* Under the lock: drops the page's frame and slot; it reads as zeros.
- * UPG_EBUSY for a pinned page unless `force` (unmap), which drops pins. */
-int upg__page_discard(upg__region_t *r, size_t page, int force);
+ * UPG_EBUSY for a pinned page unless UPG__DISCARD_PINNED, which drops pins.
+ * UPG__DISCARD_UNMAPPING: the caller unmaps the page's memory with its
+ * range, so the page is neither closed nor punched one by one. */
+#define UPG__DISCARD_PINNED 1
+#define UPG__DISCARD_UNMAPPING 2
+int upg__page_discard(upg__region_t *r, size_t page, int flags);
 /* Under the lock: opens the program's view as an access needs it: a clean
  * page read-only (so a write faults and marks it dirty), a dirty one
  * read-write; sets the reference bit. */

@@ -353,7 +353,7 @@ upg__fault_result_t upg__fault(void *addr) {
   return UPG__FAULT_HANDLED;
 }
 
-int upg__page_discard(upg__region_t *r, size_t page, int force) {
+int upg__page_discard(upg__region_t *r, size_t page, int flags) {
   upg__pte_t *pte = &r->pte[page];
   uint32_t w;
   while (upg__pte_state(w = atomic_load(&pte->word)) == UPG__LOADING ||
@@ -363,13 +363,16 @@ int upg__page_discard(upg__region_t *r, size_t page, int force) {
   int had_data = upg__pte_state(w) == UPG__RESIDENT || pte->slot != UPG__NO_SLOT;
   if (upg__pte_state(w) == UPG__RESIDENT) {
     if (upg__pte_pins(w) != 0) {
-      if (!force) return UPG_EBUSY;
+      if (!(flags & UPG__DISCARD_PINNED)) return UPG_EBUSY;
       upg__rt.pinned_pages--;
       UPG__COUNT(pages_pinned, -1);
     }
-    int rc = upg__pte_protect(r, page, UPG_PROT_NONE);
-    if (rc == 0) rc = upg__os_punch_hole(r->memfd, (uint64_t)page * upg__rt.page_size,
-                                         upg__rt.page_size);
+    int rc = 0;
+    if (!(flags & UPG__DISCARD_UNMAPPING)) {
+      rc = upg__pte_protect(r, page, UPG_PROT_NONE);
+      if (rc == 0) rc = upg__os_punch_hole(r->memfd, (uint64_t)page * upg__rt.page_size,
+                                           upg__rt.page_size);
+    }
     if (rc != 0) return rc;
     upg__frames_discard(r, page);
   }

@@ -156,11 +156,14 @@ static void unregister_region(upg__region_t *r) {
   UPG__SET(maps_in_use, (uint64_t)upg__rt.maps_in_use);
 }
 
-/* Drops every frame and slot of pages [first, end) of r. Under the lock. */
+/* Drops every frame and slot of pages [first, end) of r, whose memory the
+ * caller then unmaps. Under the lock. */
 static void discard_all(upg__region_t *r, size_t first, size_t end) {
   if (first < r->touched_lo) first = r->touched_lo;
   if (end > r->touched_hi) end = r->touched_hi;
-  for (size_t page = first; page < end; page++) (void)upg__page_discard(r, page, 1);
+  for (size_t page = first; page < end; page++)
+    (void)upg__page_discard(r, page, UPG__DISCARD_PINNED | UPG__DISCARD_UNMAPPING);
+  upg__swap_give_back(&upg__rt.swap);
 }
 
 void upg_shutdown(void) {
@@ -246,6 +249,9 @@ static int unmap_locked(void *addr, size_t len) {
   for (size_t page = first; page < end; page++) upg__pte_set_unmapped(r, page);
   munmap(r->base + first * unit, (end - first) * unit);
   munmap(r->alias + first * unit, (end - first) * unit);
+  /* The frames' memory lives on in the memfd until its range is punched. */
+  rc = upg__os_punch_hole(r->memfd, (uint64_t)first * unit, (uint64_t)(end - first) * unit);
+  if (rc != 0) upg__fatal("cannot release the frames of an unmapped range", rc);
   return 0;
 }
 
@@ -272,11 +278,11 @@ static int will_need(upg__region_t *r, size_t first, size_t end) {
 static int dont_need(upg__region_t *r, size_t first, size_t end) {
   for (size_t page = first; page < end && page < r->touched_hi; page++)
     if (upg__pte_pins(atomic_load(&r->pte[page].word)) != 0) return UPG_EBUSY;
-  for (size_t page = first; page < end && page < r->touched_hi; page++) {
-    int rc = upg__page_discard(r, page, 0);
-    if (rc != 0) return rc;
-  }
-  return 0;
+  int rc = 0;
+  for (size_t page = first; rc == 0 && page < end && page < r->touched_hi; page++)
+    rc = upg__page_discard(r, page, 0);
+  upg__swap_give_back(&upg__rt.swap);
+  return rc;
 }
 
 int upg_advise(void *addr, size_t len, int advice) {

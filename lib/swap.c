@@ -2,7 +2,10 @@
  * slots in use; allocation is next-fit from a cursor and hands out runs of
  * consecutive slots, so a batch of victims leaves in one large write, and
  * freed slots are taken again before the file grows, so churn does not grow
- * it. All store calls from the core go through the wrappers here, which is
+ * it. A released slot's disk space goes back to the filesystem later, one
+ * hole a long run of free slots: a hole punched in the file is a synchronous
+ * discard on ext4, tens of microseconds each, and unmapping a 256 MiB region
+ * slot by slot took 5.9 s. All store calls from the core go through the wrappers here, which is
  * where tests put a failing store. */
 #include <errno.h>
 
@@ -46,6 +49,7 @@ int upg__swap_open(upg__swap_t *sw, const char *dir, size_t slot_bytes, int dire
   sw->slot_bytes = slot_bytes;
   sw->high = 0;
   sw->cursor = 1;
+  sw->released_lo = sw->released_hi = 0;
   sw->used = upg__os_alloc(BITMAP_BYTES);
   if (sw->used == NULL) return -ENOMEM;
   sw->used[0] = 1; /* slot 0 means "no slot" */
@@ -98,8 +102,32 @@ void upg__swap_unalloc(upg__swap_t *sw, uint32_t slot) { mark(sw, slot, 1, 0); }
 
 void upg__swap_release(upg__swap_t *sw, uint32_t slot) {
   upg__swap_unalloc(sw, slot);
-  /* Only the disk space is at stake: a failure costs space, not data. */
-  (void)sw->store->methods->discard(sw->store, slot_offset(sw, slot), sw->slot_bytes);
+  if (sw->released_lo == 0 || slot < sw->released_lo) sw->released_lo = slot;
+  if (slot > sw->released_hi) sw->released_hi = slot;
+}
+
+/* Runs of free slots shorter than this keep their disk space, for the
+ * next allocation to take: a hole a slot would cost more than it gives. */
+#define GIVE_BACK_MIN_BYTES ((uint64_t)1 << 20)
+
+static uint32_t free_run_end(const upg__swap_t *sw, uint32_t slot) {
+  while (slot <= sw->high && !slot_used(sw, slot)) slot++;
+  return slot;
+}
+
+void upg__swap_give_back(upg__swap_t *sw) {
+  uint64_t min_slots = GIVE_BACK_MIN_BYTES / sw->slot_bytes;
+  uint32_t slot = sw->released_lo, last = sw->released_hi;
+  while (slot > 1 && !slot_used(sw, slot - 1)) slot--; /* the run may start earlier */
+  while (slot != 0 && slot <= last) {
+    uint32_t end = free_run_end(sw, slot);
+    if (end - slot >= (min_slots ? min_slots : 1))
+      /* Only the disk space is at stake: a failure costs space, not data. */
+      (void)sw->store->methods->discard(sw->store, slot_offset(sw, slot),
+                                        (size_t)(end - slot) * sw->slot_bytes);
+    slot = find_free(sw, end, last);
+  }
+  sw->released_lo = sw->released_hi = 0;
 }
 
 int upg__swap_read(upg__swap_t *sw, uint32_t slot, const struct iovec *iov, int n) {
