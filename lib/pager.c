@@ -353,6 +353,14 @@ upg__fault_result_t upg__fault(void *addr) {
   return UPG__FAULT_HANDLED;
 }
 
+static void forget_page(upg__region_t *r, size_t page, int had_data) {
+  upg__pte_t *pte = &r->pte[page];
+  if (pte->slot != UPG__NO_SLOT) upg__swap_release(&upg__rt.swap, pte->slot);
+  pte->slot = UPG__NO_SLOT;
+  upg__pte_store(pte, UPG__ABSENT);
+  if (had_data) UPG__COUNT(discards, 1);
+}
+
 int upg__page_discard(upg__region_t *r, size_t page, int flags) {
   upg__pte_t *pte = &r->pte[page];
   uint32_t w;
@@ -376,9 +384,36 @@ int upg__page_discard(upg__region_t *r, size_t page, int flags) {
     if (rc != 0) return rc;
     upg__frames_discard(r, page);
   }
-  if (pte->slot != UPG__NO_SLOT) upg__swap_release(&upg__rt.swap, pte->slot);
-  pte->slot = UPG__NO_SLOT;
-  upg__pte_store(pte, UPG__ABSENT);
-  if (had_data) UPG__COUNT(discards, 1);
+  forget_page(r, page, had_data);
   return 0;
+}
+
+static int resident_unpinned(const upg__region_t *r, size_t page) {
+  uint32_t w = atomic_load(&r->pte[page].word);
+  return upg__pte_state(w) == UPG__RESIDENT && upg__pte_pins(w) == 0;
+}
+
+/* A run of resident, unpinned pages leaves with one close and one hole: a
+ * program freeing a large block would otherwise pay both for every page. */
+static int discard_resident_run(upg__region_t *r, size_t first, size_t n) {
+  size_t unit = upg__rt.page_size;
+  int rc = upg__pte_protect_run(r, first, n, UPG_PROT_NONE);
+  if (rc == 0) rc = upg__os_punch_hole(r->memfd, (uint64_t)first * unit, (uint64_t)n * unit);
+  if (rc != 0) return rc;
+  for (size_t page = first; page < first + n; page++) {
+    upg__frames_discard(r, page);
+    forget_page(r, page, 1);
+  }
+  return 0;
+}
+
+int upg__page_discard_range(upg__region_t *r, size_t first, size_t end) {
+  int rc = 0;
+  for (size_t page = first; rc == 0 && page < end;) {
+    size_t n = 0;
+    while (page + n < end && resident_unpinned(r, page + n)) n++;
+    rc = n > 0 ? discard_resident_run(r, page, n) : upg__page_discard(r, page, 0);
+    page += n > 0 ? n : 1;
+  }
+  return rc;
 }

@@ -278,9 +278,7 @@ static int will_need(upg__region_t *r, size_t first, size_t end) {
 static int dont_need(upg__region_t *r, size_t first, size_t end) {
   for (size_t page = first; page < end && page < r->touched_hi; page++)
     if (upg__pte_pins(atomic_load(&r->pte[page].word)) != 0) return UPG_EBUSY;
-  int rc = 0;
-  for (size_t page = first; rc == 0 && page < end && page < r->touched_hi; page++)
-    rc = upg__page_discard(r, page, 0);
+  int rc = upg__page_discard_range(r, first, end < r->touched_hi ? end : r->touched_hi);
   upg__swap_give_back(&upg__rt.swap);
   return rc;
 }
