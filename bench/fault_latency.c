@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "floor_file.h"
 #include "upager.h"
 
 #define PAGE 4096u
@@ -72,27 +73,7 @@ static double floor_fault_us(size_t pages, int rounds) {
   return total / ((double)pages * rounds);
 }
 
-/* A file like the swap file: in its directory, as large as the region,
- * read as it is (O_DIRECT when the swap file is). */
-static int floor_file(size_t pages, int direct) {
-  const char *dir = getenv("UPAGER_SWAP_DIR") ? getenv("UPAGER_SWAP_DIR")
-                    : getenv("TMPDIR")        ? getenv("TMPDIR")
-                                              : "/tmp";
-  char path[4096];
-  snprintf(path, sizeof path, "%s/upager-bench-XXXXXX", dir);
-  int fd = mkstemp(path);
-  if (fd < 0) die("mkstemp");
-  unlink(path);
-  static char buf[PAGE] __attribute__((aligned(PAGE)));
-  memset(buf, 1, sizeof buf);
-  for (size_t i = 0; i < pages; i++)
-    if (pwrite(fd, buf, PAGE, (off_t)(i * PAGE)) != PAGE) die("pwrite");
-  fsync(fd);
-  if (direct && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_DIRECT) != 0) die("O_DIRECT");
-  return fd;
-}
-
-/* A 4 KiB pread at random offsets of that file, averaged over n. */
+/* A 4 KiB pread at random offsets of the floor file, averaged over n. */
 static double floor_pread_us(int fd, size_t pages, size_t n) {
   static char buf[PAGE] __attribute__((aligned(PAGE)));
   static unsigned seed = 1;
@@ -200,7 +181,8 @@ int main(int argc, char **argv) {
   volatile char *p = upg_map(pages * PAGE, 0);
   if (p == NULL) die("upg_map");
   int direct = (int)stats().swap_direct_io;
-  int fd = floor_file(pages, direct);
+  int fd = bench_floor_file(pages, direct);
+  if (fd < 0) die("the pread floor's file");
   if (upg_advise((void *)p, pages * PAGE, UPG_ADV_RANDOM) != 0) die("upg_advise");
 
   upg_stats_t before = stats();

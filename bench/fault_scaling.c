@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "floor_file.h"
 #include "upager.h"
 
 #define PAGE 4096u
@@ -89,28 +90,6 @@ static double reads_per_s(int fd, size_t pages, int threads, size_t reads) {
   for (int t = 0; t < threads; t++)
     if (pthread_join(tid[t], &res) == 0 && res != NULL) failed = res;
   return failed ? 0 : (double)threads * (double)reads / (now_s() - t0);
-}
-
-/* A file like the swap file, as large as the region; -1 if none. */
-static int floor_file(size_t pages, int direct) {
-  const char *dir = getenv("UPAGER_SWAP_DIR") ? getenv("UPAGER_SWAP_DIR")
-                    : getenv("TMPDIR")        ? getenv("TMPDIR")
-                                              : "/tmp";
-  char path[4096];
-  snprintf(path, sizeof path, "%s/upager-bench-XXXXXX", dir);
-  int fd = mkstemp(path);
-  if (fd < 0) return -1;
-  unlink(path);
-  static char chunk[1 << 20] __attribute__((aligned(PAGE)));
-  memset(chunk, 1, sizeof chunk);
-  for (size_t off = 0; off < pages * PAGE; off += sizeof chunk)
-    if (pwrite(fd, chunk, sizeof chunk, (off_t)off) != (ssize_t)sizeof chunk) goto fail;
-  if (fsync(fd) != 0) goto fail;
-  if (direct && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_DIRECT) != 0) goto fail;
-  return fd;
-fail:
-  close(fd);
-  return -1;
 }
 
 /* ---- the bare mechanism's floor -------------------------------------------*/
@@ -248,7 +227,7 @@ int main(int argc, char **argv) {
   upg_stats_t s;
   upg_stats(&s);
   upg_shutdown();
-  int fd = floor_file(pages, (int)s.swap_direct_io);
+  int fd = bench_floor_file(pages, (int)s.swap_direct_io);
   double dev_one = fd < 0 ? 0 : reads_per_s(fd, pages, 1, faults);
   double dev_two = fd < 0 ? 0 : reads_per_s(fd, pages, 2, faults);
   double bare_one = dev_two <= 0 ? 0 : bare_run(fd, pages, budget / PAGE, 1, faults);
