@@ -4,9 +4,9 @@
  * freed slots are taken again before the file grows, so churn does not grow
  * it. A released slot's disk space goes back to the filesystem later, one
  * hole a long run of free slots: a hole punched in the file is a synchronous
- * discard on ext4, tens of microseconds each, and unmapping a 256 MiB region
- * slot by slot took 5.9 s. All store calls from the core go through the wrappers here, which is
- * where tests put a failing store. */
+ * discard on ext4, tens of microseconds each, and unmapping a 256 MiB
+ * region slot by slot took 5.9 s. All store calls from the core go through
+ * the wrappers here, which is where tests put a failing store. */
 #include <errno.h>
 
 #include "internal.h"
