@@ -27,24 +27,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "floor_file.h"
+#include "bench.h"
 #include "upager.h"
 
 #define PAGE 4096u
-
-static double now_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static void die(const char *what) {
-  perror(what);
-  exit(1);
-}
 
 /* ---- floors ---------------------------------------------------------------*/
 static void open_page(int sig, siginfo_t *info, void *ctx) {
@@ -61,13 +49,13 @@ static double floor_fault_us(size_t pages, int rounds) {
   sigaction(SIGSEGV, &sa, &old);
   volatile char *p = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE,
                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-  if (p == MAP_FAILED) die("mmap");
+  if (p == MAP_FAILED) bench_die("mmap");
   double total = 0;
   for (int r = 0; r < rounds; r++) {
-    if (mprotect((void *)p, pages * PAGE, PROT_NONE) != 0) die("mprotect");
-    double t0 = now_us();
+    if (mprotect((void *)p, pages * PAGE, PROT_NONE) != 0) bench_die("mprotect");
+    double t0 = bench_now_us();
     for (size_t i = 0; i < pages; i++) (void)p[i * PAGE];
-    total += now_us() - t0;
+    total += bench_now_us() - t0;
   }
   munmap((void *)p, pages * PAGE);
   sigaction(SIGSEGV, &old, NULL);
@@ -78,16 +66,16 @@ static double floor_fault_us(size_t pages, int rounds) {
 static double floor_pread_us(int fd, size_t pages, size_t n) {
   static char buf[PAGE] __attribute__((aligned(PAGE)));
   static unsigned seed = 1;
-  double t0 = now_us();
+  double t0 = bench_now_us();
   for (size_t i = 0; i < n; i++)
-    if (pread(fd, buf, PAGE, (off_t)(rand_r(&seed) % pages * PAGE)) != PAGE) die("pread");
-  return (now_us() - t0) / (double)n;
+    if (pread(fd, buf, PAGE, (off_t)(rand_r(&seed) % pages * PAGE)) != PAGE) bench_die("pread");
+  return (bench_now_us() - t0) / (double)n;
 }
 
 /* ---- upager faults --------------------------------------------------------*/
 static upg_stats_t stats(void) {
   upg_stats_t s;
-  if (upg_stats(&s) != 0) die("upg_stats");
+  if (upg_stats(&s) != 0) bench_die("upg_stats");
   return s;
 }
 
@@ -113,7 +101,7 @@ static void write_pages(volatile char *p, size_t first, size_t end, char v) {
 static measure_t minor_faults(volatile char *p, size_t budget, int rounds) {
   measure_t m = {0, 0};
   size_t *closed = malloc(budget * sizeof *closed);
-  if (closed == NULL) die("malloc");
+  if (closed == NULL) bench_die("malloc");
   read_pages(p, 0, budget);
   for (int r = 0; r < rounds; r++) {
     read_pages(p, budget + (size_t)r, budget + (size_t)r + 1);
@@ -125,9 +113,9 @@ static measure_t minor_faults(volatile char *p, size_t budget, int rounds) {
         closed[n++] = i;
     }
     upg_stats_t before = stats();
-    double t0 = now_us();
+    double t0 = bench_now_us();
     for (size_t i = 0; i < n; i++) (void)p[closed[i] * PAGE];
-    m.us += now_us() - t0;
+    m.us += bench_now_us() - t0;
     upg_stats_t after = stats();
     m.faults += FAULTS_OF(fault_minor);
   }
@@ -143,13 +131,13 @@ static size_t scattered(size_t i, size_t pages) { return (i * 0x9E3779B1u) & (pa
  * `order` 0 visits the pages in address order instead (readahead's case). */
 static measure_t major_pass(volatile char *p, size_t pages, int write, int order) {
   upg_stats_t before = stats();
-  double t0 = now_us();
+  double t0 = bench_now_us();
   for (size_t i = 0; i < pages; i++) {
     size_t page = order ? scattered(i, pages) : i;
     if (write) p[page * PAGE] = 7;
     else (void)p[page * PAGE];
   }
-  measure_t m = {now_us() - t0, 0};
+  measure_t m = {bench_now_us() - t0, 0};
   upg_stats_t after = stats();
   m.faults = FAULTS_OF(fault_major);
   return m;
@@ -219,28 +207,28 @@ int main(int argc, char **argv) {
   }
   size_t pages = 4 * budget;
   volatile char *p = upg_map(pages * PAGE, 0);
-  if (p == NULL) die("upg_map");
+  if (p == NULL) bench_die("upg_map");
   int direct = (int)stats().swap_direct_io;
   int fd = bench_floor_file(pages, direct);
-  if (fd < 0) die("the pread floor's file");
-  if (upg_advise((void *)p, pages * PAGE, UPG_ADV_RANDOM) != 0) die("upg_advise");
+  if (fd < 0) bench_die("the pread floor's file");
+  if (upg_advise((void *)p, pages * PAGE, UPG_ADV_RANDOM) != 0) bench_die("upg_advise");
 
   upg_stats_t before = stats();
-  double t0 = now_us();
+  double t0 = bench_now_us();
   read_pages(p, 0, budget);
-  measure_t zero = {now_us() - t0, 0};
+  measure_t zero = {bench_now_us() - t0, 0};
   upg_stats_t after = stats();
   zero.faults = FAULTS_OF(fault_zero);
 
   measure_t minor = minor_faults(p, budget, rounds);
   write_pages(p, 0, pages, 1);       /* every page dirty, most in swap, in order */
-  if (upg_advise((void *)p, pages * PAGE, UPG_ADV_NORMAL) != 0) die("upg_advise");
+  if (upg_advise((void *)p, pages * PAGE, UPG_ADV_NORMAL) != 0) bench_die("upg_advise");
   (void)major_pass(p, pages, 0, 0); /* read back: victims written, pages clean */
   double pread_before = floor_pread_us(fd, pages, pages / 2);
   measure_t seq = major_pass(p, pages, 0, 0);
   double pread_after = floor_pread_us(fd, pages, pages / 2);
   seq.faults = pages;
-  if (upg_advise((void *)p, pages * PAGE, UPG_ADV_RANDOM) != 0) die("upg_advise");
+  if (upg_advise((void *)p, pages * PAGE, UPG_ADV_RANDOM) != 0) bench_die("upg_advise");
   paired_t clean_all[PASSES], dirty_all[PASSES];
   paired_t clean = median_pass(p, pages, 0, fd, floor_us, clean_all); /* victims clean */
   paired_t dirty = median_pass(p, pages, 1, fd, floor_us, dirty_all); /* write-back first */

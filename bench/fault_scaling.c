@@ -28,10 +28,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "floor_file.h"
+#include "bench.h"
 #include "upager.h"
 
 #define PAGE 4096u
@@ -43,11 +42,7 @@ typedef struct job {
   uint64_t seed;
 } job_t;
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+static double now_s(void) { return bench_now_us() / 1e6; }
 
 static void *touch_random(void *arg) {
   job_t *job = arg;

@@ -16,21 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
+
 #define PAGE 4096u
-
-static double now_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static void die(const char *what) {
-  perror(what);
-  exit(1);
-}
 
 typedef struct space {
   char *view;  /* the program's view */
@@ -44,15 +34,15 @@ static space_t make_space(size_t pages, int memfd_backed) {
   size_t len = pages * PAGE;
   if (memfd_backed) {
     s.memfd = memfd_create("mechanism", MFD_CLOEXEC);
-    if (s.memfd < 0 || ftruncate(s.memfd, (off_t)len) != 0) die("memfd");
+    if (s.memfd < 0 || ftruncate(s.memfd, (off_t)len) != 0) bench_die("memfd");
     s.view = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, s.memfd, 0);
     s.alias = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, s.memfd, 0);
   } else {
     s.view = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   }
-  if (s.view == MAP_FAILED || s.alias == MAP_FAILED) die("mmap");
+  if (s.view == MAP_FAILED || s.alias == MAP_FAILED) bench_die("mmap");
   for (size_t p = 1; p < pages; p += 2) /* fragment the view as paging does */
-    if (mprotect(s.view + p * PAGE, PAGE, PROT_NONE) != 0) die("mprotect");
+    if (mprotect(s.view + p * PAGE, PAGE, PROT_NONE) != 0) bench_die("mprotect");
   return s;
 }
 
@@ -69,9 +59,9 @@ static size_t open_page(size_t i, size_t pages) {
 static size_t closed_page(size_t i, size_t pages) { return open_page(i, pages) + 1; }
 
 static double first_touch(space_t *s, size_t n) {
-  double t0 = now_us();
+  double t0 = bench_now_us();
   for (size_t i = 0; i < n; i++) s->view[open_page(i, s->pages) * PAGE] = 1;
-  return (now_us() - t0) / (double)n;
+  return (bench_now_us() - t0) / (double)n;
 }
 
 /* First touches in address order of a fresh, unfragmented region: a heap
@@ -80,15 +70,15 @@ static double first_touch_in_order(size_t n, int memfd_backed) {
   space_t s = {NULL, NULL, -1, n};
   if (memfd_backed) {
     s.memfd = memfd_create("mechanism", MFD_CLOEXEC);
-    if (s.memfd < 0 || ftruncate(s.memfd, (off_t)(n * PAGE)) != 0) die("memfd");
+    if (s.memfd < 0 || ftruncate(s.memfd, (off_t)(n * PAGE)) != 0) bench_die("memfd");
     s.view = mmap(NULL, n * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, s.memfd, 0);
   } else {
     s.view = mmap(NULL, n * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   }
-  if (s.view == MAP_FAILED) die("mmap");
-  double t0 = now_us();
+  if (s.view == MAP_FAILED) bench_die("mmap");
+  double t0 = bench_now_us();
   for (size_t p = 0; p < n; p++) s.view[p * PAGE] = 1;
-  double us = (now_us() - t0) / (double)n;
+  double us = (bench_now_us() - t0) / (double)n;
   drop_space(&s);
   return us;
 }
@@ -96,15 +86,15 @@ static double first_touch_in_order(size_t n, int memfd_backed) {
 /* Frees the pages first_touch filled: a hole for the memfd, MADV_DONTNEED
  * for anonymous memory. */
 static double release(space_t *s, size_t n) {
-  double t0 = now_us();
+  double t0 = bench_now_us();
   for (size_t i = 0; i < n; i++) {
     size_t p = open_page(i, s->pages);
     int rc = s->memfd >= 0 ? fallocate(s->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                                        (off_t)(p * PAGE), PAGE)
                            : madvise(s->view + p * PAGE, PAGE, MADV_DONTNEED);
-    if (rc != 0) die("release");
+    if (rc != 0) bench_die("release");
   }
-  return (now_us() - t0) / (double)n;
+  return (bench_now_us() - t0) / (double)n;
 }
 
 /* Fills closed pages without opening them: through the alias for the
@@ -113,26 +103,26 @@ static double release(space_t *s, size_t n) {
 static double fill_closed(space_t *s, int mem, size_t n) {
   static char buf[PAGE] __attribute__((aligned(PAGE)));
   memset(buf, 7, sizeof buf);
-  double t0 = now_us();
+  double t0 = bench_now_us();
   for (size_t i = 0; i < n; i++) {
     size_t p = closed_page(i, s->pages);
     if (s->memfd >= 0) memcpy(s->alias + p * PAGE, buf, PAGE);
     else if (pwrite(mem, buf, PAGE, (off_t)(uintptr_t)(s->view + p * PAGE)) != PAGE)
-      die("pwrite /proc/self/mem");
+      bench_die("pwrite /proc/self/mem");
   }
-  return (now_us() - t0) / (double)n;
+  return (bench_now_us() - t0) / (double)n;
 }
 
 /* Opens and closes again closed pages: the split and the merge of a
  * mapping that a load and an eviction each cost. */
 static double open_close(space_t *s, size_t n) {
-  double t0 = now_us();
+  double t0 = bench_now_us();
   for (size_t i = 0; i < n; i++) {
     char *page = s->view + closed_page(i, s->pages) * PAGE;
     if (mprotect(page, PAGE, PROT_READ) != 0 || mprotect(page, PAGE, PROT_NONE) != 0)
-      die("mprotect");
+      bench_die("mprotect");
   }
-  return (now_us() - t0) / (double)n;
+  return (bench_now_us() - t0) / (double)n;
 }
 
 int main(int argc, char **argv) {
@@ -142,7 +132,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   int mem = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
-  if (mem < 0) die("/proc/self/mem");
+  if (mem < 0) bench_die("/proc/self/mem");
   size_t pages = 2 * n; /* its n closed pages make 2n mappings, under the limit */
   printf("mechanism: %zu scattered pages of a %zu-page region, every other page closed, "
          "us a page\n\n",

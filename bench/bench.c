@@ -1,15 +1,27 @@
-/* floor_file.c: the file the benchmarks' pread floors read (floor_file.h). */
+/* bench.c: what the benchmark programs share (bench.h). */
 #define _GNU_SOURCE
-#include "floor_file.h"
+#include "bench.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PAGE 4096u
+
+double bench_now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+void bench_die(const char *what) {
+  perror(what);
+  exit(1);
+}
 
 int bench_floor_file(size_t pages, int direct) {
   const char *dir = getenv("UPAGER_SWAP_DIR") ? getenv("UPAGER_SWAP_DIR")

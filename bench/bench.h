@@ -1,0 +1,17 @@
+/* bench.h: what the benchmark programs share: a monotonic clock, dying
+ * with the cause, and the file their pread floors read, made as the runtime
+ * makes its swap file: in the swap directory (UPAGER_SWAP_DIR, else
+ * $TMPDIR, else /tmp), unlinked at once, O_DIRECT when the swap file is. */
+#ifndef UPAGER_BENCH_H
+#define UPAGER_BENCH_H
+
+#include <stddef.h>
+
+/* Microseconds on the monotonic clock. */
+double bench_now_us(void);
+/* perror(what), then exit(1). */
+_Noreturn void bench_die(const char *what);
+/* A file of `pages` written 4 KiB pages, synced; its fd, or -1 and errno. */
+int bench_floor_file(size_t pages, int direct);
+
+#endif
