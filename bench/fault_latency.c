@@ -21,7 +21,6 @@
  *
  * Targets (issue 2): minor <= 1.3x floor, major clean <= 1.3x (floor+pread). */
 #define _GNU_SOURCE
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
