@@ -2,7 +2,8 @@
  * an 8 MiB budget is written in a scattered order with a pattern that names
  * each word's page and place, by one thread and by four, then read back in
  * full; the memory the kernel says the runtime holds stays within the
- * budget throughout. Also: many threads faulting on the same pages. */
+ * budget throughout. Also: many threads faulting on the same pages, and
+ * threads discarding their own pages while the others' faults evict. */
 #define _GNU_SOURCE
 #include <pthread.h>
 
@@ -147,4 +148,65 @@ Test(integrity, eight_threads_faulting_on_the_same_pages_lose_no_update, .timeou
   upg_stats_t s = stats_now();
   cr_assert_leq(s.pages_resident_peak, 8);
   cr_assert_gt(s.fault_major, 0);
+}
+
+/* Threads write, discard and check their own slices of one region while
+ * the others' faults evict: a discard's runs of resident pages and the swap
+ * space it gives back must never take another page's data. */
+#define SLICE_PAGES 2048
+#define SLICERS 4
+#define SLICE_ROUNDS 6
+
+typedef struct slicer {
+  uint64_t *base; /* the slice */
+  size_t first;   /* its first page in the region, for the pattern */
+  unsigned seed;
+  size_t mismatches;
+  int advise_errors;
+} slicer_t;
+
+static void discard_some(slicer_t *s, unsigned char *alive) {
+  for (int k = 0; k < 8; k++) {
+    size_t start = (size_t)rand_r(&s->seed) % SLICE_PAGES;
+    size_t len = 1 + (size_t)rand_r(&s->seed) % 64;
+    if (start + len > SLICE_PAGES) len = SLICE_PAGES - start;
+    s->advise_errors += upg_advise(s->base + start * WORDS, len * PAGE, UPG_ADV_DONTNEED) != 0;
+    memset(alive + start, 0, len);
+  }
+}
+
+static void *write_discard_check(void *arg) {
+  slicer_t *s = arg;
+  unsigned char alive[SLICE_PAGES];
+  for (uint64_t round = 1; round <= SLICE_ROUNDS; round++) {
+    for (size_t p = 0; p < SLICE_PAGES; p++)
+      for (size_t w = 0; w < WORDS; w += 64) s->base[p * WORDS + w] = pattern(s->first + p, w, round);
+    memset(alive, 1, sizeof alive);
+    discard_some(s, alive);
+    for (size_t p = 0; p < SLICE_PAGES; p++)
+      for (size_t w = 0; w < WORDS; w += 64)
+        s->mismatches += s->base[p * WORDS + w] != (alive[p] ? pattern(s->first + p, w, round) : 0);
+  }
+  return NULL;
+}
+
+Test(integrity, discards_beside_other_threads_faults_lose_no_data, .timeout = 120) {
+  start_runtime(256 * PAGE, NULL);
+  uint64_t *region = upg_map((size_t)SLICERS * SLICE_PAGES * PAGE, 0);
+  cr_assert_not_null(region);
+  pthread_t threads[SLICERS];
+  slicer_t slicers[SLICERS];
+  for (size_t t = 0; t < SLICERS; t++) {
+    slicers[t] = (slicer_t){region + t * SLICE_PAGES * WORDS, t * SLICE_PAGES, (unsigned)t + 7, 0, 0};
+    pthread_create(&threads[t], NULL, write_discard_check, &slicers[t]);
+  }
+  for (size_t t = 0; t < SLICERS; t++) {
+    pthread_join(threads[t], NULL);
+    cr_assert_eq(slicers[t].mismatches, 0, "thread %zu: %zu words wrong", t, slicers[t].mismatches);
+    cr_assert_eq(slicers[t].advise_errors, 0);
+  }
+  upg_stats_t st = stats_now();
+  cr_assert_gt(st.discards, 0);
+  cr_assert_gt(st.evict_dirty, 0);
+  cr_assert_leq(st.pages_resident_peak, 256);
 }
