@@ -242,6 +242,21 @@ Test(runtime, partial_unmap_keeps_the_rest, .timeout = 20) {
   cr_assert_eq(p[PAGE], 1);
 }
 
+/* The unmapped range's pages are neither closed nor punched one by one,
+ * so its frames' memory must still leave, with the range. */
+Test(runtime, partial_unmap_gives_the_ranges_frames_back, .timeout = 20) {
+  start_runtime(BUDGET_PAGES * PAGE, NULL);
+  size_t pages = BUDGET_PAGES / 2; /* all resident: the evictor keeps a few frames free */
+  char *p = upg_map(pages * PAGE, 0);
+  for (size_t i = 0; i < pages; i++) p[i * PAGE] = 1;
+  long long before = memfd_bytes();
+  cr_assert_geq(before, (long long)(pages * PAGE));
+  cr_assert_eq(upg_unmap(p + PAGE, (pages - 2) * PAGE), 0);
+  cr_assert_eq(stats_now().pages_resident, 2);
+  cr_assert_leq(memfd_bytes(), 2 * (long long)PAGE, "%lld bytes left", memfd_bytes());
+  cr_assert_eq(p[0] + p[(pages - 1) * PAGE], 2);
+}
+
 Test(runtime, churn_reuses_swap_slots, .timeout = 60) {
   start_runtime(BUDGET_PAGES * PAGE, NULL);
   size_t pages = 4 * BUDGET_PAGES;
