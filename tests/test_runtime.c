@@ -158,6 +158,7 @@ Test(runtime, dontneed_discards_without_writeback_and_frees_the_slot, .timeout =
   upg_stats_t after = stats_now();
   cr_assert_eq(after.swap_slots_in_use, 0);
   cr_assert_eq(after.pages_resident, 0);
+  cr_assert_eq(memfd_bytes(), 0, "the resident runs' memory left with them");
   cr_assert_eq(after.swap_bytes_written, before.swap_bytes_written);
   for (size_t i = 0; i < pages; i++) cr_assert_eq(p[i * PAGE], 0);
 }
