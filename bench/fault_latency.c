@@ -2,20 +2,21 @@
  * floor of the mechanism measured in the same run on the same machine.
  *
  * Floors: a bare sigaction handler that mprotects the faulting page back to
- * read-write (the least a protection-based pager can do per fault), and a
+ * read-write (the least a protection-based pager can do per fault), timed
+ * in address order and in the scattered order of the random passes, and a
  * bare 4 KiB pread at random offsets of a file opened as the swap file is
  * (O_DIRECT when the runtime's swap file is, in the same directory, as
  * large as the region): the least a major fault can add. A virtual disk's
  * latency drifts by tens of percent within a minute, so the pread floor is
  * read right before and right after each major pass, each pass is compared
  * with the mean of the two, and the random kinds take the median of five
- * passes. Then upager's zero-fill, minor, major-clean
- * and major-with-dirty-victim faults, each timed over many faults and
- * divided by the count the runtime's own statistics report for that kind.
- * The per-fault rows advise UPG_ADV_RANDOM so that each fault loads one
- * page, and visit the pages in a scattered order, so that the swap file is
- * read at random offsets as the floor's preads are; the last row is a
- * sequential pass with readahead, per page.
+ * passes. Then upager's zero-fill, minor, major-clean and
+ * major-with-dirty-victim faults, each timed over many faults and divided
+ * by the count the runtime's own statistics report for that kind. The
+ * per-fault rows advise UPG_ADV_RANDOM so that each fault loads one page,
+ * and the major ones visit the pages in a scattered order, so that the swap
+ * file is read at random offsets as the floor's preads are; the last row is
+ * a sequential pass with readahead, per page.
  *
  *   fault_latency [budget_pages [rounds]]      defaults: 1024 8
  *
@@ -33,6 +34,10 @@
 
 #define PAGE 4096u
 
+/* Page i of a scattered visit: an odd multiplier permutes a power-of-two
+ * count, so slots are read at random offsets, as the floor's preads are. */
+static size_t scattered(size_t i, size_t pages) { return (i * 0x9E3779B1u) & (pages - 1); }
+
 /* ---- floors ---------------------------------------------------------------*/
 static void open_page(int sig, siginfo_t *info, void *ctx) {
   (void)sig, (void)ctx;
@@ -40,8 +45,10 @@ static void open_page(int sig, siginfo_t *info, void *ctx) {
   if (mprotect(page, PAGE, PROT_READ | PROT_WRITE) != 0) abort();
 }
 
-/* One SIGSEGV and one mprotect a page, in a populated region. */
-static double floor_fault_us(size_t pages, int rounds) {
+/* One SIGSEGV and one mprotect a page, in a populated region, visited in
+ * address order (each open merges with the last) or in the scattered order
+ * of the random major passes (each open splits a mapping, as theirs do). */
+static double floor_fault_us(size_t pages, int rounds, int order) {
   struct sigaction sa = {0}, old;
   sa.sa_sigaction = open_page;
   sa.sa_flags = SA_SIGINFO;
@@ -53,7 +60,7 @@ static double floor_fault_us(size_t pages, int rounds) {
   for (int r = 0; r < rounds; r++) {
     if (mprotect((void *)p, pages * PAGE, PROT_NONE) != 0) bench_die("mprotect");
     double t0 = bench_now_us();
-    for (size_t i = 0; i < pages; i++) (void)p[i * PAGE];
+    for (size_t i = 0; i < pages; i++) (void)p[(order ? scattered(i, pages) : i) * PAGE];
     total += bench_now_us() - t0;
   }
   munmap((void *)p, pages * PAGE);
@@ -122,9 +129,6 @@ static measure_t minor_faults(volatile char *p, size_t budget, int rounds) {
   return m;
 }
 
-/* Page i of a scattered visit: an odd multiplier permutes a power-of-two
- * count, so slots are read at random offsets, as the floor's preads are. */
-static size_t scattered(size_t i, size_t pages) { return (i * 0x9E3779B1u) & (pages - 1); }
 
 /* Timed pass over the region in scattered order, counted in major faults;
  * `order` 0 visits the pages in address order instead (readahead's case). */
@@ -194,7 +198,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: fault_latency [budget_pages (a power of two >= 16) [rounds>=1]]\n");
     return 2;
   }
-  double floor_us = floor_fault_us(budget, rounds);
+  double floor_us = floor_fault_us(budget, rounds, 0);
+  double scattered_floor_us = floor_fault_us(4 * budget, rounds, 1);
 
   upg_options_t opt = {0};
   opt.budget = budget * PAGE;
@@ -229,16 +234,18 @@ int main(int argc, char **argv) {
   seq.faults = pages;
   if (upg_advise((void *)p, pages * PAGE, UPG_ADV_RANDOM) != 0) bench_die("upg_advise");
   paired_t clean_all[PASSES], dirty_all[PASSES];
-  paired_t clean = median_pass(p, pages, 0, fd, floor_us, clean_all); /* victims clean */
-  paired_t dirty = median_pass(p, pages, 1, fd, floor_us, dirty_all); /* write-back first */
+  paired_t clean = median_pass(p, pages, 0, fd, scattered_floor_us, clean_all); /* victims clean */
+  paired_t dirty = median_pass(p, pages, 1, fd, scattered_floor_us, dirty_all); /* write-back first */
   close(fd);
 
   printf("upager fault latency: %zu-page budget, %zu-page region, %d rounds, page %u bytes\n",
          budget, pages, rounds, PAGE);
-  printf("floor: SIGSEGV + mprotect %.2f us; pread 4 KiB (%s) read around every major pass,\n"
+  printf("floor: SIGSEGV + mprotect %.2f us in address order, %.2f us in the random passes' order;\n"
+         "       pread 4 KiB (%s) read around every major pass,\n"
          "       %.2f us before the sequential one; %d random passes of each kind, the median shown\n\n",
-         floor_us, direct ? "O_DIRECT, as the swap file" : "page cache, as the swap file",
-         pread_before, PASSES);
+         floor_us, scattered_floor_us,
+         direct ? "O_DIRECT, as the swap file" : "page cache, as the swap file", pread_before,
+         PASSES);
   printf("%-34s %10s %9s  %-22s %7s %7s\n", "fault kind", "faults", "us/fault", "floor",
          "us", "ratio");
   row("zero-fill (first touch)", zero, floor_us, "sigsegv+mprotect");
