@@ -23,6 +23,13 @@ void bench_die(const char *what) {
   exit(1);
 }
 
+int bench_pread_random(int fd, size_t pages, size_t n, unsigned *seed) {
+  static _Thread_local char buf[PAGE] __attribute__((aligned(PAGE)));
+  for (size_t i = 0; i < n; i++)
+    if (pread(fd, buf, PAGE, (off_t)(rand_r(seed) % pages * PAGE)) != PAGE) return -1;
+  return 0;
+}
+
 int bench_floor_file(size_t pages, int direct) {
   const char *dir = getenv("UPAGER_SWAP_DIR") ? getenv("UPAGER_SWAP_DIR")
                     : getenv("TMPDIR")        ? getenv("TMPDIR")

@@ -11,6 +11,9 @@
 double bench_now_us(void);
 /* perror(what), then exit(1). */
 _Noreturn void bench_die(const char *what);
+/* n 4 KiB preads of fd at random page offsets below `pages`, into a
+ * buffer of the calling thread's; 0, or -1 on a failed or short read. */
+int bench_pread_random(int fd, size_t pages, size_t n, unsigned *seed);
 /* A file of `pages` written 4 KiB pages, synced; its fd, or -1 and errno. */
 int bench_floor_file(size_t pages, int direct);
 

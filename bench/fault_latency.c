@@ -70,11 +70,9 @@ static double floor_fault_us(size_t pages, int rounds, int order) {
 
 /* A 4 KiB pread at random offsets of the floor file, averaged over n. */
 static double floor_pread_us(int fd, size_t pages, size_t n) {
-  static char buf[PAGE] __attribute__((aligned(PAGE)));
   static unsigned seed = 1;
   double t0 = bench_now_us();
-  for (size_t i = 0; i < n; i++)
-    if (pread(fd, buf, PAGE, (off_t)(rand_r(&seed) % pages * PAGE)) != PAGE) bench_die("pread");
+  if (bench_pread_random(fd, pages, n, &seed) != 0) bench_die("pread");
   return (bench_now_us() - t0) / (double)n;
 }
 

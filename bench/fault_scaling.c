@@ -65,11 +65,7 @@ typedef struct reader {
 
 static void *read_random(void *arg) {
   reader_t *rd = arg;
-  static _Thread_local char buf[PAGE] __attribute__((aligned(PAGE)));
-  for (size_t i = 0; i < rd->reads; i++)
-    if (pread(rd->fd, buf, PAGE, (off_t)(rand_r(&rd->seed) % rd->pages * PAGE)) != PAGE)
-      return (void *)1;
-  return NULL;
+  return bench_pread_random(rd->fd, rd->pages, rd->reads, &rd->seed) != 0 ? (void *)1 : NULL;
 }
 
 /* Bare preads per second with `threads` threads, or 0 on an I/O error. */

@@ -353,6 +353,14 @@ upg__fault_result_t upg__fault(void *addr) {
   return UPG__FAULT_HANDLED;
 }
 
+/* Closes pages [first, first+n) and gives their frames' memory back: one
+ * mprotect and one hole for the run. The hole reads as zeros. */
+static int drop_memory(upg__region_t *r, size_t first, size_t n) {
+  size_t unit = upg__rt.page_size;
+  int rc = upg__pte_protect_run(r, first, n, UPG_PROT_NONE);
+  return rc != 0 ? rc : upg__os_punch_hole(r->memfd, (uint64_t)first * unit, (uint64_t)n * unit);
+}
+
 static void forget_page(upg__region_t *r, size_t page, int had_data) {
   upg__pte_t *pte = &r->pte[page];
   if (pte->slot != UPG__NO_SLOT) upg__swap_release(&upg__rt.swap, pte->slot);
@@ -375,12 +383,7 @@ int upg__page_discard(upg__region_t *r, size_t page, int flags) {
       upg__rt.pinned_pages--;
       UPG__COUNT(pages_pinned, -1);
     }
-    int rc = 0;
-    if (!(flags & UPG__DISCARD_UNMAPPING)) {
-      rc = upg__pte_protect(r, page, UPG_PROT_NONE);
-      if (rc == 0) rc = upg__os_punch_hole(r->memfd, (uint64_t)page * upg__rt.page_size,
-                                           upg__rt.page_size);
-    }
+    int rc = flags & UPG__DISCARD_UNMAPPING ? 0 : drop_memory(r, page, 1);
     if (rc != 0) return rc;
     upg__frames_discard(r, page);
   }
@@ -396,9 +399,7 @@ static int resident_unpinned(const upg__region_t *r, size_t page) {
 /* A run of resident, unpinned pages leaves with one close and one hole: a
  * program freeing a large block would otherwise pay both for every page. */
 static int discard_resident_run(upg__region_t *r, size_t first, size_t n) {
-  size_t unit = upg__rt.page_size;
-  int rc = upg__pte_protect_run(r, first, n, UPG_PROT_NONE);
-  if (rc == 0) rc = upg__os_punch_hole(r->memfd, (uint64_t)first * unit, (uint64_t)n * unit);
+  int rc = drop_memory(r, first, n);
   if (rc != 0) return rc;
   for (size_t page = first; page < first + n; page++) {
     upg__frames_discard(r, page);

@@ -182,37 +182,43 @@ static int run_child(void (*body)(void), char *err, size_t errlen) {
   return status;
 }
 
-static void fill_with_failing_writes(void) {
-  start_with_failing_writes(1, 16 * PAGE);
+/* Maps 64 pages and writes each once: under a 16-page budget most go out. */
+static char *map_and_fill(void) {
   char *p = upg_map(64 * PAGE, 0);
   for (size_t i = 0; i < 64; i++) p[i * PAGE] = 1;
+  return p;
 }
 
-Test(faults, when_no_page_can_be_evicted_the_program_ends_naming_the_cause, .timeout = 30) {
-  char err[4096];
-  int status = run_child(fill_with_failing_writes, err, sizeof err);
-  cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "status %#x", status);
-  cr_assert_not_null(strstr(err, "No space left on device"), "stderr: %s", err);
-  cr_assert_not_null(strstr(err, "upager: fatal"), "stderr: %s", err);
+static void fill_with_failing_writes(void) {
+  start_with_failing_writes(1, 16 * PAGE);
+  (void)map_and_fill();
 }
 
 /* Pages go out to swap, then every read of them fails. */
 static void read_back_with_failing_reads(void) {
   start_with_failing_writes(0, 16 * PAGE);
-  char *p = upg_map(64 * PAGE, 0);
-  for (size_t i = 0; i < 64; i++) p[i * PAGE] = 1;
+  char *p = map_and_fill();
   fail_reads = 1;
   volatile char sink = 0;
   for (size_t i = 0; i < 64; i++) sink += p[i * PAGE];
   (void)sink;
 }
 
-Test(faults, a_swap_read_that_fails_ends_the_program_naming_the_cause, .timeout = 30) {
+/* `body` must end its process with the runtime's fatal message naming `cause`. */
+static void assert_ends_naming(void (*body)(void), const char *cause) {
   char err[4096];
-  int status = run_child(read_back_with_failing_reads, err, sizeof err);
+  int status = run_child(body, err, sizeof err);
   cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "status %#x", status);
-  cr_assert_not_null(strstr(err, "Input/output error"), "stderr: %s", err);
+  cr_assert_not_null(strstr(err, cause), "stderr: %s", err);
   cr_assert_not_null(strstr(err, "upager: fatal"), "stderr: %s", err);
+}
+
+Test(faults, when_no_page_can_be_evicted_the_program_ends_naming_the_cause, .timeout = 30) {
+  assert_ends_naming(fill_with_failing_writes, "No space left on device");
+}
+
+Test(faults, a_swap_read_that_fails_ends_the_program_naming_the_cause, .timeout = 30) {
+  assert_ends_naming(read_back_with_failing_reads, "Input/output error");
 }
 
 static char small_fs[64];
