@@ -47,7 +47,9 @@
 static int (*page_info)(const void *, upg_page_info_t *);
 static char tmpdir[] = "/tmp/preload_probe.XXXXXX";
 
-static int in_paged_memory(const void *p) {
+/* Not inlined: p may point at bytes not yet written, and gcc would warn
+ * that page_info, which only looks up the address, reads them. */
+__attribute__((noinline)) static int in_paged_memory(const void *p) {
   upg_page_info_t info = {0};
   return page_info(p, &info) == 0;
 }

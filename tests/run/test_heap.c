@@ -135,3 +135,44 @@ Test(heap, first_touches_map_fresh_neighbours_both_ways, .init = start_small, .t
   for (size_t i = 0; i < pages; i++) cr_assert_eq(p[i * page], (char)i);
   upg_free(p);
 }
+
+static void start_roomy(void) { start_runtime(64 * MIB, NULL); }
+
+/* A heap growing in order gets its fresh pages from the kernel in batches
+ * (fresh_populated), and they are real, zeroed memory counted as resident. */
+Test(heap, a_heap_growing_in_order_is_populated_ahead, .init = start_roomy, .timeout = 30) {
+  size_t pages = 2048, page = 4096;
+  unsigned char *p = upg_malloc(pages * page);
+  cr_assert_not_null(p);
+  upg_stats_t before = stats_now();
+  size_t nonzero = 0;
+  for (size_t i = 0; i < pages; i++) {
+    nonzero += p[i * page + 100] != 0;
+    p[i * page] = (unsigned char)i;
+  }
+  upg_stats_t after = stats_now();
+  cr_assert_eq(nonzero, 0, "%zu fresh pages were not zeros", nonzero);
+  cr_assert_geq(after.fresh_populated - before.fresh_populated, pages / 2, "only %llu of %zu pages populated",
+                (unsigned long long)(after.fresh_populated - before.fresh_populated), pages);
+  cr_assert_leq(memfd_bytes(), (long long)(after.pages_resident * page),
+                "the memfd holds more than the resident pages");
+  for (size_t i = 0; i < pages; i++) cr_assert_eq(p[i * page], (unsigned char)i);
+  upg_free(p);
+}
+
+/* First touches far apart open windows of fresh pages around them, but the
+ * pages the program never writes take no memory. */
+Test(heap, scattered_first_touches_cost_only_the_pages_written, .init = start_roomy, .timeout = 30) {
+  size_t pages = 4096, page = 4096, stride = 128;
+  char *p = upg_malloc(pages * page);
+  cr_assert_not_null(p);
+  long long mem = memfd_bytes();
+  uint64_t populated = stats_now().fresh_populated;
+  for (size_t i = 0; i < pages; i += stride) p[i * page] = 1;
+  upg_stats_t s = stats_now();
+  cr_assert_eq(s.fresh_populated, populated, "scattered windows were populated");
+  cr_assert_gt(s.readahead_pages, 0, "no window was opened around the first touches");
+  cr_assert_leq(memfd_bytes() - mem, (long long)(2 * (pages / stride) * page),
+                "%lld bytes for %zu pages written", memfd_bytes() - mem, pages / stride);
+  upg_free(p);
+}
