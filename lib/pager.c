@@ -227,10 +227,19 @@ static int resident(const upg__region_t *r, size_t page) {
   return upg__pte_state(atomic_load(&r->pte[page].word)) == UPG__RESIDENT;
 }
 
-/* A first touch right beside a resident page: the heap is growing in
- * order, upwards or downwards, and will write every page it opens. */
+/* Resident memory below which a heap is not yet growing in bulk: a young
+ * heap's first windows hold the allocator's metadata and the odd small
+ * block, and most of their pages stay untouched. */
+#define POPULATE_AFTER ((uint64_t)4 << 20)
+
+/* A first touch right beside a resident page of a heap past its first
+ * megabytes: the heap is growing in order, upwards or downwards, and will
+ * write every page it opens. */
 static int continues_resident(const upg__region_t *r, size_t page) {
-  return (page > 0 && resident(r, page - 1)) || (page + 1 < r->npages && resident(r, page + 1));
+  uint64_t resident_bytes = atomic_load_explicit(&upg__rt.counters.pages_resident, memory_order_relaxed)
+                            << upg__rt.page_shift;
+  return resident_bytes >= POPULATE_AFTER &&
+         ((page > 0 && resident(r, page - 1)) || (page + 1 < r->npages && resident(r, page + 1)));
 }
 
 /* Makes a window of fresh heap pages real memory, mapped writable, in two
