@@ -130,7 +130,11 @@ UPG_EXTERN int upg_unpin(const void *addr, size_t len);
 /* ---- Paged heap --------------------------------------------------------
  * malloc-style calls on one paged region that the runtime reserves at the
  * first call (UPAGER_HEAP_SIZE of address space), served by mimalloc. They
- * never change which allocator serves the program's own malloc. */
+ * never change which allocator serves the program's own malloc. The heap
+ * does not outlive upg_shutdown, which unmaps it with its blocks: for the
+ * rest of the process upg_malloc, upg_calloc and upg_realloc return NULL
+ * with errno ENOMEM (mimalloc cannot be given a second heap), and upg_free
+ * ignores the old blocks. */
 UPG_EXTERN void *upg_malloc(size_t size);
 UPG_EXTERN void *upg_calloc(size_t count, size_t size);
 UPG_EXTERN void *upg_realloc(void *p, size_t size);

@@ -110,6 +110,12 @@ int upg__heap_start(const upg__mi_t *linked) {
   return expected == UPG__HEAP_READY ? 0 : UPG_ENOMEM;
 }
 
+void upg__heap_close(void) {
+  int ready = UPG__HEAP_READY;
+  if (atomic_compare_exchange_strong(&upg__heap_state, &ready, UPG__HEAP_CLOSED))
+    atomic_store_explicit(&upg__heap.base, NULL, memory_order_release);
+}
+
 /* Below three quarters of the budget nothing is evicted soon, and a
  * discard would only cost system calls now and zero-fill faults later. */
 static int under_pressure(void) {
@@ -173,5 +179,5 @@ void upg__heap_free(void *p) {
 }
 
 void upg_free(void *p) {
-  if (p != NULL) upg__heap_free(p);
+  if (p != NULL && atomic_load(&upg__heap_state) != UPG__HEAP_CLOSED) upg__heap_free(p);
 }

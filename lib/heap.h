@@ -43,9 +43,13 @@ enum {
   UPG__HEAP_STARTING = 1,
   UPG__HEAP_READY = 2,
   UPG__HEAP_FAILED = 3,
-  UPG__HEAP_LOST = 4 /* a child of fork(): the parent's heap is not mapped here */
+  UPG__HEAP_LOST = 4, /* a child of fork(): the parent's heap is not mapped here */
+  UPG__HEAP_CLOSED = 5 /* upg_shutdown unmapped it */
 };
 extern _Atomic int upg__heap_state;
+
+/* Called by upg_shutdown, under the lock, before the heap's region goes. */
+void upg__heap_close(void);
 
 /* Starts the runtime and puts mimalloc (the functions in `mi`) on a fresh
  * paged region; 0 once ready. UPG_EBUSY when called again from inside the

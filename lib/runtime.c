@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "heap.h"
 #include "internal.h"
 
 /* Frames a pin must leave free, so a fault always finds one. */
@@ -178,6 +179,7 @@ void upg_shutdown(void) {
     /* No page is discarded one by one: the views, the memfds and the swap
      * file go whole, and a slot released alone costs a hole in the file
      * (a synchronous discard on a mount with `discard`). */
+    upg__heap_close();
     while (upg__rt.nregions > 0) {
       upg__region_t *r = upg__rt.regions[0];
       unregister_region(r);

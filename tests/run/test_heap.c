@@ -176,3 +176,22 @@ Test(heap, scattered_first_touches_cost_only_the_pages_written, .init = start_ro
                 "%lld bytes for %zu pages written", memfd_bytes() - mem, pages / stride);
   upg_free(p);
 }
+
+/* mimalloc keeps the heap it was given, so the heap cannot come back after
+ * upg_shutdown: the calls fail cleanly instead of touching unmapped memory. */
+Test(heap, after_shutdown_the_heap_fails_cleanly, .init = start_small, .timeout = 30) {
+  char *old = upg_malloc(1000);
+  cr_assert_not_null(old);
+  upg_shutdown();
+  cr_assert_eq(upg_init(NULL), 0, "the runtime does start again");
+  errno = 0;
+  cr_assert_null(upg_malloc(1000));
+  cr_assert_eq(errno, ENOMEM);
+  cr_assert_null(upg_calloc(10, 10));
+  cr_assert_null(upg_realloc(old, 2000));
+  upg_free(old);
+  char *p = upg_map(1 << 20, 0);
+  cr_assert_not_null(p, "regions still work");
+  p[4096] = 1;
+  cr_assert_eq(p[4096], 1);
+}
