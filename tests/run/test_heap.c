@@ -138,10 +138,11 @@ Test(heap, first_touches_map_fresh_neighbours_both_ways, .init = start_small, .t
 
 static void start_roomy(void) { start_runtime(64 * MIB, NULL); }
 
-/* A heap growing in order gets its fresh pages from the kernel in batches
- * (fresh_populated), and they are real, zeroed memory counted as resident. */
+/* A heap growing in order, past its first 4 MiB, gets its fresh pages from
+ * the kernel in batches (fresh_populated), and they are real, zeroed
+ * memory counted as resident. */
 Test(heap, a_heap_growing_in_order_is_populated_ahead, .init = start_roomy, .timeout = 30) {
-  size_t pages = 2048, page = 4096;
+  size_t pages = 4096, page = 4096;
   unsigned char *p = upg_malloc(pages * page);
   cr_assert_not_null(p);
   upg_stats_t before = stats_now();
