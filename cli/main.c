@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "internal.h"
 #include "sim_cli.h"
 #include "upager.h"
 
@@ -37,9 +38,8 @@ static int usage(FILE *out) {
           "Commands:\n");
   for (size_t i = 0; i < NCOMMANDS; i++)
     fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
-  fprintf(out,
-          "\nThe runtime reads UPAGER_BUDGET, UPAGER_PAGE_SIZE, UPAGER_SWAP_DIR,\n"
-          "UPAGER_POLICY, UPAGER_STATS and UPAGER_MAX_MAPS; see README.md.\n");
+  fprintf(out, "\nThe runtime reads, once, at init (see README.md):\n");
+  upg__options_describe(out);
   return out == stdout ? 0 : 2;
 }
 

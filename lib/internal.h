@@ -32,6 +32,8 @@ typedef struct upg__config {
 
 /* Resolves code, environment and defaults into `out`, validating each. */
 int upg__options_resolve(const upg_options_t *in, upg__config_t *out);
+/* Lists every UPAGER_* variable with its default and meaning. */
+void upg__options_describe(FILE *out);
 /* "64M" and the like: a number with an optional K, M, G or T (and B/iB). */
 int upg__parse_size(const char *text, size_t *out);
 

@@ -31,18 +31,27 @@ static int apply_heap_size(const char *, const char *, upg__config_t *);
 static int apply_readahead(const char *, const char *, upg__config_t *);
 static int apply_direct_io(const char *, const char *, upg__config_t *);
 
-/* X(field, kind, environment variable, default, apply) */
-#define UPG__OPTIONS(X)                                              \
-  X(page_size, size, "UPAGER_PAGE_SIZE", "", apply_page_size)        \
-  X(budget, size, "UPAGER_BUDGET", "64M", apply_budget)              \
-  X(swap_dir, string, "UPAGER_SWAP_DIR", "", apply_swap_dir)         \
-  X(policy, string, "UPAGER_POLICY", "clock", apply_policy)          \
-  X(stats, flag, "UPAGER_STATS", "0", apply_stats)                   \
-  X(max_maps, size, "UPAGER_MAX_MAPS", "", apply_max_maps)           \
-  X(trace, string, "UPAGER_TRACE", "", apply_trace)                 \
-  X(readahead, size, "UPAGER_READAHEAD", "256K", apply_readahead)    \
-  X(direct_io, string, "UPAGER_DIRECT_IO", "1", apply_direct_io)    \
-  X(heap_size, size, "UPAGER_HEAP_SIZE", "32G", apply_heap_size)
+/* X(field, kind, environment variable, default, what it is, apply); an
+ * empty default is worked out at init, as the description says. */
+#define UPG__OPTIONS(X)                                                                         \
+  X(page_size, size, "UPAGER_PAGE_SIZE", "", "paging unit (default: the system page)",         \
+    apply_page_size)                                                                            \
+  X(budget, size, "UPAGER_BUDGET", "64M", "resident bytes of all regions together",            \
+    apply_budget)                                                                               \
+  X(swap_dir, string, "UPAGER_SWAP_DIR", "", "swap file directory (default: $TMPDIR, /tmp)",  \
+    apply_swap_dir)                                                                             \
+  X(policy, string, "UPAGER_POLICY", "clock", "replacement policy: clock or fifo",             \
+    apply_policy)                                                                               \
+  X(stats, flag, "UPAGER_STATS", "0", "1: print the report to stderr at exit", apply_stats)    \
+  X(max_maps, size, "UPAGER_MAX_MAPS", "", "kernel mappings (default: half vm.max_map_count)", \
+    apply_max_maps)                                                                             \
+  X(trace, string, "UPAGER_TRACE", "", "record every fault into this file", apply_trace)       \
+  X(readahead, size, "UPAGER_READAHEAD", "256K", "most bytes one sequential fault loads",      \
+    apply_readahead)                                                                            \
+  X(direct_io, string, "UPAGER_DIRECT_IO", "1", "1: open the swap file O_DIRECT",              \
+    apply_direct_io)                                                                            \
+  X(heap_size, size, "UPAGER_HEAP_SIZE", "32G", "address space of the paged heap",             \
+    apply_heap_size)
 
 /* How a field set in code becomes text; NULL when it is unset. */
 static const char *code_size(size_t v, char *buf, size_t len) {
@@ -206,7 +215,7 @@ int upg__options_resolve(const upg_options_t *in, upg__config_t *out) {
   int rc;
   if (in == NULL) in = &none;
   memset(out, 0, sizeof *out);
-#define UPG__RESOLVE_(field, kind, env, fallback, apply)               \
+#define UPG__RESOLVE_(field, kind, env, fallback, what, apply)         \
   if ((text = code_##kind(in->field, buf, sizeof buf)) != NULL) {     \
     snprintf(source, sizeof source, "upg_options_t." #field);          \
   } else if ((text = getenv(env)) != NULL) {                           \
@@ -219,4 +228,11 @@ int upg__options_resolve(const upg_options_t *in, upg__config_t *out) {
   UPG__OPTIONS(UPG__RESOLVE_)
 #undef UPG__RESOLVE_
   return 0;
+}
+
+void upg__options_describe(FILE *out) {
+#define UPG__DESCRIBE_(field, kind, env, fallback, what, apply) \
+  fprintf(out, "  %-18s %-6s %s\n", env, fallback, what);
+  UPG__OPTIONS(UPG__DESCRIBE_)
+#undef UPG__DESCRIBE_
 }

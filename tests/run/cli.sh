@@ -1,7 +1,8 @@
 #!/bin/sh
 # cli.sh: `upager run`'s contract: the program's exit status, death by the
 # program's signal, 125/126/127 for upager's own failures, and a --stats
-# report even from a program that closes stderr at exit (coreutils do).
+# report even from a program that closes stderr at exit (coreutils do);
+# and --help, which lists every UPAGER_* variable with its default.
 #   cli.sh UPAGER
 set -u
 upager=$1
@@ -29,4 +30,11 @@ seq 1 50000 | "$upager" run --budget 1M --trace "$trace" -- sort -n > /dev/null
 [ "$(head -c 4 "$trace")" = "UPT1" ] || fail "no trace header written"
 [ "$(wc -c < "$trace")" -gt 4096 ] || fail "the trace holds no faults"
 rm -f "$trace"
+help=$("$upager" --help) || fail "--help failed"
+for var in BUDGET PAGE_SIZE SWAP_DIR POLICY STATS MAX_MAPS TRACE READAHEAD DIRECT_IO HEAP_SIZE; do
+  echo "$help" | grep -q "UPAGER_$var" || fail "--help does not name UPAGER_$var"
+done
+echo "$help" | grep -q "UPAGER_BUDGET *64M" || fail "--help does not give the budget's default"
+expect_status 0 "$upager" --version
+expect_status 2 "$upager" no-such-command
 echo "cli.sh: all statuses as documented"
