@@ -55,8 +55,8 @@ int upg__frames_create(size_t nframes) {
   upg__rt.free_frames = upg__os_alloc(nframes * sizeof(uint32_t));
   if (upg__rt.frames == NULL || upg__rt.free_frames == NULL) goto fail;
   upg__rt.nframes = nframes;
-  for (size_t i = 0; i < nframes; i++) upg__rt.free_frames[i] = (uint32_t)(nframes - 1 - i);
-  upg__rt.free_count = nframes;
+  upg__rt.free_count = nframes; /* all unused: a big budget costs nothing until used */
+  upg__rt.next_unused = 0;
   upg__rt.busy_frames = upg__rt.pinned_pages = 0;
   demote_hand = 0;
   memset(flight, 0, sizeof flight);
@@ -465,9 +465,15 @@ void upg__frames_wake_waiters(void) {
   upg__os_wake_all((const uint32_t *)&upg__rt.frames_event);
 }
 
+static size_t stacked_frames(void) {
+  return upg__rt.free_count - (upg__rt.nframes - upg__rt.next_unused);
+}
+
 long upg__frames_take_free(void) {
   if (upg__rt.free_count == 0) return -1;
-  return upg__rt.free_frames[--upg__rt.free_count];
+  size_t stacked = stacked_frames();
+  upg__rt.free_count--;
+  return stacked > 0 ? upg__rt.free_frames[stacked - 1] : (long)upg__rt.next_unused++;
 }
 
 long upg__frames_obtain(void) {
@@ -489,7 +495,8 @@ long upg__frames_obtain(void) {
 
 void upg__frames_release(size_t frame) {
   upg__rt.frames[frame].region = NULL;
-  upg__rt.free_frames[upg__rt.free_count++] = (uint32_t)frame;
+  upg__rt.free_frames[stacked_frames()] = (uint32_t)frame;
+  upg__rt.free_count++;
 }
 
 void upg__frames_discard(upg__region_t *r, size_t page) {

@@ -357,8 +357,9 @@ typedef struct upg__runtime {
 
   upg__frame_t *frames;
   size_t nframes;
-  uint32_t *free_frames;
-  size_t free_count;
+  uint32_t *free_frames; /* a stack of the free frames below next_unused */
+  size_t free_count;     /* free frames: those stacked, and all from next_unused */
+  size_t next_unused;    /* frames from here up were never handed out */
   _Atomic uint32_t frames_event;   /* futex: bumped when frames free up */
   _Atomic uint32_t frames_waiters; /* faults sleeping on frames_event */
   size_t busy_frames; /* LOADING or EVICTING */

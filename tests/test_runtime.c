@@ -283,6 +283,22 @@ Test(runtime, reserving_a_tebibyte_costs_under_a_mebibyte, .timeout = 20) {
   cr_assert_eq(p[((size_t)1 << 40) - 1], 1);
 }
 
+/* The frame table of a budget takes memory as its frames are used, so that
+ * a budget sized for the machine costs a small program nothing. */
+Test(runtime, a_sixteen_gib_budget_costs_under_a_mebibyte_until_used, .timeout = 20) {
+  long before = proc_status_kib("VmRSS") + proc_status_kib("VmPTE");
+  upg_options_t opt = {0};
+  opt.budget = (size_t)16 << 30;
+  cr_assert_eq(upg_init(&opt), 0, "%s", upg_last_error());
+  long after = proc_status_kib("VmRSS") + proc_status_kib("VmPTE");
+  cr_assert_lt(after - before, 1024, "init cost %ld KiB", after - before);
+  char *p = upg_map((size_t)64 << 20, 0);
+  cr_assert_not_null(p);
+  for (size_t i = 0; i < ((size_t)64 << 20); i += PAGE) p[i] = (char)(i >> 12);
+  for (size_t i = 0; i < ((size_t)64 << 20); i += PAGE) cr_assert_eq(p[i], (char)(i >> 12));
+  cr_assert_eq(stats_now().pages_resident, (size_t)16384, "every page stayed resident");
+}
+
 Test(runtime, fifo_policy_and_large_pages_keep_data, .timeout = 30) {
   upg_options_t opt = {0};
   opt.budget = 1 << 20;
