@@ -262,11 +262,12 @@ typedef struct upg__worker {
   int stop;
   int sleeping;          /* under the lock: a wake must kick the futex */
   _Atomic uint32_t kick; /* the futex it sleeps on */
-  _Atomic uint32_t started; /* futex: the thread is past glibc's start */
   int (*step)(void);     /* under the lock: one piece of work, 0 if none */
 } upg__worker_t;
 
+/* Starts the thread; upg__workers_await waits until all started run. */
 int upg__worker_start(upg__worker_t *w, int (*step)(void));
+void upg__workers_await(void);
 void upg__worker_stop(upg__worker_t *w);
 /* In a child of fork(): the thread did not come along. */
 void upg__worker_forget(upg__worker_t *w);

@@ -124,6 +124,7 @@ static int start(const upg_options_t *opt) {
     upg__frames_destroy();
     return upg__fail(rc, "cannot start the evictor and prefetch threads: %s", strerror(-rc));
   }
+  upg__workers_await();
   UPG__SET(frames, nframes);
   UPG__SET(swap_direct_io, (uint64_t)upg__rt.swap.store->direct_io);
   UPG__SET(maps_limit, cfg.max_maps);

@@ -8,13 +8,17 @@
 
 #include "internal.h"
 
+/* Threads created, and those of them past glibc's start; a futex. */
+static uint32_t created;
+static _Atomic uint32_t running;
+
 static void *worker_main(void *arg) {
   upg__worker_t *w = arg;
   sigset_t all;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, NULL);
-  atomic_store(&w->started, 1);
-  upg__os_wake_all((const uint32_t *)&w->started);
+  atomic_fetch_add(&running, 1);
+  upg__os_wake_all((const uint32_t *)&running);
   upg__lock();
   while (!w->stop) {
     if (w->step()) continue;
@@ -34,21 +38,27 @@ static void kick(upg__worker_t *w) {
   upg__os_wake_all((const uint32_t *)&w->kick);
 }
 
-/* Returns once the thread runs. glibc starts a thread with every signal
- * blocked and reads the global locale's LC_CTYPE data first (__ctype_init):
- * under `upager run` the runtime starts at the program's first malloc, when
- * that data is still glibc's static C locale, but a thread first scheduled
- * later, after setlocale() put the data in the paged heap, would read it
- * unable to take a fault, and die by SIGSEGV if the page was out. */
 int upg__worker_start(upg__worker_t *w, int (*step)(void)) {
   w->running = w->stop = w->sleeping = 0;
   w->step = step;
-  atomic_store(&w->started, 0);
   int rc = pthread_create(&w->thread, NULL, worker_main, w);
   if (rc != 0) return -rc;
-  while (atomic_load(&w->started) == 0) upg__os_wait((const uint32_t *)&w->started, 0);
+  created++;
   w->running = 1;
   return 0;
+}
+
+/* glibc starts a thread with every signal blocked and reads the global
+ * locale's LC_CTYPE data first (__ctype_init): under `upager run` the
+ * runtime starts at the program's first malloc, when that data is still
+ * glibc's static C locale, but a thread first scheduled later, after
+ * setlocale() put the data in the paged heap, would read it unable to take
+ * a fault, and die by SIGSEGV if the page was out. So init waits for its
+ * threads, all at once: a thread can take a few hundred microseconds to
+ * be first scheduled on this VM, and the waits would add up in turn. */
+void upg__workers_await(void) {
+  uint32_t n;
+  while ((n = atomic_load(&running)) < created) upg__os_wait((const uint32_t *)&running, n);
 }
 
 void upg__worker_stop(upg__worker_t *w) {
