@@ -5,7 +5,9 @@
  *
  * The first allocation starts the runtime and the heap. Anything allocated
  * while that start is in progress on the same thread comes from a small
- * static bootstrap area, which free() recognises and ignores. */
+ * static bootstrap area, which free() recognises and ignores. glibc's own
+ * malloc serves the objects of new streams (streams.c) and a child of
+ * fork(), and free() hands its blocks back to it. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <malloc.h>
@@ -52,19 +54,14 @@ static void *boot_alloc(size_t size, size_t align) {
 
 static size_t boot_size(const void *p) { return ((const size_t *)p)[-1]; }
 
-static _Noreturn void heap_failed(void) {
-  if (atomic_load(&upg__heap_state) == UPG__HEAP_LOST)
-    upg__os_write_stderr("upager: a child of fork() allocated memory, but the paged heap "
-                         "stays with the parent; under upager run a child must exec first\n");
-  else
-    upg__os_write_stderr("upager: the paged heap cannot start (see the message above); "
-                         "stopping the program\n");
+static _Noreturn void stop(const char *why) {
+  upg__os_write_stderr(why);
   _exit(125);
 }
 
-/* The runtime's views are not inherited (MADV_DONTFORK), so in the child
- * every heap block is gone: fail the next allocation with a message rather
- * than crash somewhere inside mimalloc. */
+/* The runtime's views are not inherited (MADV_DONTFORK): in the child every
+ * heap block is gone, and new blocks come from glibc's malloc, so that a
+ * child that allocates on its way to exec() gets there. */
 static void lose_heap_in_child(void) {
   int ready = UPG__HEAP_READY;
   atomic_compare_exchange_strong(&upg__heap_state, &ready, UPG__HEAP_LOST);
@@ -74,25 +71,46 @@ __attribute__((constructor(102))) static void watch_forks(void) {
   pthread_atfork(NULL, NULL, lose_heap_in_child);
 }
 
-/* 1 when mimalloc may serve the call, 0 when the bootstrap area must. */
-static int heap_usable(void) {
-  if (__builtin_expect(atomic_load_explicit(&upg__heap_state, memory_order_acquire) ==
-                           UPG__HEAP_READY, 1))
-    return 1;
+typedef enum { FROM_HEAP, FROM_BOOT, FROM_GLIBC } source_t;
+
+/* Where a new block comes from: the paged heap, once started; the
+ * bootstrap area while this thread is starting it; glibc's malloc for
+ * stream objects (streams.c) and in a child of fork(). */
+static source_t source(void) {
+  int state = atomic_load_explicit(&upg__heap_state, memory_order_acquire);
+  if (__builtin_expect(state == UPG__HEAP_READY && !upg__making_stream, 1)) return FROM_HEAP;
+  if (upg__making_stream || state == UPG__HEAP_LOST) return FROM_GLIBC;
   static _Atomic int announced;
   int rc = upg__heap_start(&upg__mi_linked);
-  if (rc == UPG_EBUSY) return 0;
-  if (rc != 0) heap_failed();
+  if (rc == UPG_EBUSY) return FROM_BOOT;
+  if (rc != 0)
+    stop("upager: the paged heap cannot start (see the message above); stopping the program\n");
   if (!atomic_exchange(&announced, 1)) upg__preload_heap_started();
-  return 1;
+  return FROM_HEAP;
+}
+
+/* Neither the paged heap's nor the bootstrap area's: glibc's (a stream
+ * object, or a child's block), or not a block at all, which glibc reports. */
+static int glibc_block(const void *p) { return !upg__heap_contains(p) && !is_boot(p); }
+
+static int heap_lost(void) {
+  return atomic_load_explicit(&upg__heap_state, memory_order_relaxed) == UPG__HEAP_LOST;
 }
 
 UPG__EXPORT void *malloc(size_t size) {
-  return heap_usable() ? mi_malloc(size) : boot_alloc(size, BOOT_ALIGN);
+  switch (source()) {
+    case FROM_HEAP: return mi_malloc(size);
+    case FROM_GLIBC: return UPG__REAL(malloc)(size);
+    default: return boot_alloc(size, BOOT_ALIGN);
+  }
 }
 
 UPG__EXPORT void *calloc(size_t count, size_t size) {
-  if (heap_usable()) return upg__heap_calloc(count, size);
+  switch (source()) {
+    case FROM_HEAP: return upg__heap_calloc(count, size);
+    case FROM_GLIBC: return UPG__REAL(calloc)(count, size);
+    default: break;
+  }
   if (size != 0 && count > SIZE_MAX / size) {
     errno = ENOMEM;
     return NULL;
@@ -101,17 +119,20 @@ UPG__EXPORT void *calloc(size_t count, size_t size) {
 }
 
 UPG__EXPORT void free(void *p) {
-  /* A child of fork() may free the parent's blocks: they are gone anyway. */
-  if (p == NULL || is_boot(p) || atomic_load_explicit(&upg__heap_state, memory_order_relaxed) ==
-                                     UPG__HEAP_LOST)
-    return;
-  upg__heap_free(p);
+  if (p == NULL || is_boot(p)) return;
+  if (glibc_block(p)) UPG__REAL(free)(p);
+  else if (!heap_lost()) upg__heap_free(p); /* a child's free of the parent's block: gone anyway */
 }
 
-/* A block that is neither NULL nor bootstrap is mimalloc's: the heap is up. */
 UPG__EXPORT void *realloc(void *p, size_t size) {
   if (p == NULL) return malloc(size);
-  if (!is_boot(p)) return heap_usable() ? mi_realloc(p, size) : NULL;
+  if (glibc_block(p)) return UPG__REAL(realloc)(p, size);
+  if (!is_boot(p)) {
+    if (heap_lost())
+      stop("upager: a child of fork() resized a block of the paged heap, which stays with the "
+           "parent; under upager run a child must exec before it uses the parent's memory\n");
+    return mi_realloc(p, size);
+  }
   void *q = malloc(size);
   if (q != NULL) memcpy(q, p, boot_size(p) < size ? boot_size(p) : size);
   return q;
@@ -126,7 +147,11 @@ UPG__EXPORT void *reallocarray(void *p, size_t count, size_t size) {
 }
 
 static void *aligned(size_t align, size_t size) {
-  return heap_usable() ? mi_malloc_aligned(size, align) : boot_alloc(size, align);
+  switch (source()) {
+    case FROM_HEAP: return mi_malloc_aligned(size, align);
+    case FROM_GLIBC: return UPG__REAL(memalign)(align, size);
+    default: return boot_alloc(size, align);
+  }
 }
 
 static int power_of_two(size_t v) { return v != 0 && (v & (v - 1)) == 0; }
@@ -163,5 +188,6 @@ UPG__EXPORT void *pvalloc(size_t size) {
 
 UPG__EXPORT size_t malloc_usable_size(void *p) {
   if (p == NULL) return 0;
+  if (glibc_block(p)) return UPG__REAL(malloc_usable_size)(p);
   return is_boot(p) ? boot_size(p) : mi_usable_size(p);
 }

@@ -87,7 +87,18 @@
                         const posix_spawnattr_t *, char *const[], char *const[]))     \
   X(system, int, (const char *))                                                \
   X(popen, FILE *, (const char *, const char *))                                \
-  X(pthread_create, int, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))
+  X(pthread_create, int, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *)) \
+  X(fdopen, FILE *, (int, const char *))                                        \
+  X(fmemopen, FILE *, (void *, size_t, const char *))                           \
+  X(open_memstream, FILE *, (char **, size_t *))                                \
+  X(fopencookie, FILE *, (void *, const char *, cookie_io_functions_t))         \
+  X(tmpfile64, FILE *, (void))                                                  \
+  X(malloc, void *, (size_t))                                                   \
+  X(calloc, void *, (size_t, size_t))                                           \
+  X(realloc, void *, (void *, size_t))                                          \
+  X(free, void, (void *))                                                       \
+  X(malloc_usable_size, size_t, (void *))                                       \
+  X(memalign, void *, (size_t, size_t))
 
 typedef struct upg__real {
 #define UPG__REAL_FIELD_(name, ret, params) ret(*name) params;
@@ -101,6 +112,11 @@ extern upg__real_t upg__real;
 void upg__real_resolve(void);
 #define UPG__REAL(name) \
   (__builtin_expect(upg__real.name != NULL, 1) ? upg__real.name : (upg__real_resolve(), upg__real.name))
+
+/* ---- streams.c: FILE objects outside the paged heap ----------------------
+ * Set while this thread is inside a call that creates a FILE: what glibc
+ * allocates then comes from glibc's own malloc (alloc.c). */
+extern _Thread_local int upg__making_stream __attribute__((tls_model("initial-exec")));
 
 /* ---- pin.c: buffers made resident and pinned for one call -----------------*/
 typedef struct upg__pin {

@@ -10,8 +10,11 @@
  *            and transfers 16 times the budget
  *   sigmask  a thread that blocks every signal can still fault pages in
  *   spawn    system, popen and posix_spawnp with evicted heap strings
- *   fork     a child of fork() that allocates stops with status 125 and a
- *            message (the heap stays with the parent), which goes on
+ *   fork     fork() with streams open (glibc's fork walks them in the child)
+ *            returns in the child, which allocates from glibc's malloc,
+ *            writes a file through a stream of its own and exits 0, while
+ *            the parent's blocks stay intact; a child that resizes a block
+ *            of the parent's heap stops with status 125 and a message
  *   efault   a raw syscall() into an evicted buffer: the safety net must end
  *            the process (this mode is expected to die by SIGABRT) */
 #define _GNU_SOURCE
@@ -241,18 +244,43 @@ static int probe_spawn(void) {
   return 0;
 }
 
+static int child_status(pid_t child) {
+  int status;
+  CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status));
+  return WEXITSTATUS(status);
+}
+
 static int probe_fork(void) {
   char *mine = malloc(100);
   strcpy(mine, "parent data");
+  char log_path[64], child_path[64];
+  snprintf(log_path, sizeof log_path, "%s/log", tmpdir);
+  snprintf(child_path, sizeof child_path, "%s/child", tmpdir);
+  FILE *log = fopen(log_path, "w"); /* a FILE that glibc's fork resets in the child */
+  CHECK(log != NULL && !in_paged_memory(log) && fputs("before fork\n", log) >= 0);
+  CHECK(fflush(log) == 0);
+  push_out(mine);
   pid_t child = fork();
   if (child == 0) {
-    volatile char *p = malloc(10);
-    _exit(p != NULL ? 0 : 1); /* reaching here means the loss went unnoticed */
+    char *line = malloc(64);
+    if (line == NULL || in_paged_memory(line)) _exit(3);
+    snprintf(line, 64, "child %d\n", 42);
+    FILE *out = fopen(child_path, "w");
+    if (out == NULL || fputs(line, out) < 0 || fclose(out) != 0) _exit(4);
+    free(line);
+    free(mine); /* the parent's block: gone here, and ignored */
+    _exit(0);
   }
-  int status;
-  CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 125);
-  push_out(mine);
+  CHECK(child_status(child) == 0);
+  FILE *in = fopen(child_path, "r");
+  char got[64] = {0};
+  CHECK(in != NULL && fgets(got, sizeof got, in) != NULL && strcmp(got, "child 42\n") == 0);
+  fclose(in);
+  child = fork();
+  if (child == 0) _exit(realloc(mine, 200) != NULL ? 0 : 1); /* must stop at 125 */
+  CHECK(child_status(child) == 125);
   CHECK(strcmp(mine, "parent data") == 0);
+  CHECK(fclose(log) == 0);
   free(malloc(1000));
   return 0;
 }
