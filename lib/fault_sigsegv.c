@@ -5,7 +5,10 @@
  * with serious=1, after which it resets SIGSEGV to SIG_DFL. So paged memory
  * is claimed at the first call; an access the runtime does not own is
  * passed on at the second, to the disposition the program had before the
- * runtime started: re-raised by default, or handed to its own handler. */
+ * runtime started: re-raised by default, or handed to its own handler. A
+ * handler the program installs later (GNU grep's stack-overflow handler,
+ * say) would replace the runtime's and take every paging fault for a crash,
+ * so the preload hands it here instead (upg__fault_sigsegv_program_action). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
@@ -14,9 +17,18 @@
 
 #include "internal.h"
 
-static struct sigaction previous;
+/* The program's disposition, in two slots: a change fills the one not in
+ * use and then switches `current`, so the handler, which cannot take a
+ * lock, always reads a whole action. */
+static struct sigaction programs[2];
+static _Atomic int current;
+static pthread_mutex_t change_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic int installed;
 
+/* The runtime lets go of SIGSEGV: under the preload, sigaction() here is
+ * the wrapper, which passes a change through only when not installed. */
 static void restore_default(void) {
+  atomic_store(&installed, 0);
   struct sigaction dfl;
   memset(&dfl, 0, sizeof dfl);
   dfl.sa_handler = SIG_DFL;
@@ -28,6 +40,7 @@ static void restore_default(void) {
  * program's own handler gets a siginfo with the address but no context,
  * which libsigsegv does not pass on. */
 static void pass_on(void *addr) {
+  struct sigaction previous = programs[atomic_load(&current)];
   if (!(previous.sa_flags & SA_SIGINFO) &&
       (previous.sa_handler == SIG_DFL || previous.sa_handler == SIG_IGN)) {
     restore_default();
@@ -58,13 +71,29 @@ static int on_sigsegv(void *addr, int serious) {
 }
 
 static int sigsegv_install(void) {
-  sigaction(SIGSEGV, NULL, &previous);
-  return sigsegv_install_handler(on_sigsegv) == 0 ? 0 : -ENOSYS;
+  sigaction(SIGSEGV, NULL, &programs[atomic_load(&current)]);
+  if (sigsegv_install_handler(on_sigsegv) != 0) return -ENOSYS;
+  atomic_store(&installed, 1);
+  return 0;
 }
 
 static void sigsegv_uninstall(void) {
+  atomic_store(&installed, 0);
   sigsegv_deinstall_handler();
-  sigaction(SIGSEGV, &previous, NULL);
+  sigaction(SIGSEGV, &programs[atomic_load(&current)], NULL);
+}
+
+int upg__fault_sigsegv_program_action(const struct sigaction *act, struct sigaction *old) {
+  if (!atomic_load(&installed)) return -1;
+  pthread_mutex_lock(&change_lock);
+  int now = atomic_load(&current);
+  if (old != NULL) *old = programs[now];
+  if (act != NULL) {
+    programs[1 - now] = *act;
+    atomic_store(&current, 1 - now);
+  }
+  pthread_mutex_unlock(&change_lock);
+  return 0;
 }
 
 const upg__fault_source_t upg__fault_sigsegv = {"sigsegv", sigsegv_install, sigsegv_uninstall};

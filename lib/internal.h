@@ -346,6 +346,11 @@ typedef struct upg__fault_source {
   void (*uninstall)(void);
 } upg__fault_source_t;
 extern const upg__fault_source_t upg__fault_sigsegv;
+/* A SIGSEGV action the program sets while the SIGSEGV source is installed
+ * becomes the disposition faults it does not own are passed on to, and the
+ * runtime's handler stays. Returns 0 then (with the program's previous
+ * action in *old), -1 when the source is not installed. */
+int upg__fault_sigsegv_program_action(const struct sigaction *act, struct sigaction *old);
 
 /* ---- runtime.c ---------------------------------------------------------*/
 typedef struct upg__runtime {

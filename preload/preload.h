@@ -81,6 +81,7 @@
   X(pthread_sigmask, int, (int, const sigset_t *, sigset_t *))                  \
   X(sigprocmask, int, (int, const sigset_t *, sigset_t *))                      \
   X(sigaction, int, (int, const struct sigaction *, struct sigaction *))        \
+  X(signal, sighandler_t, (int, sighandler_t))                                  \
   X(posix_spawn, int, (pid_t *, const char *, const posix_spawn_file_actions_t *,      \
                        const posix_spawnattr_t *, char *const[], char *const[]))      \
   X(posix_spawnp, int, (pid_t *, const char *, const posix_spawn_file_actions_t *,     \

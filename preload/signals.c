@@ -4,10 +4,14 @@
  * every worker thread it creates, handlers install with a full sa_mask),
  * so the mask-setting calls quietly leave SIGSEGV out. Blocking it never
  * stopped a real fault anyway; only a SIGSEGV sent with kill() is no longer
- * held back. */
+ * held back. And a SIGSEGV handler the program installs once the runtime
+ * runs becomes the disposition for faults outside paged memory, instead of
+ * replacing the runtime's handler (lib/fault_sigsegv.c). */
 #define _GNU_SOURCE
 #include <signal.h>
+#include <string.h>
 
+#include "internal.h"
 #include "preload.h"
 
 static const sigset_t *without_sigsegv(const sigset_t *set, sigset_t *copy) {
@@ -37,5 +41,16 @@ UPG__EXPORT int sigaction(int signo, const struct sigaction *act, struct sigacti
     sigdelset(&copy.sa_mask, SIGSEGV);
     act = &copy;
   }
+  if (signo == SIGSEGV && upg__fault_sigsegv_program_action(act, old) == 0) return 0;
   return UPG__REAL(sigaction)(signo, act, old);
+}
+
+/* glibc's signal() reaches the kernel without calling sigaction(). */
+UPG__EXPORT sighandler_t signal(int signo, sighandler_t handler) {
+  if (signo != SIGSEGV) return UPG__REAL(signal)(signo, handler);
+  struct sigaction act, old;
+  memset(&act, 0, sizeof act);
+  act.sa_handler = handler;
+  act.sa_flags = SA_RESTART; /* BSD semantics, as glibc's signal() */
+  return sigaction(signo, &act, &old) == 0 ? old.sa_handler : SIG_ERR;
 }

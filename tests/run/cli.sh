@@ -29,6 +29,10 @@ trace=$(mktemp)
 seq 1 50000 | "$upager" run --budget 1M --trace "$trace" -- sort -n > /dev/null
 [ "$(head -c 4 "$trace")" = "UPT1" ] || fail "no trace header written"
 [ "$(wc -c < "$trace")" -gt 4096 ] || fail "the trace holds no faults"
+# GNU grep installs its own SIGSEGV handler (gnulib's c-stack) once running.
+seq 1 200000 > "$trace"
+n=$("$upager" run --budget 1M -- grep -c 7 "$trace") || fail "grep failed under upager run"
+[ "$n" = "$(grep -c 7 "$trace")" ] || fail "grep counted $n"
 rm -f "$trace"
 help=$("$upager" --help) || fail "--help failed"
 for var in BUDGET PAGE_SIZE SWAP_DIR POLICY STATS MAX_MAPS TRACE READAHEAD DIRECT_IO HEAP_SIZE; do

@@ -15,6 +15,10 @@
  *            writes a file through a stream of its own and exits 0, while
  *            the parent's blocks stay intact; a child that resizes a block
  *            of the parent's heap stops with status 125 and a message
+ *   segv     a SIGSEGV handler the program installs once the heap runs (as
+ *            GNU grep's stack-overflow handler does) leaves paging working
+ *            and gets the faults outside paged memory, through sigaction()
+ *            and signal() alike
  *   efault   a raw syscall() into an evicted buffer: the safety net must end
  *            the process (this mode is expected to die by SIGABRT) */
 #define _GNU_SOURCE
@@ -23,6 +27,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdint.h>
@@ -285,6 +290,52 @@ static int probe_fork(void) {
   return 0;
 }
 
+static sigjmp_buf segv_return;
+static void *volatile segv_addr;
+static volatile int *volatile nowhere = (volatile int *)16; /* in no region */
+
+static void own_segv(int signo, siginfo_t *info, void *context) {
+  (void)signo, (void)context;
+  segv_addr = info->si_addr;
+  siglongjmp(segv_return, 1);
+}
+
+static void own_plain_segv(int signo) {
+  (void)signo;
+  siglongjmp(segv_return, 2);
+}
+
+/* Pages 16 times the budget through the heap, then touches an address no
+ * region owns and expects the program's own handler to catch it. */
+static int fault_through(void *handler) {
+  size_t words = 16 * BUDGET / sizeof(uint64_t);
+  uint64_t *v = malloc(words * sizeof *v);
+  CHECK(v != NULL);
+  for (size_t i = 0; i < words; i++) v[i] = i * 2654435761u;
+  size_t wrong = 0;
+  for (size_t i = 0; i < words; i++) wrong += v[i] != i * 2654435761u;
+  CHECK(wrong == 0);
+  free(v);
+  int how = sigsetjmp(segv_return, 1);
+  if (how == 0) *nowhere = 1;
+  CHECK(how == (handler == (void *)own_segv ? 1 : 2));
+  return 0;
+}
+
+static int probe_segv(void) {
+  struct sigaction sa, now;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = own_segv;
+  sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+  CHECK(sigaction(SIGSEGV, &sa, NULL) == 0);
+  CHECK(sigaction(SIGSEGV, NULL, &now) == 0 && now.sa_sigaction == own_segv);
+  CHECK(fault_through((void *)own_segv) == 0 && segv_addr == (void *)16);
+  CHECK(signal(SIGSEGV, own_plain_segv) != SIG_ERR);
+  CHECK(sigaction(SIGSEGV, NULL, &now) == 0 && now.sa_handler == own_plain_segv);
+  CHECK(fault_through((void *)own_plain_segv) == 0);
+  return 0;
+}
+
 /* syscall() cannot be pinned for: the read hits a protected page. */
 static int probe_efault(void) {
   char *buf = malloc(8192);
@@ -309,6 +360,7 @@ int main(int argc, char **argv) {
            : strcmp(argv[1], "sigmask") == 0 ? probe_sigmask()
            : strcmp(argv[1], "spawn") == 0   ? probe_spawn()
            : strcmp(argv[1], "fork") == 0    ? probe_fork()
+           : strcmp(argv[1], "segv") == 0    ? probe_segv()
            : strcmp(argv[1], "efault") == 0  ? probe_efault()
                                              : 2;
   rmdir(tmpdir);
