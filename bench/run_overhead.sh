@@ -2,6 +2,8 @@
 # run_overhead.sh: what `upager run` costs a program whose heap fits in the
 # budget: each program runs normally and under upager (budget twice its
 # measured heap) in alternation, and the median times give the slowdown.
+# sort runs on a 5 MB file, where the runtime's fixed start-up costs show,
+# and on a 54 MB one, where the per-page costs do.
 # Not a test: timings on a shared VM are noisy; rerun and compare.
 #
 #   bench/run_overhead.sh UPAGER [RUNS]        (RUNS defaults to 5)
@@ -14,6 +16,8 @@ export LC_ALL=C
 
 seq 1 200000 | awk '{ printf "%d %x line-%d\n", ($1 * 7919) % 1000003,
                       ($1 * 2654435761) % 4294967296, $1 }' > "$work/text"
+seq 1 2000000 | awk '{ printf "%d %x line-%d\n", ($1 * 7919) % 1000003,
+                       ($1 * 2654435761) % 4294967296, $1 }' > "$work/large"
 cat > "$work/db.sql" <<'SQL'
 CREATE TABLE t(id INTEGER PRIMARY KEY, k INTEGER, v TEXT);
 WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000)
@@ -50,4 +54,6 @@ measure "xz -9" xz -9 -c "$work/text"
 measure "xz -9 -T2" xz -9 -T2 --block-size=1MiB -c "$work/text"
 measure "sort" sort "$work/text"
 measure "sort -p2" sort --parallel=2 "$work/text"
+measure "sort 54M" sort "$work/large"
+measure "sort 54M -p1" sort --parallel=1 "$work/large"
 measure "sqlite3" sqlite3 :memory: ".read $work/db.sql"
