@@ -357,6 +357,8 @@ typedef struct upg__runtime {
   pthread_mutex_t lock;
   _Atomic uint32_t lock_waiters;
   _Atomic int running;
+  _Atomic int forking; /* between fork()'s prepare and its parent or child hook */
+  pid_t pid;           /* the process the views belong to */
   upg__config_t cfg;
   size_t page_size;
   unsigned page_shift;

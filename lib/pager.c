@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -362,6 +363,8 @@ static void count_fault(int kind) {
 
 upg__fault_result_t upg__fault(void *addr) {
   uint64_t start = upg__os_now_ns();
+  /* A child of fork() before its atfork hook: see runtime.c. */
+  if (atomic_load(&upg__rt.forking) && getpid() != upg__rt.pid) return UPG__FAULT_NOT_OURS;
   upg__lock();
   upg__region_t *r = upg__rt.running ? upg__region_find(addr) : NULL;
   size_t page = r != NULL ? upg__region_page(r, addr) : 0;

@@ -82,12 +82,23 @@ static void forget_after_fork(void) {
   upg__rt.running = 0;
 }
 
+/* Between fork() and the child's hook, glibc and earlier atfork handlers
+ * run in the child, whose views are gone: a fault there is not the
+ * runtime's (upg__fault), or the copied tables would take it for a page
+ * another thread opened, and it would repeat forever. */
+static void before_fork(void) { atomic_store(&upg__rt.forking, 1); }
+static void after_fork_in_parent(void) { atomic_store(&upg__rt.forking, 0); }
+static void after_fork_in_child(void) {
+  forget_after_fork();
+  atomic_store(&upg__rt.forking, 0);
+}
+
 static void register_process_hooks(void) {
   static int registered;
   if (registered) return;
   registered = 1;
   atexit(print_stats_once);
-  pthread_atfork(NULL, NULL, forget_after_fork);
+  pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
 }
 
 static int start(const upg_options_t *opt) {
@@ -101,6 +112,7 @@ static int start(const upg_options_t *opt) {
   upg__rt.policy = cfg.policy;
   upg__rt.maps_in_use = 0;
   upg__rt.nregions = 0;
+  upg__rt.pid = getpid();
   size_t nframes = cfg.budget / cfg.page_size;
   if ((rc = upg__frames_create(nframes)) != 0)
     return upg__fail(rc, "cannot allocate the frame table for %zu frames", nframes);

@@ -277,6 +277,29 @@ Test(faults, fork_child_sees_no_paged_memory_and_parent_pages_stay_intact, .time
   for (size_t p = 0; p < pages; p++) cr_assert_eq(a[p * PAGE / 8], pattern(p, 0, 1));
 }
 
+/* An atfork child handler registered before the runtime's runs first, in a
+ * child whose views are gone: its access must be an invalid one, not a
+ * fault the copied tables resolve forever. */
+static _Atomic int touch_in_child_hook;
+static void child_hook_touches_region(void) {
+  if (atomic_load(&touch_in_child_hook)) forked_region[PAGE] = 5;
+}
+
+static void child_forks_again(void) { _exit(0); }
+
+Test(faults, a_fault_in_a_fork_hook_before_the_runtimes_is_not_taken_for_paging, .timeout = 30) {
+  pthread_atfork(NULL, NULL, child_hook_touches_region);
+  start_runtime(32 * PAGE, NULL);
+  forked_region = upg_map(64 * PAGE, 0);
+  memset(forked_region, 1, 64 * PAGE); /* resident and open in the parent */
+  atomic_store(&touch_in_child_hook, 1);
+  char err[1024];
+  int status = run_child(child_forks_again, err, sizeof err);
+  cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV, "status %#x", status);
+  atomic_store(&touch_in_child_hook, 0);
+  cr_assert_eq(forked_region[PAGE], 1, "the parent's page changed");
+}
+
 /* ---- kernel mappings ------------------------------------------------------*/
 Test(faults, scattered_resident_pages_stay_under_the_mapping_limit, .timeout = 60) {
   upg_options_t opt = {0};
