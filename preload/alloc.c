@@ -13,6 +13,7 @@
 #include <malloc.h>
 #include <mimalloc.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,16 +60,33 @@ static _Noreturn void stop(const char *why) {
   _exit(125);
 }
 
+/* A child's access to the parent's heap says so before the child dies by
+ * SIGSEGV, as it would anyway (SA_RESETHAND: the access repeats under the
+ * default disposition). Async-signal-safe. */
+static void explain_lost_heap(int signo, siginfo_t *info, void *context) {
+  (void)signo, (void)context;
+  if (upg__heap_contains(info->si_addr))
+    upg__os_write_stderr("upager: a child of fork() used a block of the paged heap, which stays "
+                         "with the parent; under upager run a child must exec before it uses "
+                         "the parent's memory\n");
+}
+
 /* The runtime's views are not inherited (MADV_DONTFORK): in the child every
  * heap block is gone, and new blocks come from glibc's malloc, so that a
- * child that allocates on its way to exec() gets there. */
+ * child that allocates on its way to exec() gets there. Registered once the
+ * heap runs, so that it runs after the runtime's own hook, which puts the
+ * program's SIGSEGV disposition back. */
 static void lose_heap_in_child(void) {
   int ready = UPG__HEAP_READY;
   atomic_compare_exchange_strong(&upg__heap_state, &ready, UPG__HEAP_LOST);
-}
-
-__attribute__((constructor(102))) static void watch_forks(void) {
-  pthread_atfork(NULL, NULL, lose_heap_in_child);
+  struct sigaction now, explain;
+  if (UPG__REAL(sigaction)(SIGSEGV, NULL, &now) != 0 || (now.sa_flags & SA_SIGINFO) ||
+      now.sa_handler != SIG_DFL)
+    return; /* the program's own handler decides */
+  memset(&explain, 0, sizeof explain);
+  explain.sa_sigaction = explain_lost_heap;
+  explain.sa_flags = SA_SIGINFO | SA_RESETHAND | SA_NODEFER;
+  UPG__REAL(sigaction)(SIGSEGV, &explain, NULL);
 }
 
 typedef enum { FROM_HEAP, FROM_BOOT, FROM_GLIBC } source_t;
@@ -85,7 +103,10 @@ static source_t source(void) {
   if (rc == UPG_EBUSY) return FROM_BOOT;
   if (rc != 0)
     stop("upager: the paged heap cannot start (see the message above); stopping the program\n");
-  if (!atomic_exchange(&announced, 1)) upg__preload_heap_started();
+  if (!atomic_exchange(&announced, 1)) {
+    pthread_atfork(NULL, NULL, lose_heap_in_child);
+    upg__preload_heap_started();
+  }
   return FROM_HEAP;
 }
 

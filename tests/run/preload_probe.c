@@ -14,7 +14,8 @@
  *            returns in the child, which allocates from glibc's malloc,
  *            writes a file through a stream of its own and exits 0, while
  *            the parent's blocks stay intact; a child that resizes a block
- *            of the parent's heap stops with status 125 and a message
+ *            of the parent's heap stops with status 125 and a message, and
+ *            one that reads one dies by SIGSEGV with a message
  *   segv     a SIGSEGV handler the program installs once the heap runs (as
  *            GNU grep's stack-overflow handler does) leaves paging working
  *            and gets the faults outside paged memory, through sigaction()
@@ -284,6 +285,19 @@ static int probe_fork(void) {
   child = fork();
   if (child == 0) _exit(realloc(mine, 200) != NULL ? 0 : 1); /* must stop at 125 */
   CHECK(child_status(child) == 125);
+  int fds[2];
+  CHECK(pipe(fds) == 0);
+  child = fork();
+  if (child == 0) { /* reads the parent's block: says so, and dies by SIGSEGV */
+    dup2(fds[1], STDERR_FILENO);
+    _exit(*(volatile char *)mine);
+  }
+  close(fds[1]);
+  char said[256] = {0};
+  CHECK(read(fds[0], said, sizeof said - 1) > 0 && strstr(said, "child of fork() used a block") != NULL);
+  close(fds[0]);
+  int status;
+  CHECK(waitpid(child, &status, 0) == child && WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
   CHECK(strcmp(mine, "parent data") == 0);
   CHECK(fclose(log) == 0);
   free(malloc(1000));
