@@ -12,6 +12,7 @@
 #ifndef UPAGER_H
 #define UPAGER_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -126,6 +127,15 @@ UPG_EXTERN int upg_advise(void *addr, size_t len, int advice);
  * UPG_EPINLIMIT and pins nothing. */
 UPG_EXTERN int upg_pin(const void *addr, size_t len);
 UPG_EXTERN int upg_unpin(const void *addr, size_t len);
+
+/* sigaction(SIGSEGV, act, old) for a program whose runtime runs: the
+ * runtime's handler stays in place, and `act` becomes the disposition that
+ * accesses outside paged memory are passed on to (with si_addr, without a
+ * ucontext). A handler installed with sigaction() itself after upg_init
+ * would replace the runtime's and take every paging fault for a crash.
+ * UPG_ENOTINIT when the runtime is not running. Under `upager run` the
+ * program's own sigaction() and signal() calls come here by themselves. */
+UPG_EXTERN int upg_sigaction(const struct sigaction *act, struct sigaction *old);
 
 /* ---- Paged heap --------------------------------------------------------
  * malloc-style calls on one paged region that the runtime reserves at the

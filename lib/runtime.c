@@ -412,3 +412,7 @@ int upg_page_info(const void *addr, upg_page_info_t *out) {
   if (rc == 0) *out = info; /* out may be paged memory: written unlocked */
   return rc;
 }
+
+int upg_sigaction(const struct sigaction *act, struct sigaction *old) {
+  return upg__fault_sigsegv_program_action(act, old) == 0 ? 0 : UPG_ENOTINIT;
+}

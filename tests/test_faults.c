@@ -73,6 +73,25 @@ Test(faults, the_programs_own_handler_gets_the_access_it_does_not_own, .timeout 
   cr_assert_eq(stats_now().fault_invalid, 1);
 }
 
+/* A handler set after init goes through upg_sigaction, and paging goes on. */
+Test(faults, a_handler_set_with_upg_sigaction_after_init_gets_what_it_does_not_own,
+     .timeout = 10) {
+  cr_assert_eq(upg_sigaction(NULL, NULL), UPG_ENOTINIT);
+  start_runtime(32 * PAGE, NULL);
+  struct sigaction sa = {0}, old;
+  sa.sa_sigaction = own_handler;
+  sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+  cr_assert_eq(upg_sigaction(&sa, &old), 0);
+  cr_assert_eq(old.sa_handler, SIG_DFL, "the disposition before the runtime");
+  uint64_t *a = upg_map(256 * PAGE, 0);
+  for (size_t p = 0; p < 256; p++) a[p * PAGE / 8] = pattern(p, 0, 3);
+  for (size_t p = 0; p < 256; p++) cr_assert_eq(a[p * PAGE / 8], pattern(p, 0, 3));
+  if (sigsetjmp(escape, 1) == 0) *outside_too = 1;
+  cr_assert_eq(seen_address, (void *)24);
+  cr_assert_eq(upg_sigaction(NULL, &old), 0);
+  cr_assert_eq(old.sa_sigaction, own_handler);
+}
+
 /* ---- a swap store that fails ----------------------------------------------*/
 typedef struct flaky_store {
   upg__store_t base;
