@@ -233,10 +233,12 @@ static int resident(const upg__region_t *r, size_t page) {
  * block, and most of their pages stay untouched. */
 #define POPULATE_AFTER ((uint64_t)4 << 20)
 
-/* A first touch right beside a resident page of a heap past its first
- * megabytes: the heap is growing in order, upwards or downwards, and will
- * write every page it opens. */
+/* A first touch of a fresh heap page right beside a resident one, in a
+ * heap past its first megabytes: the heap is growing in order, upwards or
+ * downwards, and will write every page it opens. Other faults look no
+ * further than the first test. */
 static int continues_resident(const upg__region_t *r, size_t page) {
+  if (!r->fresh_dirty || r->pte[page].slot != UPG__NO_SLOT) return 0;
   uint64_t resident_bytes = atomic_load_explicit(&upg__rt.counters.pages_resident, memory_order_relaxed)
                             << upg__rt.page_shift;
   return resident_bytes >= POPULATE_AFTER &&

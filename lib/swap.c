@@ -65,6 +65,13 @@ void upg__swap_close(upg__swap_t *sw) {
   sw->used = NULL;
 }
 
+/* The first slot after `slot`, up to last + 1, that is in use: where the
+ * run of free slots that starts at `slot` ends. */
+static uint32_t free_run_end(const upg__swap_t *sw, uint32_t slot, uint32_t last) {
+  while (slot <= last && !slot_used(sw, slot)) slot++;
+  return slot;
+}
+
 /* The file may grow to twice the slots in use before a batch settles for
  * scattered free slots: a run written at once costs one I/O, scattered
  * slots one each, and a write of 4 KiB costs as much as one of 256 KiB. */
@@ -79,8 +86,10 @@ long upg__swap_alloc_run(upg__swap_t *sw, uint32_t want, uint32_t *first) {
   uint32_t s = find_free(sw, sw->cursor, sw->high);
   if (s == 0) s = find_free(sw, 1, sw->high);
   uint32_t n = 1;
-  if (s != 0) /* reuse: a run of free slots inside the file */
-    while (n < want && s + n <= sw->high && !slot_used(sw, s + n)) n++;
+  if (s != 0) { /* reuse: a run of free slots inside the file */
+    uint64_t last = (uint64_t)s + want - 1;
+    n = free_run_end(sw, s, last < sw->high ? (uint32_t)last : sw->high) - s;
+  }
   if (s == 0 || (n < want && may_grow(sw, want))) { /* the file grows */
     if (sw->high >= UINT32_MAX - 1) return -ENOSPC;
     s = sw->high + 1;
@@ -110,17 +119,13 @@ void upg__swap_release(upg__swap_t *sw, uint32_t slot) {
  * next allocation to take: a hole a slot would cost more than it gives. */
 #define GIVE_BACK_MIN_BYTES ((uint64_t)1 << 20)
 
-static uint32_t free_run_end(const upg__swap_t *sw, uint32_t slot) {
-  while (slot <= sw->high && !slot_used(sw, slot)) slot++;
-  return slot;
-}
 
 void upg__swap_give_back(upg__swap_t *sw) {
   uint64_t min_slots = GIVE_BACK_MIN_BYTES / sw->slot_bytes;
   uint32_t slot = sw->released_lo, last = sw->released_hi;
   while (slot > 1 && !slot_used(sw, slot - 1)) slot--; /* the run may start earlier */
   while (slot != 0 && slot <= last) {
-    uint32_t end = free_run_end(sw, slot);
+    uint32_t end = free_run_end(sw, slot, sw->high);
     if (end - slot >= (min_slots ? min_slots : 1))
       /* Only the disk space is at stake: a failure costs space, not data. */
       (void)sw->store->methods->discard(sw->store, slot_offset(sw, slot),

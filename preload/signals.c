@@ -6,13 +6,13 @@
  * stopped a real fault anyway; only a SIGSEGV sent with kill() is no longer
  * held back. And a SIGSEGV handler the program installs once the runtime
  * runs becomes the disposition for faults outside paged memory, instead of
- * replacing the runtime's handler (lib/fault_sigsegv.c). */
+ * replacing the runtime's handler (upg_sigaction). */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <string.h>
 
-#include "internal.h"
 #include "preload.h"
+#include "upager.h"
 
 static const sigset_t *without_sigsegv(const sigset_t *set, sigset_t *copy) {
   if (set == NULL || !sigismember(set, SIGSEGV)) return set;
@@ -41,7 +41,7 @@ UPG__EXPORT int sigaction(int signo, const struct sigaction *act, struct sigacti
     sigdelset(&copy.sa_mask, SIGSEGV);
     act = &copy;
   }
-  if (signo == SIGSEGV && upg__fault_sigsegv_program_action(act, old) == 0) return 0;
+  if (signo == SIGSEGV && upg_sigaction(act, old) == 0) return 0;
   return UPG__REAL(sigaction)(signo, act, old);
 }
 
