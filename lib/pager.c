@@ -22,6 +22,13 @@ static void note_touched(upg__region_t *r, size_t page) {
  * pages: a readahead limit below it, or UPG_ADV_RANDOM, turns it off. */
 #define FAULT_AROUND 16
 
+/* Most pages one window takes while a heap grows in order, upwards or
+ * downwards: it doubles as the run goes on, like readahead, but the pages
+ * need no I/O, so only the window's frame array bounds it. Each window
+ * costs a signal and three system calls; 1 MiB windows make that a few
+ * percent of mapping the pages (bench/mechanism). */
+#define GROWTH_MAX UPG__IOV_MAX
+
 static int fault_around(const upg__region_t *r, size_t page) {
   return r->fresh_dirty && r->access != UPG_ADV_RANDOM && upg__rt.cfg.readahead >= FAULT_AROUND &&
          r->pte[page].slot == UPG__NO_SLOT && 4 * upg__rt.free_count >= upg__rt.nframes;
@@ -29,6 +36,27 @@ static int fault_around(const upg__region_t *r, size_t page) {
 
 static int fresh(const upg__region_t *r, size_t page) {
   return atomic_load(&r->pte[page].word) == UPG__ABSENT && r->pte[page].slot == UPG__NO_SLOT;
+}
+
+static int resident(const upg__region_t *r, size_t page) {
+  return upg__pte_state(atomic_load(&r->pte[page].word)) == UPG__RESIDENT;
+}
+
+/* Resident memory below which a heap is not yet growing in bulk: a young
+ * heap's first windows hold the allocator's metadata and the odd small
+ * block, and most of their pages stay untouched. */
+#define POPULATE_AFTER ((uint64_t)4 << 20)
+
+/* A first touch of a fresh heap page right beside a resident one, in a
+ * heap past its first megabytes: the heap is growing in order, upwards or
+ * downwards, and will write every page it opens. Other faults look no
+ * further than the first test. */
+static int continues_resident(const upg__region_t *r, size_t page) {
+  if (!r->fresh_dirty || r->pte[page].slot != UPG__NO_SLOT) return 0;
+  uint64_t resident_bytes = atomic_load_explicit(&upg__rt.counters.pages_resident, memory_order_relaxed)
+                            << upg__rt.page_shift;
+  return resident_bytes >= POPULATE_AFTER &&
+         ((page > 0 && resident(r, page - 1)) || (page + 1 < r->npages && resident(r, page + 1)));
 }
 
 /* The fresh pages right after `page`, with it; and right before it, which
@@ -41,22 +69,27 @@ static size_t fresh_pages_after(const upg__region_t *r, size_t page) {
   return n;
 }
 
-static size_t fresh_pages_before(const upg__region_t *r, size_t page, size_t window) {
+static size_t fresh_pages_before(const upg__region_t *r, size_t page, size_t window, int growing) {
   if (!fault_around(r, page)) return 0;
+  size_t want = FAULT_AROUND;
+  if (growing && page + 1 + r->ra_window == r->ra_next) /* right below the last window */
+    want = 2 * r->ra_window < GROWTH_MAX ? 2 * r->ra_window : GROWTH_MAX;
   size_t n = 0;
-  while (n + window < FAULT_AROUND && n < page && fresh(r, page - n - 1)) n++;
+  while (n + window < want && n < page && fresh(r, page - n - 1)) n++;
   return n;
 }
 
 /* How many pages a fault at `page` loads: one for a random access; for a
  * sequential run a window that doubles with each fault in the run, up to
- * the readahead limit; for a fresh heap page, its fresh neighbours too.
+ * the readahead limit, or up to GROWTH_MAX for a heap growing in order,
+ * whose pages need no I/O; for a fresh heap page, its fresh neighbours too.
  * upg_advise can fix either of the first two answers for a region. */
-static size_t readahead_window(upg__region_t *r, size_t page) {
+static size_t readahead_window(upg__region_t *r, size_t page, int growing) {
   size_t max = upg__rt.cfg.readahead;
   if (r->access == UPG_ADV_RANDOM || max <= 1) return 1;
   if (r->access == UPG_ADV_SEQUENTIAL) return max;
   if (page != r->ra_next) return fresh_pages_after(r, page);
+  if (growing) max = GROWTH_MAX;
   size_t w = 2 * r->ra_window;
   return w < max ? w : max;
 }
@@ -224,27 +257,6 @@ static uint32_t window_prot(upg__region_t *r, size_t page, size_t kept, int all_
   return UPG_PROT_READ;
 }
 
-static int resident(const upg__region_t *r, size_t page) {
-  return upg__pte_state(atomic_load(&r->pte[page].word)) == UPG__RESIDENT;
-}
-
-/* Resident memory below which a heap is not yet growing in bulk: a young
- * heap's first windows hold the allocator's metadata and the odd small
- * block, and most of their pages stay untouched. */
-#define POPULATE_AFTER ((uint64_t)4 << 20)
-
-/* A first touch of a fresh heap page right beside a resident one, in a
- * heap past its first megabytes: the heap is growing in order, upwards or
- * downwards, and will write every page it opens. Other faults look no
- * further than the first test. */
-static int continues_resident(const upg__region_t *r, size_t page) {
-  if (!r->fresh_dirty || r->pte[page].slot != UPG__NO_SLOT) return 0;
-  uint64_t resident_bytes = atomic_load_explicit(&upg__rt.counters.pages_resident, memory_order_relaxed)
-                            << upg__rt.page_shift;
-  return resident_bytes >= POPULATE_AFTER &&
-         ((page > 0 && resident(r, page - 1)) || (page + 1 < r->npages && resident(r, page + 1)));
-}
-
 /* Makes a window of fresh heap pages real memory, mapped writable: about
  * 2.5 us a page in two batched calls, where the program's first write of
  * each would take a kernel fault of about 3 us (bench/mechanism). Only for
@@ -271,7 +283,8 @@ static void populate(const upg__region_t *r, size_t first, size_t n) {
 static int load(upg__region_t *r, size_t page, int prefetch, int *loaded) {
   uint32_t frames[UPG__IOV_MAX];
   unsigned char failed[UPG__IOV_MAX] = {0};
-  size_t window = readahead_window(r, page);
+  int growing = continues_resident(r, page);
+  size_t window = readahead_window(r, page, growing && fault_around(r, page));
   long frame = prefetch ? upg__frames_take_free() : upg__frames_obtain();
   if (frame < 0) return prefetch ? 0 : (int)frame;
   if (upg__pte_state(atomic_load(&r->pte[page].word)) != UPG__ABSENT) {
@@ -279,11 +292,10 @@ static int load(upg__region_t *r, size_t page, int prefetch, int *loaded) {
     return 0;
   }
   frames[0] = (uint32_t)frame;
-  size_t below = page == r->ra_next ? 0 : fresh_pages_before(r, page, window);
+  size_t below = page == r->ra_next ? 0 : fresh_pages_before(r, page, window, growing);
   size_t first = page - below;
   size_t n = claim_window(r, first, below + window, frames);
   int major = r->pte[page].slot != UPG__NO_SLOT, all_fresh;
-  int growing = continues_resident(r, page);
   int rc = fill_window(r, first, n, frames, failed);
   size_t kept = settle_window(r, first, n, frames, failed, &all_fresh);
   uint32_t prot = rc == 0 ? window_prot(r, first, kept, all_fresh) : UPG_PROT_READ;

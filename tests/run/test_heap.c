@@ -161,6 +161,38 @@ Test(heap, a_heap_growing_in_order_is_populated_ahead, .init = start_roomy, .tim
   upg_free(p);
 }
 
+/* Touches every page of p[0, pages) once, upwards or downwards, writing
+ * its number, and returns the first-touch faults it took. */
+static uint64_t grow_through(unsigned char *p, size_t pages, int downwards) {
+  uint64_t before = stats_now().fault_zero;
+  for (size_t k = 0; k < pages; k++) {
+    size_t i = downwards ? pages - 1 - k : k;
+    p[i * 4096] = (unsigned char)i;
+  }
+  return stats_now().fault_zero - before;
+}
+
+/* Past its first megabytes, a heap growing in order, either way (GNU sort
+ * fills its line table downwards), takes a fault for a window that doubles
+ * up to 1 MiB: about one fault a MiB, where readahead's limit alone would
+ * give four, and the fault-around window sixteen going down. */
+Test(heap, a_heap_growing_in_order_faults_about_once_a_mib, .init = start_roomy, .timeout = 30) {
+  size_t pages = 4096;
+  char *warm = upg_malloc(4 * MIB); /* the heap past its first 4 MiB */
+  cr_assert_not_null(warm);
+  memset(warm, 1, 4 * MIB);
+  for (int downwards = 0; downwards <= 1; downwards++) {
+    unsigned char *p = upg_malloc(pages * 4096);
+    cr_assert_not_null(p);
+    uint64_t faults = grow_through(p, pages, downwards);
+    cr_assert_leq(faults, pages / 128, "%llu faults to grow %s through 16 MiB", (unsigned long long)faults,
+                  downwards ? "downwards" : "upwards");
+    for (size_t i = 0; i < pages; i++) cr_assert_eq(p[i * 4096], (unsigned char)i);
+    upg_free(p);
+  }
+  upg_free(warm);
+}
+
 /* First touches far apart open windows of fresh pages around them, but the
  * pages the program never writes take no memory. */
 Test(heap, scattered_first_touches_cost_only_the_pages_written, .init = start_roomy, .timeout = 30) {
