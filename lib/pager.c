@@ -69,11 +69,16 @@ static size_t fresh_pages_after(const upg__region_t *r, size_t page) {
   return n;
 }
 
+/* The last window doubled, but no larger than max: a run's next window. */
+static size_t doubled_window(const upg__region_t *r, size_t max) {
+  size_t w = 2 * r->ra_window;
+  return w < max ? w : max;
+}
+
 static size_t fresh_pages_before(const upg__region_t *r, size_t page, size_t window, int growing) {
   if (!fault_around(r, page)) return 0;
-  size_t want = FAULT_AROUND;
-  if (growing && page + 1 + r->ra_window == r->ra_next) /* right below the last window */
-    want = 2 * r->ra_window < GROWTH_MAX ? 2 * r->ra_window : GROWTH_MAX;
+  int below_last = page + 1 + r->ra_window == r->ra_next;
+  size_t want = growing && below_last ? doubled_window(r, GROWTH_MAX) : FAULT_AROUND;
   size_t n = 0;
   while (n + window < want && n < page && fresh(r, page - n - 1)) n++;
   return n;
@@ -89,9 +94,7 @@ static size_t readahead_window(upg__region_t *r, size_t page, int growing) {
   if (r->access == UPG_ADV_RANDOM || max <= 1) return 1;
   if (r->access == UPG_ADV_SEQUENTIAL) return max;
   if (page != r->ra_next) return fresh_pages_after(r, page);
-  if (growing) max = GROWTH_MAX;
-  size_t w = 2 * r->ra_window;
-  return w < max ? w : max;
+  return doubled_window(r, growing ? GROWTH_MAX : max);
 }
 
 /* The pages after `first` that the window may take: absent ones, each with

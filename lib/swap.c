@@ -119,7 +119,6 @@ void upg__swap_release(upg__swap_t *sw, uint32_t slot) {
  * next allocation to take: a hole a slot would cost more than it gives. */
 #define GIVE_BACK_MIN_BYTES ((uint64_t)1 << 20)
 
-
 void upg__swap_give_back(upg__swap_t *sw) {
   uint64_t min_slots = GIVE_BACK_MIN_BYTES / sw->slot_bytes;
   uint32_t slot = sw->released_lo, last = sw->released_hi;
