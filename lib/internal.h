@@ -78,6 +78,15 @@ typedef struct upg__store_methods {
   /* Move all of iov (at most UPG__IOV_MAX buffers) from or to offset. */
   int (*readv)(upg__store_t *s, uint64_t offset, const struct iovec *iov, int n);
   int (*writev)(upg__store_t *s, uint64_t offset, const struct iovec *iov, int n);
+  /* Optional, all three or none: a read that goes on while the caller
+   * works. read_begin starts moving all of iov from offset and returns at
+   * once, or answers -EBUSY while another read is in flight (one at a time),
+   * and the caller uses readv; read_done says whether it has finished;
+   * read_end waits for it and returns its result. iov stays valid until
+   * read_end. */
+  int (*read_begin)(upg__store_t *s, uint64_t offset, const struct iovec *iov, int n);
+  int (*read_done)(upg__store_t *s);
+  int (*read_end)(upg__store_t *s);
   /* Optional: all the runs at once, so the device can take them in
    * parallel; NULL means the wrapper calls writev for each. */
   void (*write_runs)(upg__store_t *s, upg__io_run_t *runs, int n);
@@ -111,6 +120,7 @@ typedef struct upg__swap {
   uint32_t cursor; /* next-fit: where the search for free slots resumes */
   uint32_t released_lo, released_hi; /* slots released since the last give-back */
   size_t slot_bytes;
+  int reading; /* slots of the background read in flight */
 } upg__swap_t;
 
 int upg__swap_open(upg__swap_t *sw, const char *dir, size_t slot_bytes, int direct_io);
@@ -129,6 +139,12 @@ void upg__swap_give_back(upg__swap_t *sw);
 void upg__swap_unalloc(upg__swap_t *sw, uint32_t slot);
 /* Reads n consecutive slots from `slot`, one buffer a slot. */
 int upg__swap_read(upg__swap_t *sw, uint32_t slot, const struct iovec *iov, int n);
+/* The same read started in the background, if the store can start one now
+ * (0; else negative, and nothing was started); _done polls it, _end waits
+ * for it and returns its result. */
+int upg__swap_read_begin(upg__swap_t *sw, uint32_t slot, const struct iovec *iov, int n);
+int upg__swap_read_done(upg__swap_t *sw);
+int upg__swap_read_end(upg__swap_t *sw);
 /* Several writes at once; `offset` of each run holds its first slot on
  * entry. Each run's result lands in its rc. */
 void upg__swap_write_runs(upg__swap_t *sw, upg__io_run_t *runs, int n);
@@ -244,6 +260,10 @@ long upg__frames_reap(void);
  * thread take frames too, so every fault calls it, not only those that
  * need a frame. */
 void upg__frames_refill(void);
+/* One piece of the eviction work that refill does, for a fault to do while
+ * its read is in flight: the next run of a written batch punched, or below
+ * the low watermark a small batch started. 0 when there is none. */
+int upg__frames_step(void);
 /* With the writer stopped: writes and finishes every batch in flight. */
 void upg__frames_drain(void);
 void upg__frames_release(size_t frame);

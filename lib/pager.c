@@ -138,6 +138,32 @@ static int read_window(upg__region_t *r, size_t first, size_t n, unsigned char *
   return first_rc;
 }
 
+/* Reads a window that is one run of slots while the fault does eviction
+ * work: the device takes tens of microseconds over a read, time in which
+ * the next faults' victims are closed and their frames punched (frames.c),
+ * work that would otherwise add about a third to a major fault. Under the
+ * lock on entry and exit; the window's pages are loading. Returns 0 when
+ * the store cannot start the read now, which the caller then does. */
+static int read_overlapped(upg__region_t *r, size_t first, size_t n, unsigned char *failed,
+                           int *rc) {
+  struct iovec iov[UPG__IOV_MAX];
+  uint32_t slot = r->pte[first].slot;
+  for (size_t i = 0; i < n; i++) {
+    if (r->pte[first + i].slot != slot + i) return 0;
+    iov[i] = (struct iovec){r->alias + (first + i) * upg__rt.page_size, upg__rt.page_size};
+  }
+  upg__unlock();
+  int started = upg__swap_read_begin(&upg__rt.swap, slot, iov, (int)n) == 0;
+  upg__lock();
+  if (!started) return 0;
+  while (!upg__swap_read_done(&upg__rt.swap) && upg__frames_step()) continue;
+  upg__unlock();
+  *rc = upg__swap_read_end(&upg__rt.swap);
+  upg__lock();
+  if (*rc != 0) memset(failed, 1, n);
+  return 1;
+}
+
 /* Writable windows in a row before one opens read-only again, to see
  * whether the program still writes. */
 #define RW_STREAK_MAX 8
@@ -167,9 +193,10 @@ static void open_window(upg__region_t *r, size_t page, size_t n, uint32_t prot, 
 }
 
 /* Marks the window's pages loading in their frames and fills the alias
- * without the lock; the program's view of them stays closed meanwhile. */
+ * without the lock; the program's view of them stays closed meanwhile. A
+ * fault's read from swap does the eviction work meanwhile, or after it. */
 static int fill_window(upg__region_t *r, size_t page, size_t n, const uint32_t *frames,
-                       unsigned char *failed) {
+                       unsigned char *failed, int overlap) {
   for (size_t i = 0; i < n; i++) {
     upg__pte_t *pte = &r->pte[page + i];
     upg__rt.frames[frames[i]] = (upg__frame_t){r, page + i};
@@ -179,9 +206,13 @@ static int fill_window(upg__region_t *r, size_t page, size_t n, const uint32_t *
   note_touched(r, page + n - 1);
   note_touched(r, page);
   upg__rt.busy_frames += n;
-  upg__unlock();
-  int rc = read_window(r, page, n, failed);
-  upg__lock();
+  int rc = 0;
+  if (!overlap || !read_overlapped(r, page, n, failed, &rc)) {
+    upg__unlock();
+    rc = read_window(r, page, n, failed);
+    upg__lock();
+    if (overlap) upg__frames_refill();
+  }
   upg__rt.busy_frames -= n;
   return rc;
 }
@@ -288,7 +319,10 @@ static int load(upg__region_t *r, size_t page, int prefetch, int *loaded) {
   unsigned char failed[UPG__IOV_MAX] = {0};
   int growing = continues_resident(r, page);
   size_t window = readahead_window(r, page, growing && fault_around(r, page));
-  long frame = prefetch ? upg__frames_take_free() : upg__frames_obtain();
+  /* A fault reading from swap refills during its read; the others first. */
+  int major = r->pte[page].slot != UPG__NO_SLOT, all_fresh;
+  long frame = prefetch || major ? upg__frames_take_free() : -1;
+  if (frame < 0 && !prefetch) frame = upg__frames_obtain();
   if (frame < 0) return prefetch ? 0 : (int)frame;
   if (upg__pte_state(atomic_load(&r->pte[page].word)) != UPG__ABSENT) {
     upg__frames_release((size_t)frame); /* another thread loaded it meanwhile */
@@ -298,8 +332,7 @@ static int load(upg__region_t *r, size_t page, int prefetch, int *loaded) {
   size_t below = page == r->ra_next ? 0 : fresh_pages_before(r, page, window, growing);
   size_t first = page - below;
   size_t n = claim_window(r, first, below + window, frames);
-  int major = r->pte[page].slot != UPG__NO_SLOT, all_fresh;
-  int rc = fill_window(r, first, n, frames, failed);
+  int rc = fill_window(r, first, n, frames, failed, major && !prefetch);
   size_t kept = settle_window(r, first, n, frames, failed, &all_fresh);
   uint32_t prot = rc == 0 ? window_prot(r, first, kept, all_fresh) : UPG_PROT_READ;
   r->ra_next = first + n;

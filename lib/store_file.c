@@ -3,8 +3,10 @@
  * named), else a 0600 file unlinked right after creation. Direct I/O
  * (O_DIRECT) where the filesystem allows it, so evicted pages leave RAM
  * instead of moving to the page cache; buffered where it refuses (tmpfs).
- * Its I/O calls are plain preadv/pwritev, safe in the fault handler; a
- * batch of writes goes to the device at once through io_uring, so that
+ * Its I/O calls are plain preadv/pwritev and io_uring's, safe in the
+ * fault handler. A fault's read can go on in the background through a ring
+ * of its own, while the fault does eviction work (pager.c). A batch of
+ * writes goes to the device at once through another ring, so that
  * scattered slots are written in parallel rather than one after another,
  * and so that a write to new blocks, which holds the file's inode lock
  * exclusively (ext4), holds it only until it is queued: written with a
@@ -30,6 +32,14 @@ typedef struct file_store {
   int has_ring;
   _Atomic int ring_busy; /* one user at a time; others write serially */
   struct io_uring ring;
+  int has_read_ring;
+  _Atomic int read_busy; /* the one background read's owner is in flight */
+  struct io_uring read_ring;
+  struct {
+    uint64_t offset;
+    const struct iovec *iov;
+    int n;
+  } reading;
 } file_store_t;
 
 static int file_fd(upg__store_t *s) { return ((file_store_t *)s)->fd; }
@@ -61,6 +71,48 @@ static int file_writev(upg__store_t *s, uint64_t offset, const struct iovec *iov
   return transfer(s, offset, iov, n, 1);
 }
 
+/* ---- the background read ----------------------------------------------*/
+static int file_read_begin(upg__store_t *s, uint64_t offset, const struct iovec *iov, int n) {
+  file_store_t *fs = (file_store_t *)s;
+  if (!fs->has_read_ring || atomic_exchange(&fs->read_busy, 1)) return -EBUSY;
+  struct io_uring_sqe *sqe = io_uring_get_sqe(&fs->read_ring); /* one read: always room */
+  io_uring_prep_readv(sqe, fs->fd, iov, (unsigned)n, offset);
+  fs->reading.offset = offset;
+  fs->reading.iov = iov;
+  fs->reading.n = n;
+  if (io_uring_submit(&fs->read_ring) == 1) return 0;
+  atomic_store(&fs->read_busy, 0);
+  return -EAGAIN;
+}
+
+static int file_read_done(upg__store_t *s) {
+  struct io_uring_cqe *cqe;
+  return io_uring_peek_cqe(&((file_store_t *)s)->read_ring, &cqe) == 0;
+}
+
+static size_t iov_bytes(const struct iovec *iov, int n) {
+  size_t bytes = 0;
+  for (int i = 0; i < n; i++) bytes += iov[i].iov_len;
+  return bytes;
+}
+
+/* The read must have ended before its pages are used or reused: a wait cut
+ * short by a signal is resumed. A short or failed read is redone with
+ * preadv, which resumes short reads and says what went wrong. */
+static int file_read_end(upg__store_t *s) {
+  file_store_t *fs = (file_store_t *)s;
+  struct io_uring_cqe *cqe;
+  int rc;
+  while ((rc = io_uring_wait_cqe(&fs->read_ring, &cqe)) == -EINTR || rc == -EAGAIN) continue;
+  if (rc != 0) upg__fatal("cannot wait for a swap read in flight", rc);
+  int whole = cqe->res >= 0 && (size_t)cqe->res == iov_bytes(fs->reading.iov, fs->reading.n);
+  io_uring_cqe_seen(&fs->read_ring, cqe);
+  rc = whole ? 0 : transfer(s, fs->reading.offset, fs->reading.iov, fs->reading.n, 0);
+  atomic_store(&fs->read_busy, 0);
+  return rc;
+}
+
+/* ---- writes -------------------------------------------------------------*/
 /* Submits every run and reaps every completion; a run the ring moved only
  * partly (or refused) is redone with pwritev, which resumes short writes. */
 static void ring_write_runs(file_store_t *fs, upg__io_run_t *runs, int n) {
@@ -115,12 +167,14 @@ static int file_discard(upg__store_t *s, uint64_t offset, size_t len) {
 static void file_close(upg__store_t *s) {
   file_store_t *fs = (file_store_t *)s;
   if (fs->has_ring) io_uring_queue_exit(&fs->ring);
+  if (fs->has_read_ring) io_uring_queue_exit(&fs->read_ring);
   close(file_fd(s));
   upg__os_free(s, sizeof(file_store_t));
 }
 
-static const upg__store_methods_t file_methods = {file_readv, file_writev, file_write_runs,
-                                                  file_reserve, file_discard, file_close};
+static const upg__store_methods_t file_methods = {
+    file_readv,   file_writev,  file_read_begin, file_read_done, file_read_end,
+    file_write_runs, file_reserve, file_discard,   file_close};
 
 static int create_private_file(const char *dir) {
   int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
@@ -155,6 +209,9 @@ static int file_open(const char *dir, int direct_io, upg__store_t **out) {
   fs->base.direct_io = direct_io && try_direct_io(fs->fd);
   /* Without io_uring (old kernel, or disabled) batches are written serially. */
   fs->has_ring = io_uring_queue_init(UPG__IOV_MAX, &fs->ring, 0) == 0;
+  /* Without it, every fault reads with preadv. */
+  fs->has_read_ring = io_uring_queue_init(2, &fs->read_ring, 0) == 0;
+  atomic_store(&fs->read_busy, 0);
   *out = &fs->base;
   return 0;
 }

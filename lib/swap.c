@@ -134,13 +134,30 @@ void upg__swap_give_back(upg__swap_t *sw) {
   sw->released_lo = sw->released_hi = 0;
 }
 
-int upg__swap_read(upg__swap_t *sw, uint32_t slot, const struct iovec *iov, int n) {
-  int rc = sw->store->methods->readv(sw->store, slot_offset(sw, slot), iov, n);
+static int count_read(const upg__swap_t *sw, int rc, int pages) {
   if (rc == 0) {
     UPG__COUNT(swap_reads, 1);
-    UPG__COUNT(swap_bytes_read, (uint64_t)n * sw->slot_bytes);
+    UPG__COUNT(swap_bytes_read, (uint64_t)pages * sw->slot_bytes);
   }
   return rc;
+}
+
+int upg__swap_read(upg__swap_t *sw, uint32_t slot, const struct iovec *iov, int n) {
+  return count_read(sw, sw->store->methods->readv(sw->store, slot_offset(sw, slot), iov, n), n);
+}
+
+int upg__swap_read_begin(upg__swap_t *sw, uint32_t slot, const struct iovec *iov, int n) {
+  const upg__store_methods_t *m = sw->store->methods;
+  if (m->read_begin == NULL) return -ENOTSUP;
+  int rc = m->read_begin(sw->store, slot_offset(sw, slot), iov, n);
+  if (rc == 0) sw->reading = n;
+  return rc;
+}
+
+int upg__swap_read_done(upg__swap_t *sw) { return sw->store->methods->read_done(sw->store); }
+
+int upg__swap_read_end(upg__swap_t *sw) {
+  return count_read(sw, sw->store->methods->read_end(sw->store), sw->reading);
 }
 
 static void count_write(const upg__swap_t *sw, int rc, int pages) {

@@ -123,8 +123,29 @@ static void flaky_close(upg__store_t *s) {
   (void)s;
   flaky.inner->methods->close(flaky.inner);
 }
-static const upg__store_methods_t flaky_methods = {flaky_read,    flaky_write, NULL, NULL,
-                                                   flaky_discard, flaky_close};
+/* The background read fails as the plain one does, once it has ended. */
+static int flaky_read_begin(upg__store_t *s, uint64_t off, const struct iovec *iov, int n) {
+  (void)s;
+  return flaky.inner->methods->read_begin(flaky.inner, off, iov, n);
+}
+static int flaky_read_done(upg__store_t *s) {
+  (void)s;
+  return flaky.inner->methods->read_done(flaky.inner);
+}
+static int flaky_read_end(upg__store_t *s) {
+  (void)s;
+  int rc = flaky.inner->methods->read_end(flaky.inner);
+  return fail_reads ? -EIO : rc;
+}
+static const upg__store_methods_t flaky_methods = {
+    .readv = flaky_read,
+    .writev = flaky_write,
+    .read_begin = flaky_read_begin,
+    .read_done = flaky_read_done,
+    .read_end = flaky_read_end,
+    .discard = flaky_discard,
+    .close = flaky_close,
+};
 static int flaky_open(const char *dir, int direct_io, upg__store_t **out) {
   int rc = upg__store_file.open(dir, direct_io, &flaky.inner);
   flaky.base.methods = &flaky_methods;

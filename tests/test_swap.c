@@ -88,8 +88,13 @@ static void pass_close(upg__store_t *s) {
   (void)s;
   real->methods->close(real);
 }
-static const upg__store_methods_t counting_methods = {pass_readv,    pass_writev, NULL,
-                                                      pass_reserve,  count_discard, pass_close};
+static const upg__store_methods_t counting_methods = {
+    .readv = pass_readv,
+    .writev = pass_writev,
+    .reserve = pass_reserve,
+    .discard = count_discard,
+    .close = pass_close,
+};
 static upg__store_t counting = {&counting_methods, 0};
 
 static void count_discards(void) {
