@@ -491,11 +491,11 @@ long upg__frames_reap(void) {
  * took 25-30 us here, a read 30-40 us; batches of 16 ran past the read. */
 #define STEP_BATCH 8
 
-int upg__frames_step(void) {
+int upg__frames_step(int first) {
+  size_t want = first ? upg__evictor_refill(upg__rt.free_count + frames_in_flight) : 0;
+  if (want > 0 && start_writeback(want < STEP_BATCH ? want : STEP_BATCH)) return 1;
   size_t i = slot_in(SLOT_WRITTEN);
-  if (i < MAX_IN_FLIGHT) return reap_run(i), 1;
-  size_t want = upg__evictor_refill(upg__rt.free_count + frames_in_flight);
-  return want > 0 && start_writeback(want < STEP_BATCH ? want : STEP_BATCH);
+  return i < MAX_IN_FLIGHT ? (reap_run(i), 1) : 0;
 }
 
 void upg__frames_drain(void) {

@@ -261,9 +261,10 @@ long upg__frames_reap(void);
  * need a frame. */
 void upg__frames_refill(void);
 /* One piece of the eviction work that refill does, for a fault to do while
- * its read is in flight: the next run of a written batch punched, or below
- * the low watermark a small batch started. 0 when there is none. */
-int upg__frames_step(void);
+ * its read is in flight: below the low watermark, a small batch started,
+ * but only as the first step, when the read has most of its time ahead;
+ * else the next run of a written batch punched. 0 when there is none. */
+int upg__frames_step(int first);
 /* With the writer stopped: writes and finishes every batch in flight. */
 void upg__frames_drain(void);
 void upg__frames_release(size_t frame);

@@ -156,7 +156,8 @@ static int read_overlapped(upg__region_t *r, size_t first, size_t n, unsigned ch
   int started = upg__swap_read_begin(&upg__rt.swap, slot, iov, (int)n) == 0;
   upg__lock();
   if (!started) return 0;
-  while (!upg__swap_read_done(&upg__rt.swap) && upg__frames_step()) continue;
+  for (int first = 1; !upg__swap_read_done(&upg__rt.swap) && upg__frames_step(first); first = 0)
+    continue;
   upg__unlock();
   *rc = upg__swap_read_end(&upg__rt.swap);
   upg__lock();
