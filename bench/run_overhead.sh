@@ -1,13 +1,16 @@
 #!/bin/sh
 # run_overhead.sh: what `upager run` costs a program whose heap fits in the
 # budget: each program runs normally and under upager (budget twice its
-# measured heap) in alternation, and the median times give the slowdown.
+# measured heap) in pairs, back to back, the order swapped from one pair to
+# the next, and the median of the pairs' ratios gives the slowdown.
 # sort runs on a 5 MB file, where the runtime's fixed start-up costs show,
 # and on a 54 MB one, where the per-page costs do.
-# Not a test: timings on a shared VM are noisy; rerun and compare. The
-# host's noise only ever adds time, so beside the ratio of the medians the
-# ratio of the fastest runs ("best") is printed: on a quiet machine the two
-# agree, and where they part the noise is larger than the difference.
+# Not a test: timings on a shared VM are noisy; rerun and compare. This
+# VM's speed drifts by a fifth within minutes, which a pair shares and the
+# median of separate runs does not. The host's noise only ever adds time,
+# so the ratio of the fastest runs ("best") is printed too: on a quiet
+# machine the figures agree, and where they part the noise is larger than
+# the difference.
 #
 #   bench/run_overhead.sh UPAGER [RUNS]        (RUNS defaults to 7)
 set -eu
@@ -32,29 +35,33 @@ SQL
 now() { date +%s.%N; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 fastest() { sort -n | head -n 1; }
+timed() { t0=$(now); "$@" > /dev/null; t1=$(now); echo "$t1 $t0" | awk '{ print $1 - $2 }'; }
 
 measure() { # name command...
   name=$1; shift
   heap=$(UPAGER_READAHEAD=4K "$upager" run --budget 4G --stats -- "$@" 2>&1 >/dev/null |
          awk '$1 == "pages_resident_peak" { print $2 * 4096 }')
   budget=$((heap * 2 + 16777216))
-  : > "$work/plain"; : > "$work/paged"
+  : > "$work/plain"; : > "$work/paged"; : > "$work/pairs"
   i=0
   while [ $i -lt "$runs" ]; do
-    t0=$(now); "$@" > /dev/null; t1=$(now)
-    "$upager" run --budget "$budget" -- "$@" > /dev/null; t2=$(now)
-    echo "$t1 - $t0" | awk '{ print $1 - $3 }' >> "$work/plain"
-    echo "$t2 - $t1" | awk '{ print $1 - $3 }' >> "$work/paged"
+    if [ $((i % 2)) -eq 0 ]; then
+      p=$(timed "$@"); q=$(timed "$upager" run --budget "$budget" -- "$@")
+    else
+      q=$(timed "$upager" run --budget "$budget" -- "$@"); p=$(timed "$@")
+    fi
+    echo "$p" >> "$work/plain"; echo "$q" >> "$work/paged"
+    echo "$q $p" | awk '{ print $1 / $2 }' >> "$work/pairs"
     i=$((i + 1))
   done
-  plain=$(median < "$work/plain"); paged=$(median < "$work/paged")
+  plain=$(median < "$work/plain"); paged=$(median < "$work/paged"); pairs=$(median < "$work/pairs")
   plain_best=$(fastest < "$work/plain"); paged_best=$(fastest < "$work/paged")
-  awk -v n="$name" -v h="$heap" -v p="$plain" -v q="$paged" -v pb="$plain_best" -v qb="$paged_best" 'BEGIN {
-    printf "%-13s heap %6.1f MiB  normal %6.3f s  upager %6.3f s  ratio %.3f  best %6.3f / %6.3f s  ratio %.3f\n",
-           n, h / 1048576, p, q, q / p, pb, qb, qb / pb }'
+  awk -v n="$name" -v h="$heap" -v p="$plain" -v q="$paged" -v r="$pairs" -v pb="$plain_best" -v qb="$paged_best" 'BEGIN {
+    printf "%-13s heap %6.1f MiB  normal %6.3f s  upager %6.3f s  pairs %.3f  best %6.3f / %6.3f s  ratio %.3f\n",
+           n, h / 1048576, p, q, r, pb, qb, qb / pb }'
 }
 
-echo "median and fastest of $runs runs each, budget twice the heap"
+echo "$runs pairs each, budget twice the heap; medians, the median of the pairs' ratios, and the fastest runs"
 measure "xz -9" xz -9 -c "$work/text"
 measure "xz -9 -T2" xz -9 -T2 --block-size=1MiB -c "$work/text"
 measure "sort" sort "$work/text"
