@@ -209,8 +209,13 @@ static int file_open(const char *dir, int direct_io, upg__store_t **out) {
   fs->base.direct_io = direct_io && try_direct_io(fs->fd);
   /* Without io_uring (old kernel, or disabled) batches are written serially. */
   fs->has_ring = io_uring_queue_init(UPG__IOV_MAX, &fs->ring, 0) == 0;
-  /* Without it, every fault reads with preadv. */
-  fs->has_read_ring = io_uring_queue_init(2, &fs->read_ring, 0) == 0;
+  /* Without it, every fault reads with preadv. A completion lands while the
+   * fault is busy making system calls, and is seen at the next one: the
+   * kernel need not interrupt it (a VM exit on both CPUs) to say so. */
+  struct io_uring_params params = {0};
+  params.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+  fs->has_read_ring = io_uring_queue_init_params(2, &fs->read_ring, &params) == 0 ||
+                      io_uring_queue_init(2, &fs->read_ring, 0) == 0;
   atomic_store(&fs->read_busy, 0);
   *out = &fs->base;
   return 0;
