@@ -14,8 +14,6 @@ void upg__os_free(void *p, size_t bytes);
 
 size_t upg__os_page_size(void);
 uint64_t upg__os_now_ns(void);
-/* Tells the CPU that this thread is spinning (x86's pause). */
-void upg__os_cpu_relax(void);
 
 /* Sleeps while *word == expected (or until woken); wakes all sleepers. */
 void upg__os_wait(const uint32_t *word, uint32_t expected);
