@@ -408,12 +408,13 @@ static int start_writeback(size_t want) {
   return 1;
 }
 
+/* Victims to start writing back: frames free and soon free are short. */
+static size_t refill_wanted(void) { return upg__evictor_refill(upg__rt.free_count + frames_in_flight); }
+
 void upg__frames_refill(void) {
   upg__frames_reap();
   size_t want;
-  while ((want = upg__evictor_refill(upg__rt.free_count + frames_in_flight)) > 0 &&
-         start_writeback(want))
-    continue;
+  while ((want = refill_wanted()) > 0 && start_writeback(want)) continue;
 }
 
 /* Settles a batch whose write and holes are done, and frees its slot. */
@@ -424,6 +425,15 @@ static long finish_slot(size_t i) {
   long settled = settle_batch(&flight[i].b, &failed, &err) + (long)failed;
   flight[i].state = SLOT_FREE;
   return settled;
+}
+
+/* Threads sleeping on victims [from, n) of a written batch must come and
+ * finish it: their pages will not change state until someone does. */
+static void wake_victims(batch_t *b, size_t from) {
+  for (size_t k = from; k < b->n; k++) {
+    upg__pte_t *pte = victim_pte(&b->v[k]);
+    upg__pte_store(pte, atomic_load(&pte->word));
+  }
 }
 
 int upg__frames_write_queued(void) {
@@ -441,11 +451,7 @@ int upg__frames_write_queued(void) {
     return 1;
   }
   flight[i].state = SLOT_WRITTEN;
-  /* Threads sleeping on a victim must come and finish the batch. */
-  for (size_t k = 0; k < b->n; k++) {
-    upg__pte_t *pte = victim_pte(&b->v[k]);
-    upg__pte_store(pte, atomic_load(&pte->word));
-  }
+  wake_victims(b, 0);
   upg__frames_wake_waiters();
   return 1;
 }
@@ -466,12 +472,7 @@ static long reap_run(size_t i) {
   flight[i].reaped += n;
   if (flight[i].reaped < b->n) {
     flight[i].state = SLOT_WRITTEN;
-    /* Threads sleeping on a victim still to come must finish the batch. */
-    for (size_t k = flight[i].reaped; k < b->n; k++) {
-      upg__pte_t *pte = victim_pte(&b->v[k]);
-      uint32_t w = atomic_load(&pte->word);
-      if (w & UPG__WAITERS) upg__pte_store(pte, w);
-    }
+    wake_victims(b, flight[i].reaped);
   } else {
     UPG__COUNT(evict_batches, 1);
     flight[i].state = SLOT_FREE;
@@ -492,7 +493,7 @@ long upg__frames_reap(void) {
 #define STEP_BATCH 8
 
 int upg__frames_step(int first) {
-  size_t want = first ? upg__evictor_refill(upg__rt.free_count + frames_in_flight) : 0;
+  size_t want = first ? refill_wanted() : 0;
   if (want > 0 && start_writeback(want < STEP_BATCH ? want : STEP_BATCH)) return 1;
   size_t i = slot_in(SLOT_WRITTEN);
   return i < MAX_IN_FLIGHT ? (reap_run(i), 1) : 0;

@@ -120,7 +120,6 @@ typedef struct upg__swap {
   uint32_t cursor; /* next-fit: where the search for free slots resumes */
   uint32_t released_lo, released_hi; /* slots released since the last give-back */
   size_t slot_bytes;
-  int reading; /* slots of the background read in flight */
 } upg__swap_t;
 
 int upg__swap_open(upg__swap_t *sw, const char *dir, size_t slot_bytes, int direct_io);
@@ -141,10 +140,10 @@ void upg__swap_unalloc(upg__swap_t *sw, uint32_t slot);
 int upg__swap_read(upg__swap_t *sw, uint32_t slot, const struct iovec *iov, int n);
 /* The same read started in the background, if the store can start one now
  * (0; else negative, and nothing was started); _done polls it, _end waits
- * for it and returns its result. */
+ * for it and returns its result (n: the slots begin was given). */
 int upg__swap_read_begin(upg__swap_t *sw, uint32_t slot, const struct iovec *iov, int n);
 int upg__swap_read_done(upg__swap_t *sw);
-int upg__swap_read_end(upg__swap_t *sw);
+int upg__swap_read_end(upg__swap_t *sw, int n);
 /* Several writes at once; `offset` of each run holds its first slot on
  * entry. Each run's result lands in its rc. */
 void upg__swap_write_runs(upg__swap_t *sw, upg__io_run_t *runs, int n);

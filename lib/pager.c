@@ -114,9 +114,23 @@ static size_t claim_window(upg__region_t *r, size_t first, size_t window, uint32
 /* Reads pages [first, first+n) that have a swap copy, one store call a run
  * of consecutive slots, into the alias. Without the lock. Returns the error
  * of the first page, and marks every page of a failed run in failed[]. */
+/* How many of the n pages from `first` have consecutive slots, the first
+ * one's onwards: one store call reads them. */
+static size_t slot_run(const upg__region_t *r, size_t first, size_t n) {
+  uint32_t slot = r->pte[first].slot;
+  size_t k = 1;
+  while (k < n && r->pte[first + k].slot == slot + k) k++;
+  return k;
+}
+
+/* The alias of pages [first, first+n), a buffer a page. */
+static void alias_iov(const upg__region_t *r, size_t first, size_t n, struct iovec *iov) {
+  size_t unit = upg__rt.page_size;
+  for (size_t k = 0; k < n; k++) iov[k] = (struct iovec){r->alias + (first + k) * unit, unit};
+}
+
 static int read_window(upg__region_t *r, size_t first, size_t n, unsigned char *failed) {
   struct iovec iov[UPG__IOV_MAX];
-  size_t unit = upg__rt.page_size;
   int first_rc = 0;
   for (size_t i = 0; i < n;) {
     uint32_t slot = r->pte[first + i].slot;
@@ -124,11 +138,8 @@ static int read_window(upg__region_t *r, size_t first, size_t n, unsigned char *
       i++;
       continue;
     }
-    size_t k = 0;
-    while (i + k < n && r->pte[first + i + k].slot == slot + k) {
-      iov[k] = (struct iovec){r->alias + (first + i + k) * unit, unit};
-      k++;
-    }
+    size_t k = slot_run(r, first + i, n - i);
+    alias_iov(r, first + i, k, iov);
     int rc = upg__swap_read(&upg__rt.swap, slot, iov, (int)k);
     if (rc != 0) {
       memset(failed + i, 1, k);
@@ -165,10 +176,8 @@ static int read_overlapped(upg__region_t *r, size_t first, size_t n, unsigned ch
                            int *rc) {
   struct iovec iov[UPG__IOV_MAX];
   uint32_t slot = r->pte[first].slot;
-  for (size_t i = 0; i < n; i++) {
-    if (r->pte[first + i].slot != slot + i) return 0;
-    iov[i] = (struct iovec){r->alias + (first + i) * upg__rt.page_size, upg__rt.page_size};
-  }
+  if (slot == UPG__NO_SLOT || slot_run(r, first, n) != n) return 0;
+  alias_iov(r, first, n, iov);
   upg__unlock();
   int started = upg__swap_read_begin(&upg__rt.swap, slot, iov, (int)n) == 0;
   upg__lock();
@@ -177,7 +186,7 @@ static int read_overlapped(upg__region_t *r, size_t first, size_t n, unsigned ch
     continue;
   upg__unlock();
   spin_for_read();
-  *rc = upg__swap_read_end(&upg__rt.swap);
+  *rc = upg__swap_read_end(&upg__rt.swap, (int)n);
   upg__lock();
   if (*rc != 0) memset(failed, 1, n);
   return 1;

@@ -173,8 +173,16 @@ static void file_close(upg__store_t *s) {
 }
 
 static const upg__store_methods_t file_methods = {
-    file_readv,   file_writev,  file_read_begin, file_read_done, file_read_end,
-    file_write_runs, file_reserve, file_discard,   file_close};
+    .readv = file_readv,
+    .writev = file_writev,
+    .read_begin = file_read_begin,
+    .read_done = file_read_done,
+    .read_end = file_read_end,
+    .write_runs = file_write_runs,
+    .reserve = file_reserve,
+    .discard = file_discard,
+    .close = file_close,
+};
 
 static int create_private_file(const char *dir) {
   int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);

@@ -149,15 +149,13 @@ int upg__swap_read(upg__swap_t *sw, uint32_t slot, const struct iovec *iov, int 
 int upg__swap_read_begin(upg__swap_t *sw, uint32_t slot, const struct iovec *iov, int n) {
   const upg__store_methods_t *m = sw->store->methods;
   if (m->read_begin == NULL) return -ENOTSUP;
-  int rc = m->read_begin(sw->store, slot_offset(sw, slot), iov, n);
-  if (rc == 0) sw->reading = n;
-  return rc;
+  return m->read_begin(sw->store, slot_offset(sw, slot), iov, n);
 }
 
 int upg__swap_read_done(upg__swap_t *sw) { return sw->store->methods->read_done(sw->store); }
 
-int upg__swap_read_end(upg__swap_t *sw) {
-  return count_read(sw, sw->store->methods->read_end(sw->store), sw->reading);
+int upg__swap_read_end(upg__swap_t *sw, int n) {
+  return count_read(sw, sw->store->methods->read_end(sw->store), n);
 }
 
 static void count_write(const upg__swap_t *sw, int rc, int pages) {
