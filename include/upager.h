@@ -164,7 +164,7 @@ UPG_EXTERN void upg_free(void *p);
   X(evict_dirty, "evicted after writing to swap")                             \
   X(readahead_pages, "pages loaded ahead of a sequential fault")            \
   X(readahead_dirty, "pages opened writable at once: the run was written")  \
-  X(fresh_populated, "fresh heap pages mapped in one call as the heap grew") \
+  X(fresh_populated, "fresh heap pages made memory in batches as the heap grew") \
   X(load_dirty, "pages opened writable at load: the region writes what it loads") \
   X(readahead_async, "pages loaded in the background ahead of the program") \
   X(evict_batches, "eviction batches (each: one write a run of slots)")      \

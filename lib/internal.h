@@ -214,6 +214,7 @@ struct upg__region {
   size_t ra_window; /* pages the last fault loaded, ending at ra_next */
   size_t ra_written; /* of those, how many the program has written since */
   unsigned ra_rw_streak; /* windows in a row opened writable */
+  int ra_down;      /* the last window was a heap growing downwards */
   /* The write predictor (pager.c): of the pages loads opened read-only in
    * this round, how many the program then wrote; and the last round's verdict. */
   unsigned wp_loads, wp_writes, wp_sample;
@@ -301,6 +302,9 @@ void upg__prefetch_stop(void);
 void upg__prefetch_forget(void);
 /* Under the lock: asks the thread to load the window starting at `page`. */
 void upg__prefetch_request(upg__region_t *r, size_t page);
+/* Under the lock: asks the thread to make n fresh heap pages from `first`
+ * real memory (upg__page_populate); 0 if it cannot take the request. */
+int upg__prefetch_populate(upg__region_t *r, size_t first, size_t n, int downwards);
 /* Under the lock, before the region goes: drops its queued requests. */
 void upg__prefetch_forget_region(const upg__region_t *r);
 
@@ -346,6 +350,10 @@ int upg__page_open(upg__region_t *r, size_t page);
 /* Under the lock, from the prefetch thread: loads the window at `page` if
  * it is still absent, with free frames only. */
 void upg__page_prefetch(upg__region_t *r, size_t page);
+/* Under the lock, which it drops meanwhile: maps n open pages of a heap
+ * region from `first` writable, in chunks taken from the top down when the
+ * heap grows downwards; stops at the first page closed meanwhile. */
+void upg__page_populate(const upg__region_t *r, size_t first, size_t n, int downwards);
 
 /* ---- trace.c: the upt fault trace (UPAGER_TRACE) -----------------------*/
 int upg__trace_open(const char *path);

@@ -49,10 +49,6 @@ int upg__os_punch_hole(int fd, uint64_t offset, uint64_t len) {
   return 0;
 }
 
-int upg__os_allocate(int fd, uint64_t offset, uint64_t len) {
-  return fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)len) == 0 ? 0 : -errno;
-}
-
 int upg__os_prefault_write(void *addr, uint64_t len) {
   return madvise(addr, len, MADV_POPULATE_WRITE) == 0 ? 0 : -errno;
 }

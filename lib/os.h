@@ -22,8 +22,6 @@ void upg__os_wake_all(const uint32_t *word);
 /* Frees [offset, offset+len) of fd's file, which reads back as zeros. */
 int upg__os_punch_hole(int fd, uint64_t offset, uint64_t len);
 
-/* Allocates [offset, offset+len) of fd's file. */
-int upg__os_allocate(int fd, uint64_t offset, uint64_t len);
 /* Maps [addr, addr+len) of a writable shared view, written, in one call;
  * fails before Linux 5.14, and the pages then fault in one by one. */
 int upg__os_prefault_write(void *addr, uint64_t len);

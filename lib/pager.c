@@ -208,16 +208,19 @@ static int writing_sequentially(upg__region_t *r, size_t page, size_t n) {
 
 /* Opens a loaded window. A window read from swap in a sequential run keeps
  * its middle page closed, marked: the program's touch of it starts the read
- * of the next window in the background (prefetch.c). A window of zero pages
- * has no read to hide and gets no marker. */
-static void open_window(upg__region_t *r, size_t page, size_t n, uint32_t prot, int major) {
-  size_t marker = major && n >= 4 && r->access != UPG_ADV_RANDOM ? page + n / 2 : page + n;
+ * of the next window in the background (prefetch.c). So does a window of a
+ * heap growing in order, whose next window is opened and its memory made
+ * in the background; other windows of zero pages get no marker. Returns
+ * the marker, or page + n. */
+static size_t open_window(upg__region_t *r, size_t page, size_t n, uint32_t prot, int ahead) {
+  size_t marker = ahead && n >= 4 && r->access != UPG_ADV_RANDOM ? page + n / 2 : page + n;
   int rc = upg__pte_protect_run(r, page, marker - page, prot);
   if (rc == 0 && marker < page + n) {
     atomic_fetch_or(&r->pte[marker].word, UPG__RA_MARK);
     rc = upg__pte_protect_run(r, marker + 1, page + n - marker - 1, prot);
   }
   if (rc != 0) upg__fatal("cannot open loaded pages to the program", rc);
+  return marker;
 }
 
 /* Marks the window's pages loading in their frames and fills the alias
@@ -319,23 +322,44 @@ static uint32_t window_prot(upg__region_t *r, size_t page, size_t kept, int all_
   return UPG_PROT_READ;
 }
 
+/* Pages one populate call maps: between two calls the kernel's mapping
+ * lock is free for the program's own mprotect and mmap calls. */
+#define POPULATE_CHUNK 32
+
 /* Makes a window of fresh heap pages real memory, mapped writable: about
- * 2.5 us a page in two batched calls, where the program's first write of
- * each would take a kernel fault of about 3 us (bench/mechanism). Only for
- * a heap growing in order: a scattered first touch leaves its window to
- * fault in, so that the pages it never uses cost nothing. The allocation
- * is made under the lock, since a page evicted meanwhile would keep its
- * memory; the mapping, the larger half, without it, so that other threads'
- * faults go on: a page closed meanwhile only stops it early. Last in a
- * load, since a heap region is only destroyed by upg_shutdown. */
-static void populate(const upg__region_t *r, size_t first, size_t n) {
-  size_t unit = upg__rt.page_size;
-  if (upg__os_allocate(r->memfd, (uint64_t)first * unit, (uint64_t)n * unit) != 0) return;
-  char *addr = r->base + first * unit;
+ * 1.5-2 us a page in batched calls, where the program's first write of
+ * each would take a kernel fault of 2-3 us (bench/mechanism). Only for a
+ * heap growing in order: a scattered first touch leaves its window to
+ * fault in, so that the pages it never uses cost nothing. The kernel
+ * allocates only pages still open, so a page evicted meanwhile stops it
+ * early and keeps no memory; and a heap region is only destroyed by
+ * upg_shutdown, after the threads that call this have stopped. */
+void upg__page_populate(const upg__region_t *r, size_t first, size_t n, int downwards) {
+  size_t unit = upg__rt.page_size, done = 0;
   upg__unlock();
-  int rc = upg__os_prefault_write(addr, (uint64_t)n * unit);
+  while (done < n) {
+    size_t len = n - done < POPULATE_CHUNK ? n - done : POPULATE_CHUNK;
+    size_t at = downwards ? first + n - done - len : first + done;
+    if (upg__os_prefault_write(r->base + at * unit, (uint64_t)len * unit) != 0) break;
+    done += len;
+  }
   upg__lock();
-  if (rc == 0) UPG__COUNT(fresh_populated, n);
+  UPG__COUNT(fresh_populated, done);
+}
+
+/* The program goes on at once, on the pages the fault opened, while the
+ * prefetch thread maps the window from the fault's side outwards, around
+ * its marker; the program's first writes to pages not yet reached take a
+ * kernel fault. Done here when the thread cannot take it. */
+static void populate(upg__region_t *r, size_t first, size_t n, size_t marker) {
+  size_t lo = marker < first + n ? marker - first : n, hi = lo < n ? n - lo - 1 : 0;
+  size_t parts[2][2] = {{first, lo}, {first + n - hi, hi}};
+  int towards = !r->ra_down; /* from the far end, towards the program */
+  for (int i = 0; i < 2; i++) {
+    size_t *part = parts[towards ? 1 - i : i];
+    if (part[1] > 0 && !upg__prefetch_populate(r, part[0], part[1], towards))
+      upg__page_populate(r, part[0], part[1], towards);
+  }
 }
 
 /* Gives an absent page a frame and its contents, and with it the rest of a
@@ -363,16 +387,18 @@ static int load(upg__region_t *r, size_t page, int prefetch, int *loaded) {
   int rc = fill_window(r, first, n, frames, failed, major && !prefetch);
   size_t kept = settle_window(r, first, n, frames, failed, &all_fresh);
   uint32_t prot = rc == 0 ? window_prot(r, first, kept, all_fresh) : UPG_PROT_READ;
+  int grown = all_fresh && growing && kept > 1;
   r->ra_next = first + n;
   r->ra_window = n;
   r->ra_written = prot == UPG_PROT_RW ? n : 0; /* unseen, but presumed */
+  r->ra_down = grown && page - first >= n / 2;
   if (rc != 0) return rc;
   if (prefetch) UPG__COUNT(readahead_async, kept);
   else if (kept > 1) UPG__COUNT(readahead_pages, kept - 1);
-  open_window(r, first, kept, prot, major);
+  size_t marker = open_window(r, first, kept, prot, major || grown);
   upg__thrash_loaded(r, first, kept);
   *loaded = major ? UPG_TRACE_MAJOR : UPG_TRACE_ZERO;
-  if (all_fresh && growing && kept > 1) populate(r, first, kept);
+  if (grown) populate(r, first, kept, marker);
   return 0;
 }
 
@@ -416,7 +442,9 @@ static int fault_resident(upg__region_t *r, size_t page) {
     /* The marker sits halfway: the writes seen in the first half stand for
      * the whole window when the next one is opened. */
     r->ra_written *= 2;
-    upg__prefetch_request(r, r->ra_next);
+    size_t below = r->ra_next - r->ra_window;
+    if (!r->ra_down) upg__prefetch_request(r, r->ra_next);
+    else if (below > 0) upg__prefetch_request(r, below - 1);
   }
   uint32_t prot = upg__pte_prot(atomic_load(&pte->word));
   if (prot == UPG_PROT_RW) return -1; /* another thread opened it already */

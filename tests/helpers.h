@@ -29,9 +29,10 @@ static inline upg_stats_t stats_now(void) {
   return s;
 }
 
-/* Waits until the runtime's own threads are quiet (no eviction batch and no
- * swap write for three 20 ms intervals in a row), so a test can attribute
- * what happens next to its own calls. */
+/* Waits until the runtime's own threads are quiet (no eviction batch, no
+ * swap write, no background load or heap memory made for three 20 ms
+ * intervals in a row), so a test can attribute what happens next to its
+ * own calls, or count what the threads did for the calls before. */
 static inline void settle(void) {
   const struct timespec pause = {0, 20 * 1000 * 1000};
   upg_stats_t last = stats_now();
@@ -40,7 +41,8 @@ static inline void settle(void) {
     upg_stats_t now = stats_now();
     int same = now.evict_batches == last.evict_batches &&
                now.swap_bytes_written == last.swap_bytes_written &&
-               now.readahead_async == last.readahead_async;
+               now.readahead_async == last.readahead_async &&
+               now.fresh_populated == last.fresh_populated;
     quiet = same ? quiet + 1 : 0;
     last = now;
   }

@@ -139,8 +139,9 @@ Test(heap, first_touches_map_fresh_neighbours_both_ways, .init = start_small, .t
 static void start_roomy(void) { start_runtime(64 * MIB, NULL); }
 
 /* A heap growing in order, past its first 4 MiB, gets its fresh pages from
- * the kernel in batches (fresh_populated), and they are real, zeroed
- * memory counted as resident. */
+ * the kernel in batches (fresh_populated, made by the prefetch thread
+ * while the program goes on), and they are real, zeroed memory counted as
+ * resident. */
 Test(heap, a_heap_growing_in_order_is_populated_ahead, .init = start_roomy, .timeout = 30) {
   size_t pages = 4096, page = 4096;
   unsigned char *p = upg_malloc(pages * page);
@@ -151,6 +152,7 @@ Test(heap, a_heap_growing_in_order_is_populated_ahead, .init = start_roomy, .tim
     nonzero += p[i * page + 100] != 0;
     p[i * page] = (unsigned char)i;
   }
+  settle();
   upg_stats_t after = stats_now();
   cr_assert_eq(nonzero, 0, "%zu fresh pages were not zeros", nonzero);
   cr_assert_geq(after.fresh_populated - before.fresh_populated, pages / 2, "only %llu of %zu pages populated",
@@ -190,6 +192,41 @@ Test(heap, a_heap_growing_in_order_faults_about_once_a_mib, .init = start_roomy,
     for (size_t i = 0; i < pages; i++) cr_assert_eq(p[i * 4096], (unsigned char)i);
     upg_free(p);
   }
+  upg_free(warm);
+}
+
+/* A program that fills its heap in order, slower than the kernel makes
+ * memory (about 2 us a page here), finds each next window opened and
+ * populated by the prefetch thread, which the marker in the middle of the
+ * window before started, going up or down. */
+Test(heap, a_slowly_growing_heap_gets_its_next_windows_in_the_background, .init = start_roomy,
+     .timeout = 60) {
+  size_t pages = 4096;
+  char *warm = upg_malloc(4 * MIB);
+  cr_assert_not_null(warm);
+  memset(warm, 1, 4 * MIB);
+  unsigned char *blocks[2] = {upg_malloc(pages * 4096), upg_malloc(pages * 4096)};
+  const struct timespec pause = {0, 20 * 1000};
+  for (int downwards = 0; downwards <= 1; downwards++) {
+    unsigned char *p = blocks[downwards];
+    cr_assert_not_null(p);
+    settle();
+    upg_stats_t before = stats_now();
+    for (size_t k = 0; k < pages; k++) {
+      size_t i = downwards ? pages - 1 - k : k;
+      p[i * 4096] = (unsigned char)i;
+      nanosleep(&pause, NULL);
+    }
+    settle();
+    upg_stats_t after = stats_now();
+    uint64_t async = after.readahead_async - before.readahead_async;
+    cr_assert_geq(async, pages / 2, "only %llu of %zu pages opened in the background going %s",
+                  (unsigned long long)async, pages, downwards ? "down" : "up");
+    cr_assert_geq(after.fresh_populated - before.fresh_populated, pages / 2);
+    for (size_t i = 0; i < pages; i++) cr_assert_eq(p[i * 4096], (unsigned char)i);
+  }
+  upg_free(blocks[0]);
+  upg_free(blocks[1]);
   upg_free(warm);
 }
 
