@@ -165,6 +165,7 @@ enum {
 #define UPG__PROT_MASK (3u << UPG__PROT_SHIFT)
 #define UPG__WAITERS (1u << 7)
 #define UPG__RA_MARK (1u << 8) /* closed on purpose: its touch starts a prefetch */
+#define UPG__UNSEEN (1u << 9)  /* opened read-only by the prefetch thread, no fault since */
 #define UPG__PIN_SHIFT 16
 #define UPG__PIN_ONE (1u << UPG__PIN_SHIFT)
 

@@ -297,8 +297,8 @@ static void wp_note_read_only_load(upg__region_t *r) {
   r->wp_loads = r->wp_writes = 0;
 }
 
-static void mark_dirty(upg__region_t *r, size_t page, size_t n) {
-  for (size_t i = 0; i < n; i++) atomic_fetch_or(&r->pte[page + i].word, UPG__DIRTY);
+static void mark(upg__region_t *r, size_t page, size_t n, uint32_t flag) {
+  for (size_t i = 0; i < n; i++) atomic_fetch_or(&r->pte[page + i].word, flag);
 }
 
 /* The protection a loaded window opens with: writable when its pages are
@@ -309,12 +309,12 @@ static uint32_t window_prot(upg__region_t *r, size_t page, size_t kept, int all_
   int writing = writing_sequentially(r, page, kept);
   if (all_fresh) return UPG_PROT_RW;
   if (writing) {
-    mark_dirty(r, page, kept);
+    mark(r, page, kept, UPG__DIRTY);
     UPG__COUNT(readahead_dirty, kept);
     return UPG_PROT_RW;
   }
   if (kept == 1 && writes_what_it_loads(r)) {
-    mark_dirty(r, page, kept);
+    mark(r, page, kept, UPG__DIRTY);
     UPG__COUNT(load_dirty, kept);
     return UPG_PROT_RW;
   }
@@ -396,6 +396,7 @@ static int load(upg__region_t *r, size_t page, int prefetch, int *loaded) {
   if (prefetch) UPG__COUNT(readahead_async, kept);
   else if (kept > 1) UPG__COUNT(readahead_pages, kept - 1);
   size_t marker = open_window(r, first, kept, prot, major || grown);
+  if (prefetch && prot == UPG_PROT_READ) mark(r, first, kept, UPG__UNSEEN);
   upg__thrash_loaded(r, first, kept);
   *loaded = major ? UPG_TRACE_MAJOR : UPG_TRACE_ZERO;
   if (grown) populate(r, first, kept, marker);
@@ -435,10 +436,15 @@ int upg__page_open(upg__region_t *r, size_t page) {
 }
 
 /* A fault on a resident page: the hand closed it (minor), or it is a write
- * to a clean page mapped read-only, which marks it dirty. */
+ * to a clean page mapped read-only, which marks it dirty. But the first
+ * fault on a page the prefetch thread opened read-only may be a read that
+ * faulted while the page was still closed, and reached the lock after the
+ * thread opened it: the runtime cannot tell a read from a write, so that
+ * access is retried, and faults again if it was a write. */
 static int fault_resident(upg__region_t *r, size_t page) {
   upg__pte_t *pte = &r->pte[page];
-  if (atomic_fetch_and(&pte->word, ~UPG__RA_MARK) & UPG__RA_MARK) {
+  uint32_t was = atomic_fetch_and(&pte->word, ~(UPG__RA_MARK | UPG__UNSEEN));
+  if (was & UPG__RA_MARK) {
     /* The marker sits halfway: the writes seen in the first half stand for
      * the whole window when the next one is opened. */
     r->ra_written *= 2;
@@ -448,6 +454,7 @@ static int fault_resident(upg__region_t *r, size_t page) {
   }
   uint32_t prot = upg__pte_prot(atomic_load(&pte->word));
   if (prot == UPG_PROT_RW) return -1; /* another thread opened it already */
+  if (prot == UPG_PROT_READ && (was & UPG__UNSEEN)) return -1;
   if (prot == UPG_PROT_READ) {
     atomic_fetch_or(&pte->word, UPG__DIRTY);
     if (page < r->ra_next && page + r->ra_window >= r->ra_next) r->ra_written++;

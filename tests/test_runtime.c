@@ -175,6 +175,60 @@ Test(runtime, willneed_loads_pages_so_touching_them_does_not_fault, .timeout = 2
   cr_assert_eq(stats_now().pages_resident, 8);
 }
 
+/* Fills 4 budgets' worth of pages (page i holds i), so that most are in
+ * swap, then reads the first half back in order, slowly enough that the
+ * prefetch thread keeps ahead. */
+static char *swapped_then_read_in_order(size_t pages) {
+  char *p = upg_map(pages * PAGE, 0);
+  cr_assert_not_null(p);
+  for (size_t i = 0; i < pages; i++) memset(p + i * PAGE, (int)(i & 0xff), PAGE);
+  settle();
+  const struct timespec pause = {0, 200 * 1000};
+  for (size_t i = 0; i < pages / 2; i++) {
+    cr_assert_eq((unsigned char)p[i * PAGE + 9], i & 0xff, "page %zu", i);
+    nanosleep(&pause, NULL);
+  }
+  settle();
+  return p;
+}
+
+/* The marker in the middle of a window read from swap has the prefetch
+ * thread read the next window while the program reads this one. */
+Test(runtime, a_sequential_read_from_swap_is_read_ahead_in_the_background, .timeout = 30) {
+  start_runtime(BUDGET_PAGES * PAGE, NULL);
+  size_t pages = 4 * BUDGET_PAGES;
+  char *p = swapped_then_read_in_order(pages);
+  upg_stats_t s = stats_now();
+  cr_assert_gt(s.readahead_async, 0, "no window was read in the background");
+  cr_assert_gt(s.fault_minor, 0, "no marker was touched");
+  for (size_t i = 0; i < pages; i++) cr_assert_eq((unsigned char)p[i * PAGE + 100], i & 0xff, "page %zu", i);
+}
+
+/* A page the prefetch thread opened read-only may be faulted on by a read
+ * that began before it was opened, so its first fault is retried: a real
+ * write then faults once more, is counted once, marks the page modified,
+ * and survives eviction. */
+Test(runtime, a_write_to_a_page_read_in_the_background_counts_once_and_survives, .timeout = 30) {
+  start_runtime(BUDGET_PAGES * PAGE, NULL);
+  size_t pages = 4 * BUDGET_PAGES, written = 0;
+  unsigned char was_written[4 * BUDGET_PAGES] = {0};
+  char *p = swapped_then_read_in_order(pages);
+  uint64_t writes = stats_now().fault_write;
+  for (size_t i = pages / 2; i < pages; i++) {
+    upg_page_info_t info = info_of(p + i * PAGE);
+    if (!info.present || info.modified || info.prot != UPG_PROT_READ) continue;
+    p[i * PAGE + 1] = (char)~i;
+    cr_assert(info_of(p + i * PAGE).modified, "page %zu written but clean", i);
+    was_written[i] = 1;
+    written++;
+  }
+  cr_assert_gt(written, 0, "no page was left open read-only ahead of the reads");
+  cr_assert_eq(stats_now().fault_write - writes, written);
+  for (size_t i = 0; i < pages / 2; i++) p[i * PAGE] = (char)i; /* evicts the rest */
+  for (size_t i = pages / 2; i < pages; i++)
+    cr_assert_eq(p[i * PAGE + 1], was_written[i] ? (char)~i : (char)i, "page %zu", i);
+}
+
 Test(runtime, pinned_pages_survive_pressure_and_accept_kernel_writes, .timeout = 20) {
   start_runtime(BUDGET_PAGES * PAGE, NULL);
   size_t pages = 4 * BUDGET_PAGES;
