@@ -6,9 +6,10 @@
  *
  *   mechanism [pages]      default 16384; scattered pages of a region 2x that
  *
- * Every row visits the pages in a scattered order of a region whose program
- * view is fragmented as a pager's is (every other page open), so that the
- * kernel's mapping trees are as large as they are under paging. */
+ * The first three rows grow a fresh region in address order, as a heap
+ * grows; the others visit the pages in a scattered order of a region whose
+ * program view is fragmented as a pager's is (every other page open), so
+ * that the kernel's mapping trees are as large as they are under paging. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdint.h>
@@ -64,9 +65,8 @@ static double first_touch(space_t *s, size_t n) {
   return (bench_now_us() - t0) / (double)n;
 }
 
-/* First touches in address order of a fresh, unfragmented region: a heap
- * growing into its pages. */
-static double first_touch_in_order(size_t n, int memfd_backed) {
+/* A fresh, unfragmented region: a heap about to grow into its pages. */
+static space_t fresh_space(size_t n, int memfd_backed) {
   space_t s = {NULL, NULL, -1, n};
   if (memfd_backed) {
     s.memfd = memfd_create("mechanism", MFD_CLOEXEC);
@@ -76,11 +76,36 @@ static double first_touch_in_order(size_t n, int memfd_backed) {
     s.view = mmap(NULL, n * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   }
   if (s.view == MAP_FAILED) bench_die("mmap");
+  return s;
+}
+
+#define POPULATE_PAGES 32 /* as the runtime's prefetch thread does */
+
+typedef struct heap_costs {
+  double touch;    /* first touches in address order, a fault each */
+  double populate; /* MADV_POPULATE_WRITE, 32 pages a call */
+  double exit;     /* unmapping and closing the filled region, as at exit */
+} heap_costs_t;
+
+static heap_costs_t heap_in_order(size_t n, int memfd_backed) {
+  heap_costs_t c;
+  space_t s = fresh_space(n, memfd_backed);
   double t0 = bench_now_us();
   for (size_t p = 0; p < n; p++) s.view[p * PAGE] = 1;
-  double us = (bench_now_us() - t0) / (double)n;
+  double t1 = bench_now_us();
   drop_space(&s);
-  return us;
+  double t2 = bench_now_us();
+  c.touch = (t1 - t0) / (double)n;
+  c.exit = (t2 - t1) / (double)n;
+  s = fresh_space(n, memfd_backed);
+  t0 = bench_now_us();
+  for (size_t p = 0; p < n; p += POPULATE_PAGES) {
+    size_t len = n - p < POPULATE_PAGES ? n - p : POPULATE_PAGES;
+    if (madvise(s.view + p * PAGE, len * PAGE, MADV_POPULATE_WRITE) != 0) bench_die("populate");
+  }
+  c.populate = (bench_now_us() - t0) / (double)n;
+  drop_space(&s);
+  return c;
 }
 
 /* Frees the pages first_touch filled: a hole for the memfd, MADV_DONTNEED
@@ -138,22 +163,27 @@ int main(int argc, char **argv) {
          "us a page\n\n",
          n, pages);
   printf("%-44s %12s %12s\n", "step", "memfd x2", "anonymous");
-  double us[2][5];
+  double us[2][7];
   for (int anon = 0; anon < 2; anon++) { /* one at a time: each fills half the map limit */
-    us[anon][0] = first_touch_in_order(n, !anon);
+    heap_costs_t heap = heap_in_order(n, !anon);
+    us[anon][0] = heap.touch;
+    us[anon][1] = heap.populate;
+    us[anon][2] = heap.exit;
     space_t s = make_space(pages, !anon);
-    us[anon][1] = first_touch(&s, n);
-    us[anon][2] = release(&s, n);
-    us[anon][3] = fill_closed(&s, mem, n);
-    us[anon][4] = open_close(&s, n);
+    us[anon][3] = first_touch(&s, n);
+    us[anon][4] = release(&s, n);
+    us[anon][5] = fill_closed(&s, mem, n);
+    us[anon][6] = open_close(&s, n);
     drop_space(&s);
   }
-  static const char *steps[5] = {"first touch, in address order (a heap)",
+  static const char *steps[7] = {"first touch, in address order (a heap)",
+                                 "the same pages populated, 32 a call",
+                                 "given back at exit (munmap, close)",
                                  "first touch, scattered",
                                  "free a page (hole punched / MADV_DONTNEED)",
                                  "fill a closed page (alias / /proc/self/mem)",
                                  "open and close a page (two mprotects)"};
-  for (int i = 0; i < 5; i++) printf("%-44s %12.2f %12.2f\n", steps[i], us[0][i], us[1][i]);
+  for (int i = 0; i < 7; i++) printf("%-44s %12.2f %12.2f\n", steps[i], us[0][i], us[1][i]);
   close(mem);
   return 0;
 }

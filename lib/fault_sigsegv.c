@@ -8,7 +8,10 @@
  * runtime started: re-raised by default, or handed to its own handler. A
  * handler the program installs later (GNU grep's stack-overflow handler,
  * say) would replace the runtime's and take every paging fault for a crash,
- * so the preload hands it here instead (upg__fault_sigsegv_program_action). */
+ * so the preload hands it here instead (upg__fault_sigsegv_program_action),
+ * and so it does with a handler the program gives libsigsegv itself, as
+ * gawk does, which libsigsegv, one handler a process, would let replace
+ * the runtime's (upg__fault_sigsegv_program_handler). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
@@ -24,6 +27,7 @@ static struct sigaction programs[2];
 static _Atomic int current;
 static pthread_mutex_t change_lock = PTHREAD_MUTEX_INITIALIZER;
 static _Atomic int installed;
+static _Atomic(sigsegv_handler_t) program_handler;
 
 /* The runtime lets go of SIGSEGV: under the preload, sigaction() here is
  * the wrapper, which passes a change through only when not installed. */
@@ -61,6 +65,8 @@ static void pass_on(void *addr) {
 
 static int on_sigsegv(void *addr, int serious) {
   if (upg__fault(addr) == UPG__FAULT_HANDLED) return 1;
+  sigsegv_handler_t theirs = atomic_load(&program_handler);
+  if (theirs != NULL && theirs(addr, serious)) return 1;
   if (!serious) return 0;
   UPG__COUNT(fault_invalid, 1);
   upg__lock();
@@ -94,6 +100,11 @@ int upg__fault_sigsegv_program_action(const struct sigaction *act, struct sigact
   }
   pthread_mutex_unlock(&change_lock);
   return 0;
+}
+
+int upg__fault_sigsegv_program_handler(int (*handler)(void *addr, int serious)) {
+  if (handler != on_sigsegv) atomic_store(&program_handler, handler);
+  return atomic_load(&installed) ? 0 : -1;
 }
 
 const upg__fault_source_t upg__fault_sigsegv = {"sigsegv", sigsegv_install, sigsegv_uninstall};

@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sigsegv.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -82,6 +83,8 @@
   X(sigprocmask, int, (int, const sigset_t *, sigset_t *))                      \
   X(sigaction, int, (int, const struct sigaction *, struct sigaction *))        \
   X(signal, sighandler_t, (int, sighandler_t))                                  \
+  X(sigsegv_install_handler, int, (sigsegv_handler_t))                          \
+  X(sigsegv_deinstall_handler, void, (void))                                    \
   X(posix_spawn, int, (pid_t *, const char *, const posix_spawn_file_actions_t *,      \
                        const posix_spawnattr_t *, char *const[], char *const[]))      \
   X(posix_spawnp, int, (pid_t *, const char *, const posix_spawn_file_actions_t *,     \

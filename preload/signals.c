@@ -6,11 +6,13 @@
  * stopped a real fault anyway; only a SIGSEGV sent with kill() is no longer
  * held back. And a SIGSEGV handler the program installs once the runtime
  * runs becomes the disposition for faults outside paged memory, instead of
- * replacing the runtime's handler (upg_sigaction). */
+ * replacing the runtime's handler (upg_sigaction); so does a handler the
+ * program gives libsigsegv, the runtime's own library, directly (gawk). */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <string.h>
 
+#include "internal.h"
 #include "preload.h"
 #include "upager.h"
 
@@ -53,4 +55,15 @@ UPG__EXPORT sighandler_t signal(int signo, sighandler_t handler) {
   act.sa_handler = handler;
   act.sa_flags = SA_RESTART; /* BSD semantics, as glibc's signal() */
   return sigaction(signo, &act, &old) == 0 ? old.sa_handler : SIG_ERR;
+}
+
+/* The runtime's own calls pass through: it is not installed yet when it
+ * installs, nor any more when it uninstalls. */
+UPG__EXPORT int sigsegv_install_handler(sigsegv_handler_t handler) {
+  if (upg__fault_sigsegv_program_handler(handler) == 0) return 0;
+  return UPG__REAL(sigsegv_install_handler)(handler);
+}
+
+UPG__EXPORT void sigsegv_deinstall_handler(void) {
+  if (upg__fault_sigsegv_program_handler(NULL) != 0) UPG__REAL(sigsegv_deinstall_handler)();
 }

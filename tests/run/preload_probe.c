@@ -20,6 +20,8 @@
  *            GNU grep's stack-overflow handler does) leaves paging working
  *            and gets the faults outside paged memory, through sigaction()
  *            and signal() alike
+ *   libsigsegv  so does a handler the program gives GNU libsigsegv itself,
+ *            the runtime's own library (as gawk does)
  *   efault   a raw syscall() into an evicted buffer: the safety net must end
  *            the process (this mode is expected to die by SIGABRT) */
 #define _GNU_SOURCE
@@ -30,11 +32,13 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <sigsegv.h>
 #include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -319,9 +323,8 @@ static void own_plain_segv(int signo) {
   siglongjmp(segv_return, 2);
 }
 
-/* Pages 16 times the budget through the heap, then touches an address no
- * region owns and expects the program's own handler to catch it. */
-static int fault_through(void *handler) {
+/* Pages 16 times the budget through the heap and checks it all. */
+static int page_through_heap(void) {
   size_t words = 16 * BUDGET / sizeof(uint64_t);
   uint64_t *v = malloc(words * sizeof *v);
   CHECK(v != NULL);
@@ -330,6 +333,13 @@ static int fault_through(void *handler) {
   for (size_t i = 0; i < words; i++) wrong += v[i] != i * 2654435761u;
   CHECK(wrong == 0);
   free(v);
+  return 0;
+}
+
+/* Pages through the heap, then touches an address no region owns and
+ * expects the program's own handler to catch it. */
+static int fault_through(void *handler) {
+  CHECK(page_through_heap() == 0);
   int how = sigsetjmp(segv_return, 1);
   if (how == 0) *nowhere = 1;
   CHECK(how == (handler == (void *)own_segv ? 1 : 2));
@@ -347,6 +357,30 @@ static int probe_segv(void) {
   CHECK(signal(SIGSEGV, own_plain_segv) != SIG_ERR);
   CHECK(sigaction(SIGSEGV, NULL, &now) == 0 && now.sa_handler == own_plain_segv);
   CHECK(fault_through((void *)own_plain_segv) == 0);
+  return 0;
+}
+
+static char *volatile own_page;
+static void *volatile handed;
+
+/* Opens the program's own closed page, and only that. */
+static int own_libsigsegv_handler(void *addr, int serious) {
+  (void)serious;
+  char *page = own_page;
+  if ((char *)addr < page || (char *)addr >= page + 4096) return 0;
+  handed = addr;
+  return mprotect(page, 4096, PROT_READ | PROT_WRITE) == 0;
+}
+
+static int probe_libsigsegv(void) {
+  own_page = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  CHECK(own_page != MAP_FAILED);
+  CHECK(sigsegv_install_handler(own_libsigsegv_handler) == 0);
+  CHECK(page_through_heap() == 0);
+  own_page[10] = 7;
+  CHECK(handed == own_page + 10 && own_page[10] == 7);
+  sigsegv_deinstall_handler();
+  CHECK(page_through_heap() == 0);
   return 0;
 }
 
@@ -375,6 +409,7 @@ int main(int argc, char **argv) {
            : strcmp(argv[1], "spawn") == 0   ? probe_spawn()
            : strcmp(argv[1], "fork") == 0    ? probe_fork()
            : strcmp(argv[1], "segv") == 0    ? probe_segv()
+           : strcmp(argv[1], "libsigsegv") == 0 ? probe_libsigsegv()
            : strcmp(argv[1], "efault") == 0  ? probe_efault()
                                              : 2;
   rmdir(tmpdir);
