@@ -301,7 +301,8 @@ int upg__prefetch_start(void);
 void upg__prefetch_stop(void);
 /* In a child of fork(): the thread did not come along. */
 void upg__prefetch_forget(void);
-/* Under the lock: asks the thread to load the window starting at `page`. */
+/* Under the lock: asks the thread to load the window at `page`; a page
+ * past the region's end is ignored. */
 void upg__prefetch_request(upg__region_t *r, size_t page);
 /* Under the lock: asks the thread to make n fresh heap pages from `first`
  * real memory (upg__page_populate); 0 if it cannot take the request. */
@@ -352,8 +353,8 @@ int upg__page_open(upg__region_t *r, size_t page);
  * it is still absent, with free frames only. */
 void upg__page_prefetch(upg__region_t *r, size_t page);
 /* Under the lock, which it drops meanwhile: maps n open pages of a heap
- * region from `first` writable, in chunks taken from the top down when the
- * heap grows downwards; stops at the first page closed meanwhile. */
+ * region from `first` writable, in chunks taken from the top down when
+ * `downwards`; stops at the first page closed meanwhile. */
 void upg__page_populate(const upg__region_t *r, size_t first, size_t n, int downwards);
 
 /* ---- trace.c: the upt fault trace (UPAGER_TRACE) -----------------------*/

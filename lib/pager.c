@@ -348,18 +348,32 @@ void upg__page_populate(const upg__region_t *r, size_t first, size_t n, int down
 }
 
 /* The program goes on at once, on the pages the fault opened, while the
- * prefetch thread maps the window from the fault's side outwards, around
- * its marker; the program's first writes to pages not yet reached take a
- * kernel fault. Done here when the thread cannot take it. */
+ * prefetch thread maps the window's two halves around its marker, each
+ * from the end far from the program towards it, the far half first: a
+ * program that writes faster than the kernel makes pages meets the thread
+ * in the middle, taking kernel faults from its own end. Done here when the
+ * thread cannot take it. */
+static void populate_half(upg__region_t *r, size_t first, size_t n, int downwards) {
+  if (n > 0 && !upg__prefetch_populate(r, first, n, downwards))
+    upg__page_populate(r, first, n, downwards);
+}
+
 static void populate(upg__region_t *r, size_t first, size_t n, size_t marker) {
-  size_t lo = marker < first + n ? marker - first : n, hi = lo < n ? n - lo - 1 : 0;
-  size_t parts[2][2] = {{first, lo}, {first + n - hi, hi}};
-  int towards = !r->ra_down; /* from the far end, towards the program */
-  for (int i = 0; i < 2; i++) {
-    size_t *part = parts[towards ? 1 - i : i];
-    if (part[1] > 0 && !upg__prefetch_populate(r, part[0], part[1], towards))
-      upg__page_populate(r, part[0], part[1], towards);
+  size_t end = first + n, upper = marker < end ? marker + 1 : end;
+  if (r->ra_down) { /* the program comes down from the top */
+    populate_half(r, first, marker - first, 0);
+    populate_half(r, upper, end - upper, 0);
+  } else {
+    populate_half(r, upper, end - upper, 1);
+    populate_half(r, first, marker - first, 1);
   }
+}
+
+/* The page whose load the marker's touch asks for: the window after the
+ * last one, or before it when the heap grows downwards. */
+static size_t next_window(const upg__region_t *r) {
+  size_t below = r->ra_next - r->ra_window;
+  return !r->ra_down ? r->ra_next : below > 0 ? below - 1 : SIZE_MAX;
 }
 
 /* Gives an absent page a frame and its contents, and with it the rest of a
@@ -448,9 +462,7 @@ static int fault_resident(upg__region_t *r, size_t page) {
     /* The marker sits halfway: the writes seen in the first half stand for
      * the whole window when the next one is opened. */
     r->ra_written *= 2;
-    size_t below = r->ra_next - r->ra_window;
-    if (!r->ra_down) upg__prefetch_request(r, r->ra_next);
-    else if (below > 0) upg__prefetch_request(r, below - 1);
+    upg__prefetch_request(r, next_window(r)); /* SIZE_MAX: none, dropped */
   }
   uint32_t prot = upg__pte_prot(atomic_load(&pte->word));
   if (prot == UPG_PROT_RW) return -1; /* another thread opened it already */
