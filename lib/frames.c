@@ -315,6 +315,7 @@ static void release_in_order(uint32_t *frames, size_t n) {
  * ones slots: what a batch needs before its write. Under the lock. */
 static void prepare_batch(batch_t *b, size_t want) {
   if (want > MAX_BATCH) want = MAX_BATCH;
+  upg__regions_share(); /* the first batch: the alias is where victims drain from */
   choose_victims(b, want);
   if (b->n == 0) return;
   close_views(b);

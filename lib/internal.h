@@ -166,6 +166,7 @@ enum {
 #define UPG__WAITERS (1u << 7)
 #define UPG__RA_MARK (1u << 8) /* closed on purpose: its touch starts a prefetch */
 #define UPG__UNSEEN (1u << 9)  /* opened read-only by the prefetch thread, no fault since */
+#define UPG__ANON (1u << 10)   /* pinned when its view was shared: still anonymous memory */
 #define UPG__PIN_SHIFT 16
 #define UPG__PIN_ONE (1u << UPG__PIN_SHIFT)
 
@@ -209,8 +210,9 @@ struct upg__region {
   size_t len;
   size_t npages;
   int memfd;       /* the frames' memory: both views map it */
+  int anonymous;   /* the view is still anonymous memory: nothing was evicted yet */
   upg__pte_t *pte;
-  size_t touched_lo, touched_hi; /* bounds of pages ever given a frame */
+  size_t touched_lo, touched_hi; /* bounds of pages ever given a frame or unmapped */
   size_t ra_next;   /* the page a sequential run would fault on next */
   size_t ra_window; /* pages the last fault loaded, ending at ra_next */
   size_t ra_written; /* of those, how many the program has written since */
@@ -232,6 +234,19 @@ int upg__region_create(size_t len, upg__region_t **out);
 void upg__region_destroy(upg__region_t *r);
 /* The region containing addr, or NULL. Called under the lock. */
 upg__region_t *upg__region_find(const void *addr);
+/* Under the lock, before the first eviction: moves every view from its
+ * anonymous memory onto its memfd, copying what the program wrote, and
+ * closes the resident pages; regions added later are shared at once.
+ * Fatal if the kernel refuses: no page could be evicted. */
+void upg__regions_share(void);
+/* Under the lock, once the region is registered. */
+void upg__region_added(upg__region_t *r);
+/* Under the lock, at a page's last unpin: a page pinned while its view was
+ * shared moves onto the memfd now. */
+void upg__region_share_page(upg__region_t *r, size_t page);
+/* Gives back the memory of pages [first, first+n), closed, which then
+ * read as zeros. */
+int upg__region_drop(upg__region_t *r, size_t first, size_t n);
 
 /* ---- frames.c: the frame budget ----------------------------------------*/
 typedef struct upg__frame {
@@ -412,6 +427,7 @@ typedef struct upg__runtime {
 
   upg__region_t *regions[UPG__MAX_REGIONS];
   size_t nregions;
+  int views_shared; /* the views map their memfds: the runtime has evicted */
   long maps_in_use;
   uint16_t next_region_id;
 

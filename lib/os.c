@@ -49,6 +49,19 @@ int upg__os_punch_hole(int fd, uint64_t offset, uint64_t len) {
   return 0;
 }
 
+int upg__os_pwrite_all(int fd, const void *from, size_t len, uint64_t offset) {
+  const char *p = from;
+  while (len > 0) {
+    long k = syscall(SYS_pwrite64, fd, p, len, (off_t)offset);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) return k < 0 ? -errno : -EIO;
+    p += k;
+    len -= (size_t)k;
+    offset += (uint64_t)k;
+  }
+  return 0;
+}
+
 int upg__os_prefault_write(void *addr, uint64_t len) {
   return madvise(addr, len, MADV_POPULATE_WRITE) == 0 ? 0 : -errno;
 }

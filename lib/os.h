@@ -22,7 +22,12 @@ void upg__os_wake_all(const uint32_t *word);
 /* Frees [offset, offset+len) of fd's file, which reads back as zeros. */
 int upg__os_punch_hole(int fd, uint64_t offset, uint64_t len);
 
-/* Maps [addr, addr+len) of a writable shared view, written, in one call;
+/* Writes all of [from, from+len) to fd at offset, by the system call
+ * itself: from may be paged memory, which the preload's pwrite would pin,
+ * under the runtime's lock. 0 or a negative errno. */
+int upg__os_pwrite_all(int fd, const void *from, size_t len, uint64_t offset);
+
+/* Maps [addr, addr+len) of a writable view, written, in one call;
  * fails before Linux 5.14, and the pages then fault in one by one. */
 int upg__os_prefault_write(void *addr, uint64_t len);
 

@@ -524,9 +524,8 @@ upg__fault_result_t upg__fault(void *addr) {
 /* Closes pages [first, first+n) and gives their frames' memory back: one
  * mprotect and one hole for the run. The hole reads as zeros. */
 static int drop_memory(upg__region_t *r, size_t first, size_t n) {
-  size_t unit = upg__rt.page_size;
   int rc = upg__pte_protect_run(r, first, n, UPG_PROT_NONE);
-  return rc != 0 ? rc : upg__os_punch_hole(r->memfd, (uint64_t)first * unit, (uint64_t)n * unit);
+  return rc != 0 ? rc : upg__region_drop(r, first, n);
 }
 
 static void forget_page(upg__region_t *r, size_t page, int had_data) {

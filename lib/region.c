@@ -1,11 +1,18 @@
-/* region.c: paged regions: their reservation and the lookup from an
- * address to its region.
+/* region.c: paged regions: their reservation, the memory behind their
+ * views, and the lookup from an address to its region.
  *
  * A region's memory is a memfd mapped twice. The program's view starts
  * PROT_NONE and its protections follow the pages' states; the alias is
  * always read-write and is where the runtime fills a page before opening
- * the program's view, so no thread can see a page half loaded. Both views
- * are MADV_DONTFORK: a child of fork() never shares the parent's frames. */
+ * the program's view, so no thread can see a page half loaded, and drains
+ * it to swap after closing the view. Both views are MADV_DONTFORK: a child
+ * of fork() never shares the parent's frames.
+ *
+ * Until the runtime first evicts, though, no page needs the alias, and the
+ * view is anonymous memory, which the kernel makes and frees at about half
+ * a memfd page's cost (bench/mechanism): a program whose heap fits in the
+ * budget runs almost as it would without the runtime. Before the first
+ * eviction every view moves onto its memfd (upg__regions_share). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdint.h>
@@ -23,16 +30,27 @@ static int map_views(upg__region_t *r) {
   char *base = (char *)(((uintptr_t)reserve + unit - 1) & ~(uintptr_t)(unit - 1));
   if (base > reserve) munmap(reserve, (size_t)(base - reserve));
   munmap(base + r->len, (size_t)(reserve + unit - base));
-  r->base = mmap(base, r->len, PROT_NONE, MAP_SHARED | MAP_NORESERVE | MAP_FIXED, r->memfd, 0);
-  if (r->base == MAP_FAILED) {
+  /* The reservation is the anonymous view. No huge pages: one would take
+   * 2 MiB of the budget at a touch, out of the runtime's count. */
+  r->base = base;
+  r->anonymous = 1;
+  /* One written page gives the view its anon_vma before mprotect splits
+   * it, so that its pieces share one and merge again as their protections
+   * meet, as the kernel-mapping count assumes: pieces first written apart
+   * would each get their own, and never merge. */
+  if (mprotect(base, unit, PROT_READ | PROT_WRITE) != 0) {
     munmap(base, r->len);
     return -errno;
   }
+  *(volatile char *)base = 0;
+  madvise(base, unit, MADV_DONTNEED);
+  mprotect(base, unit, PROT_NONE);
   r->alias = mmap(NULL, r->len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, r->memfd, 0);
   if (r->alias == MAP_FAILED) {
     munmap(r->base, r->len);
     return -errno;
   }
+  madvise(r->base, r->len, MADV_NOHUGEPAGE);
   madvise(r->base, r->len, MADV_DONTFORK);
   madvise(r->alias, r->len, MADV_DONTFORK);
   return 0;
@@ -71,6 +89,110 @@ void upg__region_destroy(upg__region_t *r) {
   close(r->memfd);
   upg__os_free(r->pte, r->npages * sizeof(upg__pte_t));
   upg__os_free(r, sizeof *r);
+}
+
+/* Resident pages one step of sharing copies: their anonymous pages and
+ * the memfd's copies are both memory until the step's mmap drops the
+ * former, so a step bounds the excess over the budget. */
+#define SHARE_STEP 256
+
+static uint32_t word(const upg__region_t *r, size_t page) {
+  return atomic_load(&r->pte[page].word);
+}
+
+/* Not pinned and not a hole: the view's memory there may be replaced. */
+static int movable(uint32_t w) {
+  return upg__pte_state(w) != UPG__UNMAPPED && upg__pte_pins(w) == 0;
+}
+
+/* A page that may hold more than zeros: before the first eviction every
+ * other page does, having had no copy anywhere but its zeros. */
+static int written(uint32_t w) {
+  return upg__pte_state(w) == UPG__RESIDENT &&
+         ((w & UPG__DIRTY) || upg__pte_prot(w) == UPG_PROT_RW);
+}
+
+/* Moves pages [first, end), none pinned or unmapped, onto the memfd: the
+ * view goes read-only, so the program reads on but no write lands while
+ * the written pages are copied, and one mmap then replaces the anonymous
+ * pages with the memfd's, closed: each resident page's next touch is a
+ * minor fault, as after a sweep of the Clock hand. */
+static void share_run(upg__region_t *r, size_t first, size_t end, int copies) {
+  size_t unit = upg__rt.page_size, n = end - first;
+  char *view = r->base + first * unit;
+  long delta = upg__pte_maps_delta(r, first, n, UPG_PROT_NONE);
+  if (copies && mprotect(view, n * unit, PROT_READ) != 0)
+    upg__fatal("cannot make a region's view read-only to share it", -errno);
+  for (size_t page = first; copies && page < end;) {
+    size_t k = 0;
+    while (page + k < end && written(word(r, page + k))) k++;
+    int rc = k > 0 ? upg__os_pwrite_all(r->memfd, r->base + page * unit, k * unit, page * unit) : 0;
+    if (rc != 0) upg__fatal("cannot copy a region's pages into its memfd", rc);
+    page += k > 0 ? k : 1;
+  }
+  if (mmap(view, n * unit, PROT_NONE, MAP_SHARED | MAP_NORESERVE | MAP_FIXED, r->memfd,
+           (off_t)(first * unit)) == MAP_FAILED)
+    upg__fatal("cannot map a region's memfd over its view", -errno);
+  madvise(view, n * unit, MADV_DONTFORK);
+  upg__maps_add(r, delta);
+  for (size_t page = first; page < end; page++)
+    atomic_fetch_and(&r->pte[page].word, ~(UPG__PROT_MASK | UPG__ANON));
+}
+
+/* Shares the movable pages of [first, end) in steps; a pinned page, which
+ * a system call may be using, keeps its anonymous memory, flagged, until
+ * its last unpin (upg__region_share_page). */
+static void share_pages(upg__region_t *r, size_t first, size_t end) {
+  for (size_t page = first; page < end;) {
+    uint32_t w = word(r, page);
+    if (!movable(w)) {
+      if (upg__pte_state(w) != UPG__UNMAPPED) atomic_fetch_or(&r->pte[page].word, UPG__ANON);
+      page++;
+      continue;
+    }
+    size_t stop = page;
+    int copies = 0;
+    for (; stop < end && movable(w = word(r, stop)) && copies < SHARE_STEP; stop++)
+      copies += written(w);
+    share_run(r, page, stop, copies);
+    page = stop;
+  }
+}
+
+/* Outside the pages ever touched or unmapped, every entry is still zero:
+ * those two stretches go in one mmap each. */
+static void region_share(upg__region_t *r) {
+  if (!r->anonymous) return;
+  size_t lo = r->touched_lo, hi = r->touched_hi;
+  if (lo >= hi) {
+    share_run(r, 0, r->npages, 0);
+  } else {
+    if (lo > 0) share_run(r, 0, lo, 0);
+    share_pages(r, lo, hi);
+    if (hi < r->npages) share_run(r, hi, r->npages, 0);
+  }
+  r->anonymous = 0;
+}
+
+void upg__regions_share(void) {
+  if (upg__rt.views_shared) return;
+  for (size_t i = 0; i < upg__rt.nregions; i++) region_share(upg__rt.regions[i]);
+  upg__rt.views_shared = 1;
+}
+
+void upg__region_added(upg__region_t *r) {
+  if (upg__rt.views_shared) region_share(r);
+}
+
+void upg__region_share_page(upg__region_t *r, size_t page) {
+  if (atomic_load(&r->pte[page].word) & UPG__ANON) share_run(r, page, page + 1, 1);
+}
+
+int upg__region_drop(upg__region_t *r, size_t first, size_t n) {
+  size_t unit = upg__rt.page_size;
+  if (r->anonymous)
+    return madvise(r->base + first * unit, n * unit, MADV_DONTNEED) == 0 ? 0 : -errno;
+  return upg__os_punch_hole(r->memfd, (uint64_t)first * unit, (uint64_t)n * unit);
 }
 
 upg__region_t *upg__region_find(const void *addr) {

@@ -112,6 +112,7 @@ static int start(const upg_options_t *opt) {
   upg__rt.policy = cfg.policy;
   upg__rt.maps_in_use = 0;
   upg__rt.nregions = 0;
+  upg__rt.views_shared = 0;
   upg__rt.pid = getpid();
   size_t nframes = cfg.budget / cfg.page_size;
   if ((rc = upg__frames_create(nframes)) != 0)
@@ -231,6 +232,7 @@ void *upg_map(size_t len, int flags) {
   r->id = upg__rt.next_region_id++;
   upg__rt.regions[upg__rt.nregions++] = r;
   upg__maps_add(r, 3); /* the view, the alias and the page table */
+  upg__region_added(r);
   upg__api_unlock(&saved);
   return r->base;
 }
@@ -262,6 +264,8 @@ static int unmap_locked(void *addr, size_t len) {
     return 0;
   }
   for (size_t page = first; page < end; page++) upg__pte_set_unmapped(r, page);
+  if (first < r->touched_lo) r->touched_lo = first; /* the holes' entries are written */
+  if (end > r->touched_hi) r->touched_hi = end;
   munmap(r->base + first * unit, (end - first) * unit);
   munmap(r->alias + first * unit, (end - first) * unit);
   /* The frames' memory lives on in the memfd until its range is punched. */
@@ -325,6 +329,7 @@ static void unpin_pages(upg__region_t *r, size_t first, size_t end) {
     if (upg__pte_pins(w) == 1) {
       upg__rt.pinned_pages--;
       UPG__COUNT(pages_pinned, -1);
+      upg__region_share_page(r, page);
     }
   }
 }

@@ -94,11 +94,13 @@ static inline long maps_inside(const void *start, size_t len) {
   return count;
 }
 
-/* Bytes of memory the runtime's memfds hold: the frames themselves, as the
- * kernel allocated them, whichever view touched them. */
-static inline long long memfd_bytes(void) {
+/* Bytes of memory the runtime's frames hold, as the kernel allocated them:
+ * its memfds, and the anonymous pages of views not yet moved onto them
+ * (before the first eviction), which are the only mappings the runtime
+ * makes MADV_DONTFORK ("dc" in smaps) that hold anonymous pages. */
+static inline long long frame_bytes(void) {
   long long total = 0;
-  char path[64], target[256];
+  char path[64], target[256], line[512];
   for (int fd = 0; fd < 1024; fd++) {
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     ssize_t n = readlink(path, target, sizeof target - 1);
@@ -108,6 +110,13 @@ static inline long long memfd_bytes(void) {
     if (strncmp(target, "/memfd:upager", 13) == 0 && fstat(fd, &st) == 0)
       total += (long long)st.st_blocks * 512;
   }
+  FILE *f = fopen("/proc/self/smaps", "r");
+  long anon = 0, kib;
+  while (f && fgets(line, sizeof line, f)) {
+    if (sscanf(line, "Anonymous: %ld kB", &kib) == 1) anon = kib;
+    else if (strncmp(line, "VmFlags:", 8) == 0 && strstr(line, " dc") != NULL) total += anon * 1024LL;
+  }
+  if (f) fclose(f);
   return total;
 }
 
