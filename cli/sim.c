@@ -130,7 +130,7 @@ static int parse_args(int argc, char **argv, upg__sim_args_t *a) {
                                           {"help", no_argument, NULL, O_HELP},
                                           {NULL, 0, NULL, 0}};
   int opt, rc = 0;
-  size_t n;
+  size_t n = 0;
   optind = 1;
   while (rc == 0 && (opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
     switch (opt) {

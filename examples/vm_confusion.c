@@ -4,8 +4,10 @@
  * in /proc/self/status, printed at each checkpoint, and the memory the
  * kernel allocated to the runtime's memfds (its frames) show the paged data
  * held at the budget while every word written is read back intact.
- * RssShmem can show up to twice that: a frame being filled or drained is
- * mapped in both of the runtime's views, and RssShmem counts each mapping.
+ * Until the first eviction the frames are the view's anonymous memory
+ * (RssAnon); from then on they are the memfd's, and RssShmem can show up to
+ * twice that: a frame being filled or drained is mapped in both of the
+ * runtime's views, and RssShmem counts each mapping.
  *
  *   vm_confusion [budget [reserve [stride]]]      defaults: 16M 10G 1M
  *
@@ -123,7 +125,8 @@ int main(int argc, char **argv) {
          "              runtime maps it once for the program and once for itself);\n"
          "              memfd is the paged data as the kernel holds it, RssShmem the same\n"
          "              pages counted once a view that maps them; RssAnon is the program\n"
-         "              and the runtime's tables.\n\n",
+         "              and the runtime's tables, and the paged data itself until\n"
+         "              the first eviction moves it onto the memfd.\n\n",
          reserve / (double)(1 << 30), stride / 1024.0, words, example_mib(budget));
   printf("  %-26s %9s %9s %9s %9s %9s %9s\n", "checkpoint", "VmSize", "VmRSS", "RssAnon",
          "RssShmem", "memfd", "resident");

@@ -135,8 +135,11 @@ static void share_run(upg__region_t *r, size_t first, size_t end, int copies) {
     upg__fatal("cannot map a region's memfd over its view", -errno);
   madvise(view, n * unit, MADV_DONTFORK);
   upg__maps_add(r, delta);
+  /* Only entries that change are written: the table's untouched pages
+   * stay unallocated. */
   for (size_t page = first; page < end; page++)
-    atomic_fetch_and(&r->pte[page].word, ~(UPG__PROT_MASK | UPG__ANON));
+    if (word(r, page) & (UPG__PROT_MASK | UPG__ANON))
+      atomic_fetch_and(&r->pte[page].word, ~(UPG__PROT_MASK | UPG__ANON));
 }
 
 /* Shares the movable pages of [first, end) in steps; a pinned page, which
