@@ -112,6 +112,16 @@ static int written(uint32_t w) {
          ((w & UPG__DIRTY) || upg__pte_prot(w) == UPG_PROT_RW);
 }
 
+/* Replaces the view of pages [first, first+n) with the memfd's, closed. */
+static void map_memfd(const upg__region_t *r, size_t first, size_t n) {
+  size_t unit = upg__rt.page_size;
+  char *view = r->base + first * unit;
+  if (mmap(view, n * unit, PROT_NONE, MAP_SHARED | MAP_NORESERVE | MAP_FIXED, r->memfd,
+           (off_t)(first * unit)) == MAP_FAILED)
+    upg__fatal("cannot map a region's memfd over its view", -errno);
+  madvise(view, n * unit, MADV_DONTFORK);
+}
+
 /* Moves pages [first, end), none pinned or unmapped, onto the memfd: the
  * view goes read-only, so the program reads on but no write lands while
  * the written pages are copied, and one mmap then replaces the anonymous
@@ -130,10 +140,7 @@ static void share_run(upg__region_t *r, size_t first, size_t end, int copies) {
     if (rc != 0) upg__fatal("cannot copy a region's pages into its memfd", rc);
     page += k > 0 ? k : 1;
   }
-  if (mmap(view, n * unit, PROT_NONE, MAP_SHARED | MAP_NORESERVE | MAP_FIXED, r->memfd,
-           (off_t)(first * unit)) == MAP_FAILED)
-    upg__fatal("cannot map a region's memfd over its view", -errno);
-  madvise(view, n * unit, MADV_DONTFORK);
+  map_memfd(r, first, n);
   upg__maps_add(r, delta);
   /* Only entries that change are written: the table's untouched pages
    * stay unallocated. */
@@ -162,17 +169,19 @@ static void share_pages(upg__region_t *r, size_t first, size_t end) {
   }
 }
 
-/* Outside the pages ever touched or unmapped, every entry is still zero:
- * those two stretches go in one mmap each. */
+/* Outside the pages ever touched or unmapped, every entry is still zero,
+ * closed and absent: those two stretches go in one mmap each, without a
+ * look at their entries, whose memory was never touched either (a heap
+ * reserves 32 GiB). */
 static void region_share(upg__region_t *r) {
   if (!r->anonymous) return;
   size_t lo = r->touched_lo, hi = r->touched_hi;
   if (lo >= hi) {
-    share_run(r, 0, r->npages, 0);
+    map_memfd(r, 0, r->npages);
   } else {
-    if (lo > 0) share_run(r, 0, lo, 0);
+    if (lo > 0) map_memfd(r, 0, lo);
     share_pages(r, lo, hi);
-    if (hi < r->npages) share_run(r, hi, r->npages, 0);
+    if (hi < r->npages) map_memfd(r, hi, r->npages - hi);
   }
   r->anonymous = 0;
 }
