@@ -1,5 +1,5 @@
 /* test_runtime.c: the public calls on paged regions: zero fill, the fault
- * kinds and the page-table entry they leave, advice, pins, unmapping, and
+ * kinds and the page-table entry they leave, advice, pins, unmapping, the first eviction, and
  * what a huge reservation costs. */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -268,6 +268,61 @@ Test(runtime, pinned_pages_survive_pressure_and_accept_kernel_writes, .timeout =
   cr_assert_eq(memcmp(copy, buf, sizeof copy), 0);
   cr_assert_eq(upg_advise(p + 3 * PAGE, 3 * PAGE, UPG_ADV_DONTNEED), 0);
   for (size_t i = 3 * PAGE; i < 6 * PAGE; i++) cr_assert_eq(p[i], 0, "byte %zu kept", i);
+}
+
+static void fill_pages(uint64_t *a, size_t first, size_t n, uint64_t round) {
+  for (size_t page = first; page < first + n; page++)
+    for (size_t w = 0; w < PAGE / 8; w++) a[page * PAGE / 8 + w] = pattern(page, w, round);
+}
+
+static size_t pages_differing(const uint64_t *a, size_t first, size_t n, uint64_t round) {
+  size_t bad = 0;
+  for (size_t page = first; page < first + n; page++)
+    for (size_t w = 0; w < PAGE / 8; w++)
+      if (a[page * PAGE / 8 + w] != (round ? pattern(page, w, round) : 0)) {
+        bad++;
+        break;
+      }
+  return bad;
+}
+
+static void force_evictions(char *other, size_t pages) {
+  for (size_t round = 1; round <= 2; round++)
+    for (size_t i = 0; i < pages; i++) other[i * PAGE] = (char)round;
+}
+
+/* Pages written, only read, and discarded before anything was ever
+ * evicted, in two regions, keep what they held once pressure evicts them
+ * all; and a region mapped after that pages as any other. */
+Test(runtime, pages_from_before_the_first_eviction_keep_their_contents, .timeout = 30) {
+  start_runtime(BUDGET_PAGES * PAGE, NULL);
+  uint64_t *a = upg_map(24 * PAGE, 0), *b = upg_map(4 * PAGE, 0);
+  char *other = upg_map(4 * BUDGET_PAGES * PAGE, 0);
+  fill_pages(a, 0, 12, 1);
+  cr_assert_eq(pages_differing(a, 12, 8, 0), 0, "fresh pages read zeros");
+  fill_pages(a, 20, 4, 1);
+  long long held = frame_bytes();
+  cr_assert_eq(upg_advise(a + 20 * PAGE / 8, 4 * PAGE, UPG_ADV_DONTNEED), 0);
+  cr_assert_leq(frame_bytes(), held - 4 * PAGE, "a discard gives the memory back");
+  cr_assert_eq(pages_differing(a, 20, 4, 0), 0, "discarded pages read zeros");
+  fill_pages(b, 0, 4, 2);
+  settle();
+  upg_stats_t s = stats_now();
+  cr_assert_eq(s.evict_clean + s.evict_dirty, 0, "setup: something was evicted already");
+  force_evictions(other, 4 * BUDGET_PAGES);
+  settle();
+  cr_assert_leq(frame_bytes(), BUDGET_PAGES * PAGE, "%lld bytes", frame_bytes());
+  for (size_t i = 0; i < 24; i++) cr_assert(!info_of(a + i * PAGE / 8).present, "page %zu stayed", i);
+  cr_assert_eq(pages_differing(a, 0, 12, 1), 0, "written pages");
+  cr_assert_eq(pages_differing(a, 12, 12, 0), 0, "read and discarded pages");
+  cr_assert_eq(pages_differing(b, 0, 4, 2), 0, "the other region's pages");
+  uint64_t *c = upg_map(16 * PAGE, 0);
+  fill_pages(c, 0, 16, 3);
+  force_evictions(other, 4 * BUDGET_PAGES);
+  settle();
+  cr_assert_leq(frame_bytes(), BUDGET_PAGES * PAGE, "%lld bytes", frame_bytes());
+  cr_assert(!info_of(c).present);
+  cr_assert_eq(pages_differing(c, 0, 16, 3), 0, "a region mapped after the first eviction");
 }
 
 Test(runtime, a_pin_beyond_the_budget_fails_and_pins_nothing, .timeout = 20) {
