@@ -1,6 +1,6 @@
 /* test_runtime.c: the public calls on paged regions: zero fill, the fault
- * kinds and the page-table entry they leave, advice, pins, unmapping, the first eviction, and
- * what a huge reservation costs. */
+ * kinds and the page-table entry they leave, advice, pins, the first
+ * eviction, unmapping, and what a huge reservation costs. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <unistd.h>
