@@ -268,7 +268,8 @@ static int unmap_locked(void *addr, size_t len) {
   if (end > r->touched_hi) r->touched_hi = end;
   munmap(r->base + first * unit, (end - first) * unit);
   munmap(r->alias + first * unit, (end - first) * unit);
-  /* The frames' memory lives on in the memfd until its range is punched. */
+  /* An anonymous view's memory went with the munmap; a shared view's lives
+   * on in the memfd until its range is punched. */
   rc = upg__os_punch_hole(r->memfd, (uint64_t)first * unit, (uint64_t)(end - first) * unit);
   if (rc != 0) upg__fatal("cannot release the frames of an unmapped range", rc);
   return 0;
