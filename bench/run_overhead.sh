@@ -12,10 +12,12 @@
 # machine the figures agree, and where they part the noise is larger than
 # the difference.
 #
-#   bench/run_overhead.sh UPAGER [RUNS]        (RUNS defaults to 7)
+#   bench/run_overhead.sh UPAGER [RUNS [NAME...]]
+# RUNS defaults to 7; NAMEs ("sort 54M -p1") pick programs, all by default.
 set -eu
 upager=$1
 runs=${2:-7}
+shift $(($# < 2 ? $# : 2))
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export LC_ALL=C
@@ -32,13 +34,21 @@ CREATE INDEX tk ON t(k);
 SELECT count(*), sum(k) FROM t WHERE k BETWEEN 1000 AND 500000;
 SQL
 
+picked=$(for name in "$@"; do printf '%s\n' "$name"; done)
+
 now() { date +%s.%N; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 fastest() { sort -n | head -n 1; }
 timed() { t0=$(now); "$@" > /dev/null; t1=$(now); echo "$t1 $t0" | awk '{ print $1 - $2 }'; }
 
+chosen() { # name: picked on the command line, or nothing was
+  [ -z "$picked" ] && return 0
+  printf '%s\n' "$picked" | grep -qxF "$1"
+}
+
 measure() { # name command...
   name=$1; shift
+  chosen "$name" || return 0
   heap=$(UPAGER_READAHEAD=4K "$upager" run --budget 4G --stats -- "$@" 2>&1 >/dev/null |
          awk '$1 == "pages_resident_peak" { print $2 * 4096 }')
   budget=$((heap * 2 + 16777216))
