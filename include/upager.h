@@ -188,7 +188,8 @@ UPG_EXTERN void upg_free(void *p);
   X(handler_ns, "total time in the fault handler, nanoseconds")              \
   X(thrash_windows, "windows of faults judged thrashing (lib/thrash.c)")     \
   X(thrash_warnings, "thrashing warnings printed to stderr")                 \
-  X(thrash_working_set, "median reuse distance of the last thrashing window, pages")
+  X(thrash_working_set, "median reuse distance of the last thrashing window, pages") \
+  X(trace_dropped, "trace records dropped while the trace's reader stalled")
 
 #define UPG_LATENCY_BUCKETS 32 /* bucket i: latency in [2^i, 2^(i+1)) ns */
 

@@ -63,7 +63,7 @@ static void pass_on(void *addr) {
   }
 }
 
-static int on_sigsegv(void *addr, int serious) {
+static int claim(void *addr, int serious) {
   if (upg__fault(addr) == UPG__FAULT_HANDLED) return 1;
   sigsegv_handler_t theirs = atomic_load(&program_handler);
   if (theirs != NULL && theirs(addr, serious)) return 1;
@@ -72,13 +72,36 @@ static int on_sigsegv(void *addr, int serious) {
   upg__lock();
   upg__trace_fault(NULL, (uintptr_t)addr >> upg__rt.page_shift, UPG_TRACE_INVALID);
   upg__unlock();
+  upg__trace_flush();
   pass_on(addr);
   return 1;
 }
 
+/* The interrupted code may be between a system call and its look at
+ * errno (GNU sort clears errno, calls strcoll, and takes a change for a
+ * failed comparison), so the handler gives errno back as it found it,
+ * whatever it calls. */
+static int on_sigsegv(void *addr, int serious) {
+  int saved_errno = errno;
+  int handled = claim(addr, serious);
+  errno = saved_errno;
+  return handled;
+}
+
+/* While the handler runs every signal is blocked, by the kernel as it
+ * enters the handler: a program's handler for another signal (a timer's,
+ * say) that ran in the middle of a fault could touch a closed page with
+ * SIGSEGV blocked and die, or pin a buffer and wait forever for the lock
+ * its own thread holds. Such a signal stays pending until the handler
+ * returns. libsigsegv blocks only the common ones. */
 static int sigsegv_install(void) {
   sigaction(SIGSEGV, NULL, &programs[atomic_load(&current)]);
   if (sigsegv_install_handler(on_sigsegv) != 0) return -ENOSYS;
+  int rc = upg__os_block_all_in_handler(SIGSEGV);
+  if (rc != 0) {
+    sigsegv_deinstall_handler();
+    return rc;
+  }
   atomic_store(&installed, 1);
   return 0;
 }

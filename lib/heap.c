@@ -106,7 +106,7 @@ int upg__heap_start(const upg__mi_t *linked) {
     return rc;
   }
   if (starting_here) return UPG_EBUSY;
-  while ((expected = atomic_load(&upg__heap_state)) == UPG__HEAP_STARTING) sched_yield();
+  while ((expected = atomic_load(&upg__heap_state)) == UPG__HEAP_STARTING) upg__os_yield();
   return expected == UPG__HEAP_READY ? 0 : UPG_ENOMEM;
 }
 

@@ -212,7 +212,8 @@ struct upg__region {
   int memfd;       /* the frames' memory: both views map it */
   int anonymous;   /* the view is still anonymous memory: nothing was evicted yet */
   upg__pte_t *pte;
-  size_t touched_lo, touched_hi; /* bounds of pages ever given a frame or unmapped */
+  uint64_t *touched; /* a bit a chunk of pages any of which was ever given a
+                        frame or unmapped: elsewhere every entry is zero */
   size_t ra_next;   /* the page a sequential run would fault on next */
   size_t ra_window; /* pages the last fault loaded, ending at ra_next */
   size_t ra_written; /* of those, how many the program has written since */
@@ -232,6 +233,8 @@ struct upg__region {
 #define UPG__MAX_REGIONS 1024
 int upg__region_create(size_t len, upg__region_t **out);
 void upg__region_destroy(upg__region_t *r);
+/* In a child of fork(), whose views are gone: frees the tables alone. */
+void upg__region_forget(upg__region_t *r);
 /* The region containing addr, or NULL. Called under the lock. */
 upg__region_t *upg__region_find(const void *addr);
 /* Under the lock, before the first eviction: moves every view from its
@@ -247,6 +250,16 @@ void upg__region_share_page(upg__region_t *r, size_t page);
 /* Gives back the memory of pages [first, first+n), closed, which then
  * read as zeros. */
 int upg__region_drop(upg__region_t *r, size_t first, size_t n);
+/* Under the lock, before entries of pages [first, first+n) change. */
+void upg__region_touch(upg__region_t *r, size_t first, size_t n);
+/* The first page from `page` below `end` whose entry may have changed, or
+ * end; *run_end then gets the end of the run of such pages. Walks that
+ * follow it cost what the program touched, not what it reserved. */
+size_t upg__region_touched(const upg__region_t *r, size_t page, size_t end, size_t *run_end);
+/* Calls fn on each run of such pages in [first, end), until one returns
+ * non-zero, which it returns. */
+int upg__region_each_touched(upg__region_t *r, size_t first, size_t end,
+                             int (*fn)(upg__region_t *r, size_t first, size_t end));
 
 /* ---- frames.c: the frame budget ----------------------------------------*/
 typedef struct upg__frame {
@@ -377,12 +390,17 @@ int upg__trace_open(const char *path);
 /* Appends one record; under the lock. `r` NULL for an invalid access, with
  * `page` then the address divided by the page size. */
 void upg__trace_fault(const upg__region_t *r, size_t page, int kind);
+/* Without the lock, after a fault: writes a full buffer, if there is one
+ * and no other thread is writing it. */
+void upg__trace_flush(void);
 void upg__trace_close(void);
 
 /* ---- thrash.c: the thrashing detector ---------------------------------*/
 /* Under the lock, after pages [first, first+n) were loaded (those with a
  * swap slot came back from swap). */
 void upg__thrash_loaded(const upg__region_t *r, size_t first, size_t n);
+/* Under the lock, before the region goes: frees its load stamps. */
+void upg__thrash_forget_region(const upg__region_t *r);
 
 /* ---- fault sources ------------------------------------------------------*/
 typedef struct upg__fault_source {

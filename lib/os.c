@@ -1,4 +1,5 @@
-/* os.c: Linux implementations of the primitives in os.h. */
+/* os.c: Linux implementations of the primitives in os.h, each a system
+ * call made directly (see os.h for why not through the C library). */
 #define _GNU_SOURCE
 #include "os.h"
 
@@ -8,18 +9,96 @@
 #include <linux/futex.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+/* The kernel's signal set is 64 bits wide on every architecture here. */
+#define KERNEL_SIGSET_BYTES 8
+
+#if defined(__x86_64__)
+static long sys6(long nr, long a, long b, long c, long d, long e, long f) {
+  register long r10 __asm__("r10") = d;
+  register long r8 __asm__("r8") = e;
+  register long r9 __asm__("r9") = f;
+  long ret;
+  __asm__ volatile("syscall"
+                   : "=a"(ret)
+                   : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                   : "rcx", "r11", "memory");
+  return ret;
+}
+#elif defined(__aarch64__)
+static long sys6(long nr, long a, long b, long c, long d, long e, long f) {
+  register long x8 __asm__("x8") = nr;
+  register long x0 __asm__("x0") = a;
+  register long x1 __asm__("x1") = b;
+  register long x2 __asm__("x2") = c;
+  register long x3 __asm__("x3") = d;
+  register long x4 __asm__("x4") = e;
+  register long x5 __asm__("x5") = f;
+  __asm__ volatile("svc 0"
+                   : "+r"(x0)
+                   : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
+                   : "memory", "cc");
+  return x0;
+}
+#else
+/* Elsewhere the C library's syscall(), with errno kept as it was: a
+ * cancellation point on no architecture, but interposed by the preload. */
+static long sys6(long nr, long a, long b, long c, long d, long e, long f) {
+  int saved = errno;
+  long ret = syscall(nr, a, b, c, d, e, f);
+  if (ret == -1) ret = -errno;
+  errno = saved;
+  return ret;
+}
+#endif
+
+#define SYS0(nr) sys6(nr, 0, 0, 0, 0, 0, 0)
+#define SYS1(nr, a) sys6(nr, (long)(a), 0, 0, 0, 0, 0)
+#define SYS2(nr, a, b) sys6(nr, (long)(a), (long)(b), 0, 0, 0, 0)
+#define SYS3(nr, a, b, c) sys6(nr, (long)(a), (long)(b), (long)(c), 0, 0, 0)
+#define SYS4(nr, a, b, c, d) sys6(nr, (long)(a), (long)(b), (long)(c), (long)(d), 0, 0)
+
+/* The call's result as 0 or a negative errno. */
+static int status(long ret) { return ret < 0 ? (int)ret : 0; }
+
+/* A transfer interrupted before it moved anything is made again. */
+static long restarting(long nr, long a, long b, long c, long d, long e) {
+  long ret;
+  while ((ret = sys6(nr, a, b, c, d, e, 0)) == -EINTR) continue;
+  return ret;
+}
+
+int upg__os_map(void *addr, size_t len, int prot, int flags, int fd, uint64_t offset, void **out) {
+  long ret = sys6(SYS_mmap, (long)addr, (long)len, prot, flags, fd, (long)offset);
+  if (ret < 0 && ret > -4096) return (int)ret;
+  *out = (void *)ret;
+  return 0;
+}
+
+int upg__os_unmap(void *addr, size_t len) { return status(SYS2(SYS_munmap, addr, len)); }
+
+int upg__os_protect(void *addr, size_t len, int prot) {
+  return status(SYS3(SYS_mprotect, addr, len, prot));
+}
+
+int upg__os_advise(void *addr, size_t len, int advice) {
+  return status(SYS3(SYS_madvise, addr, len, advice));
+}
+
 void *upg__os_alloc(size_t bytes) {
-  void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  return p == MAP_FAILED ? NULL : p;
+  void *p;
+  int rc = upg__os_map(NULL, bytes, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0, &p);
+  return rc == 0 ? p : NULL;
 }
 
 void upg__os_free(void *p, size_t bytes) {
-  if (p != NULL) munmap(p, bytes);
+  if (p != NULL) upg__os_unmap(p, bytes);
 }
 
 size_t upg__os_page_size(void) {
@@ -28,33 +107,73 @@ size_t upg__os_page_size(void) {
   return page;
 }
 
+/* The vDSO's clock: no system call, and it sets errno only on a bad clock. */
 uint64_t upg__os_now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+pid_t upg__os_getpid(void) { return (pid_t)SYS0(SYS_getpid); }
+
+void upg__os_yield(void) { (void)SYS0(SYS_sched_yield); }
+
 void upg__os_wait(const uint32_t *word, uint32_t expected) {
-  syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+  (void)SYS4(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL);
 }
 
 void upg__os_wake_all(const uint32_t *word) {
-  syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+  (void)SYS3(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX);
+}
+
+int upg__os_open(const char *path, int flags, int mode) {
+  return (int)restarting(SYS_openat, AT_FDCWD, (long)path, flags, mode, 0);
+}
+
+int upg__os_memfd(const char *name) { return (int)SYS2(SYS_memfd_create, name, MFD_CLOEXEC); }
+
+int upg__os_close(int fd) { return status(SYS1(SYS_close, fd)); }
+
+int upg__os_unlink(const char *path) { return status(SYS3(SYS_unlinkat, AT_FDCWD, path, 0)); }
+
+int upg__os_truncate(int fd, uint64_t len) {
+  return status(restarting(SYS_ftruncate, fd, (long)len, 0, 0, 0));
+}
+
+int upg__os_fcntl(int fd, int cmd, long arg) { return (int)SYS3(SYS_fcntl, fd, cmd, arg); }
+
+long upg__os_preadv(int fd, const struct iovec *iov, int n, uint64_t offset) {
+  return restarting(SYS_preadv, fd, (long)iov, n, (long)offset, 0);
+}
+
+long upg__os_pwritev(int fd, const struct iovec *iov, int n, uint64_t offset) {
+  return restarting(SYS_pwritev, fd, (long)iov, n, (long)offset, 0);
+}
+
+long upg__os_write(int fd, const void *from, size_t len) {
+  return restarting(SYS_write, fd, (long)from, (long)len, 0, 0);
+}
+
+int upg__os_random(void *buf, size_t len) {
+  char *p = buf;
+  while (len > 0) {
+    long n = restarting(SYS_getrandom, (long)p, (long)len, 0, 0, 0);
+    if (n <= 0) return n < 0 ? (int)n : -EIO;
+    p += n, len -= (size_t)n;
+  }
+  return 0;
 }
 
 int upg__os_punch_hole(int fd, uint64_t offset, uint64_t len) {
-  if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset,
-                (off_t)len) != 0)
-    return -errno;
-  return 0;
+  return status(restarting(SYS_fallocate, fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                           (long)offset, (long)len, 0));
 }
 
 int upg__os_pwrite_all(int fd, const void *from, size_t len, uint64_t offset) {
   const char *p = from;
   while (len > 0) {
-    long k = syscall(SYS_pwrite64, fd, p, len, (off_t)offset);
-    if (k < 0 && errno == EINTR) continue;
-    if (k <= 0) return k < 0 ? -errno : -EIO;
+    long k = restarting(SYS_pwrite64, fd, (long)p, (long)len, (long)offset, 0);
+    if (k <= 0) return k < 0 ? (int)k : -EIO;
     p += k;
     len -= (size_t)k;
     offset += (uint64_t)k;
@@ -63,34 +182,87 @@ int upg__os_pwrite_all(int fd, const void *from, size_t len, uint64_t offset) {
 }
 
 int upg__os_prefault_write(void *addr, uint64_t len) {
-  return madvise(addr, len, MADV_POPULATE_WRITE) == 0 ? 0 : -errno;
+  return upg__os_advise(addr, len, MADV_POPULATE_WRITE);
 }
 
 size_t upg__os_max_map_count(void) {
   char buf[32];
   size_t count = 65530;
-  int fd = open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
+  int fd = upg__os_open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC, 0);
   if (fd < 0) return count;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n > 0) {
-    size_t parsed = 0;
-    for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++)
-      parsed = parsed * 10 + (size_t)(buf[i] - '0');
-    if (parsed > 0) count = parsed;
-  }
-  return count;
+  long n = restarting(SYS_read, fd, (long)buf, sizeof buf - 1, 0, 0);
+  upg__os_close(fd);
+  size_t parsed = 0;
+  for (long i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++)
+    parsed = parsed * 10 + (size_t)(buf[i] - '0');
+  return parsed > 0 ? parsed : count;
 }
 
-void upg__os_write_stderr(const char *msg) {
-  size_t len = strlen(msg);
-  while (len > 0) {
-    ssize_t n = write(STDERR_FILENO, msg, len);
-    if (n <= 0) {
-      if (n < 0 && errno == EINTR) continue;
-      return;
-    }
-    msg += n;
-    len -= (size_t)n;
-  }
+/* The C library's full set leaves out its own internal signals. */
+static void every_signal(sigset_t *set) { sigfillset(set); }
+
+void upg__os_block_signals(sigset_t *saved) {
+  sigset_t all;
+  every_signal(&all);
+  (void)SYS4(SYS_rt_sigprocmask, SIG_BLOCK, &all, saved, KERNEL_SIGSET_BYTES);
 }
+
+void upg__os_set_signal_mask(const sigset_t *mask) {
+  (void)SYS4(SYS_rt_sigprocmask, SIG_SETMASK, mask, NULL, KERNEL_SIGSET_BYTES);
+}
+
+/* The kernel's struct sigaction, which the C library's does not match. */
+struct kernel_sigaction {
+  void *handler;
+  unsigned long flags;
+  void *restorer;
+  uint64_t mask;
+};
+
+int upg__os_block_all_in_handler(int signo) {
+  struct kernel_sigaction action;
+  sigset_t all;
+  int rc = status(SYS4(SYS_rt_sigaction, signo, NULL, &action, KERNEL_SIGSET_BYTES));
+  if (rc != 0) return rc;
+  every_signal(&all);
+  memcpy(&action.mask, &all, sizeof action.mask);
+  return status(SYS4(SYS_rt_sigaction, signo, &action, NULL, KERNEL_SIGSET_BYTES));
+}
+
+static int write_whole(int fd, const char *p, size_t len) {
+  while (len > 0) {
+    long n = upg__os_write(fd, p, len);
+    if (n <= 0) return n < 0 ? (int)n : -EIO;
+    p += n, len -= (size_t)n;
+  }
+  return 0;
+}
+
+/* A socket takes MSG_DONTWAIT; a pipe or a terminal is opened anew, non
+ * blocking, through /proc, so that the program's own description of it
+ * keeps its flags. */
+int upg__os_write_nowait(int fd, const void *from, size_t len) {
+  struct stat st;
+  if (SYS2(SYS_fstat, fd, &st) != 0) return -EBADF;
+  if (S_ISSOCK(st.st_mode)) {
+    long n = sys6(SYS_sendto, fd, (long)from, (long)len, MSG_DONTWAIT | MSG_NOSIGNAL, 0, 0);
+    return n == (long)len ? 0 : n < 0 ? (int)n : -EAGAIN;
+  }
+  if (!S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode)) return write_whole(fd, from, len);
+  char path[32] = "/proc/self/fd/", digits[12];
+  int n = 0, at = (int)strlen(path);
+  unsigned v = (unsigned)fd;
+  do digits[n++] = (char)('0' + v % 10), v /= 10;
+  while (v > 0);
+  while (n > 0) path[at++] = digits[--n];
+  path[at] = '\0';
+  int nowait = upg__os_open(path, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0);
+  if (nowait < 0) return -EAGAIN;
+  int rc = write_whole(nowait, from, len);
+  upg__os_close(nowait);
+  return rc;
+}
+
+void upg__os_write_stderr(const char *msg) { (void)write_whole(STDERR_FILENO, msg, strlen(msg)); }
+
+void upg__os_warn(const char *msg) { (void)upg__os_write_nowait(STDERR_FILENO, msg, strlen(msg)); }

@@ -1,30 +1,64 @@
-/* os.h: the operating-system primitives the runtime is built on. Every one
- * is a plain system call underneath, safe inside a signal handler, and
- * returns 0 or a negative errno. Memory from upg__os_alloc is never paged by
- * the runtime, which is where all of the runtime's own tables live. */
+/* os.h: the operating-system primitives the runtime is built on, and the
+ * only way the runtime makes a system call.
+ *
+ * Each one is the system call itself, made with the processor's system-call
+ * instruction, not through the C library, because the runtime runs inside a
+ * signal handler in threads it does not own:
+ * - it never touches errno, so a fault leaves the program's errno as it was;
+ * - it is never a cancellation point, so pthread_cancel cannot unwind a
+ *   thread while it holds the runtime lock;
+ * - it is never a wrapper that the preload interposes (libupager_preload.so
+ *   exports read, write, preadv, syscall... and links the runtime in).
+ * Every call returns 0 (or a count) or a negative errno. Memory from
+ * upg__os_alloc is never paged by the runtime, which is where all of the
+ * runtime's own tables live. */
 #ifndef UPAGER_OS_H
 #define UPAGER_OS_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 /* Zeroed, lazily backed memory: untouched pages cost no RAM. NULL on failure. */
 void *upg__os_alloc(size_t bytes);
 void upg__os_free(void *p, size_t bytes);
 
+/* mmap, munmap, mprotect and madvise; upg__os_map stores the address in *out. */
+int upg__os_map(void *addr, size_t len, int prot, int flags, int fd, uint64_t offset, void **out);
+int upg__os_unmap(void *addr, size_t len);
+int upg__os_protect(void *addr, size_t len, int prot);
+int upg__os_advise(void *addr, size_t len, int advice);
+
 size_t upg__os_page_size(void);
 uint64_t upg__os_now_ns(void);
+pid_t upg__os_getpid(void);
+void upg__os_yield(void);
 
 /* Sleeps while *word == expected (or until woken); wakes all sleepers. */
 void upg__os_wait(const uint32_t *word, uint32_t expected);
 void upg__os_wake_all(const uint32_t *word);
 
+/* Files: open(2) relative to the working directory, a memfd, and the rest.
+ * The transfers return the bytes moved; an interrupted one is retried. */
+int upg__os_open(const char *path, int flags, int mode);
+int upg__os_memfd(const char *name);
+int upg__os_close(int fd);
+int upg__os_unlink(const char *path);
+int upg__os_truncate(int fd, uint64_t len);
+int upg__os_fcntl(int fd, int cmd, long arg);
+long upg__os_preadv(int fd, const struct iovec *iov, int n, uint64_t offset);
+long upg__os_pwritev(int fd, const struct iovec *iov, int n, uint64_t offset);
+long upg__os_write(int fd, const void *from, size_t len);
+/* Fills buf with random bytes from the kernel. */
+int upg__os_random(void *buf, size_t len);
+
 /* Frees [offset, offset+len) of fd's file, which reads back as zeros. */
 int upg__os_punch_hole(int fd, uint64_t offset, uint64_t len);
 
-/* Writes all of [from, from+len) to fd at offset, by the system call
- * itself: from may be paged memory, which the preload's pwrite would pin,
- * under the runtime's lock. 0 or a negative errno. */
+/* Writes all of [from, from+len) to fd at offset: from may be paged
+ * memory, which the kernel reads without a fault. */
 int upg__os_pwrite_all(int fd, const void *from, size_t len, uint64_t offset);
 
 /* Maps [addr, addr+len) of a writable view, written, in one call;
@@ -34,7 +68,29 @@ int upg__os_prefault_write(void *addr, uint64_t len);
 /* vm.max_map_count, or 65530 when it cannot be read. */
 size_t upg__os_max_map_count(void);
 
-/* Writes a message to stderr with write(2) only. */
+/* The calling thread's signal mask: blocks every signal the C library lets
+ * a program block (not its own internal ones, which setuid and
+ * cancellation need), SIGSEGV included, which the preload's
+ * pthread_sigmask would leave out; *saved gets the mask before, when not
+ * NULL. upg__os_set_signal_mask puts a saved mask back. */
+void upg__os_block_signals(sigset_t *saved);
+void upg__os_set_signal_mask(const sigset_t *mask);
+
+/* Widens the mask the kernel blocks while signo's installed handler runs
+ * to every signal upg__os_block_signals blocks, keeping the handler, its
+ * flags and its restorer. */
+int upg__os_block_all_in_handler(int signo);
+
+/* Writes what fd takes now of [from, from+len), without waiting for room:
+ * 0 when all went, -EAGAIN when some of it would have had to wait and was
+ * dropped. A regular file never waits. */
+int upg__os_write_nowait(int fd, const void *from, size_t len);
+
+/* Writes a message to stderr, waiting for room: for a last word before
+ * the process ends. */
 void upg__os_write_stderr(const char *msg);
+/* Writes a warning to stderr without waiting: it is dropped when stderr is
+ * a full pipe (a paused `| less`), which must not stop the program. */
+void upg__os_warn(const char *msg);
 
 #endif

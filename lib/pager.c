@@ -11,11 +11,6 @@
 
 #include "internal.h"
 
-static void note_touched(upg__region_t *r, size_t page) {
-  if (page < r->touched_lo) r->touched_lo = page;
-  if (page + 1 > r->touched_hi) r->touched_hi = page + 1;
-}
-
 /* Fresh heap pages a first touch maps at once, the faulting one and those
  * around it that were never loaded either, while free frames are plenty (a
  * quarter of the budget): a heap grows into its pages in bursts, and each
@@ -163,7 +158,7 @@ static int read_window(upg__region_t *r, size_t first, size_t n, unsigned char *
  * read that has ended. Without the lock: the read is this thread's alone. */
 static void spin_for_read(void) {
   uint64_t end = upg__os_now_ns() + READ_SPIN_NS;
-  while (!upg__swap_read_done(&upg__rt.swap) && upg__os_now_ns() < end) sched_yield();
+  while (!upg__swap_read_done(&upg__rt.swap) && upg__os_now_ns() < end) upg__os_yield();
 }
 
 /* Reads a window that is one run of slots while the fault does eviction
@@ -234,8 +229,7 @@ static int fill_window(upg__region_t *r, size_t page, size_t n, const uint32_t *
     pte->frame = frames[i];
     upg__pte_store(pte, UPG__LOADING);
   }
-  note_touched(r, page + n - 1);
-  note_touched(r, page);
+  upg__region_touch(r, page, n);
   upg__rt.busy_frames += n;
   int rc = 0;
   if (!overlap || !read_overlapped(r, page, n, failed, &rc)) {
@@ -489,7 +483,7 @@ static void count_fault(int kind) {
 upg__fault_result_t upg__fault(void *addr) {
   uint64_t start = upg__os_now_ns();
   /* A child of fork() before its atfork hook: see runtime.c. */
-  if (atomic_load(&upg__rt.forking) && getpid() != upg__rt.pid) return UPG__FAULT_NOT_OURS;
+  if (atomic_load(&upg__rt.forking) && upg__os_getpid() != upg__rt.pid) return UPG__FAULT_NOT_OURS;
   upg__lock();
   upg__region_t *r = upg__rt.running ? upg__region_find(addr) : NULL;
   size_t page = r != NULL ? upg__region_page(r, addr) : 0;
@@ -516,6 +510,7 @@ upg__fault_result_t upg__fault(void *addr) {
    * page just loaded could be the victim, and the access would fault again. */
   if (kind != UPG_TRACE_ZERO && kind != UPG_TRACE_MAJOR) upg__frames_refill();
   upg__unlock();
+  upg__trace_flush();
   count_fault(kind);
   upg__stats_fault_latency(upg__os_now_ns() - start);
   return UPG__FAULT_HANDLED;

@@ -78,7 +78,8 @@ int upg__pte_protect_run(upg__region_t *r, size_t first, size_t n, uint32_t prot
     delta = upg__pte_maps_delta(r, first, n, prot);
   }
   size_t unit = upg__rt.page_size;
-  if (mprotect(r->base + first * unit, n * unit, os_prot(prot)) != 0) return -errno;
+  int rc = upg__os_protect(r->base + first * unit, n * unit, os_prot(prot));
+  if (rc != 0) return rc;
   upg__maps_add(r, delta);
   for (size_t page = first; page < first + n; page++) {
     atomic_fetch_and(&r->pte[page].word, ~UPG__PROT_MASK);

@@ -24,12 +24,13 @@
 static int map_views(upg__region_t *r) {
   size_t unit = upg__rt.page_size;
   /* Reserve one unit more than needed so the view can start on a unit. */
-  char *reserve = mmap(NULL, r->len + unit, PROT_NONE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (reserve == MAP_FAILED) return -errno;
+  char *reserve;
+  int rc = upg__os_map(NULL, r->len + unit, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                       -1, 0, (void **)&reserve);
+  if (rc != 0) return rc;
   char *base = (char *)(((uintptr_t)reserve + unit - 1) & ~(uintptr_t)(unit - 1));
-  if (base > reserve) munmap(reserve, (size_t)(base - reserve));
-  munmap(base + r->len, (size_t)(reserve + unit - base));
+  if (base > reserve) upg__os_unmap(reserve, (size_t)(base - reserve));
+  upg__os_unmap(base + r->len, (size_t)(reserve + unit - base));
   /* The reservation is the anonymous view. No huge pages: one would take
    * 2 MiB of the budget at a touch, out of the runtime's count. */
   r->base = base;
@@ -38,22 +39,72 @@ static int map_views(upg__region_t *r) {
    * it, so that its pieces share one and merge again as their protections
    * meet, as the kernel-mapping count assumes: pieces first written apart
    * would each get their own, and never merge. */
-  if (mprotect(base, unit, PROT_READ | PROT_WRITE) != 0) {
-    munmap(base, r->len);
-    return -errno;
+  if ((rc = upg__os_protect(base, unit, PROT_READ | PROT_WRITE)) != 0) {
+    upg__os_unmap(base, r->len);
+    return rc;
   }
   *(volatile char *)base = 0;
-  madvise(base, unit, MADV_DONTNEED);
-  mprotect(base, unit, PROT_NONE);
-  r->alias = mmap(NULL, r->len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, r->memfd, 0);
-  if (r->alias == MAP_FAILED) {
-    munmap(r->base, r->len);
-    return -errno;
+  upg__os_advise(base, unit, MADV_DONTNEED);
+  upg__os_protect(base, unit, PROT_NONE);
+  rc = upg__os_map(NULL, r->len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, r->memfd, 0,
+                   (void **)&r->alias);
+  if (rc != 0) {
+    upg__os_unmap(r->base, r->len);
+    return rc;
   }
-  madvise(r->base, r->len, MADV_NOHUGEPAGE);
-  madvise(r->base, r->len, MADV_DONTFORK);
-  madvise(r->alias, r->len, MADV_DONTFORK);
+  upg__os_advise(r->base, r->len, MADV_NOHUGEPAGE);
+  upg__os_advise(r->base, r->len, MADV_DONTFORK);
+  upg__os_advise(r->alias, r->len, MADV_DONTFORK);
   return 0;
+}
+
+/* Pages a bit of the touched map stands for: a 1 TiB region's map is 32
+ * KiB, and a walk reads at most a chunk of entries never touched beside
+ * each touched page. */
+#define TOUCH_CHUNK 1024
+
+static size_t touched_bytes(const upg__region_t *r) {
+  size_t chunks = (r->npages + TOUCH_CHUNK - 1) / TOUCH_CHUNK;
+  return (chunks + 63) / 64 * sizeof(uint64_t);
+}
+
+void upg__region_touch(upg__region_t *r, size_t first, size_t n) {
+  for (size_t c = first / TOUCH_CHUNK; c <= (first + n - 1) / TOUCH_CHUNK; c++)
+    r->touched[c / 64] |= 1ull << (c % 64);
+}
+
+/* The first chunk from c below limit whose bit is `set`, or limit. */
+static size_t find_chunk(const uint64_t *bits, size_t c, size_t limit, int set) {
+  while (c < limit) {
+    uint64_t word = set ? bits[c / 64] : ~bits[c / 64];
+    word &= ~0ull << (c % 64);
+    if (word != 0) {
+      size_t found = (c & ~(size_t)63) + (size_t)__builtin_ctzll(word);
+      return found < limit ? found : limit;
+    }
+    c = (c | 63) + 1;
+  }
+  return limit;
+}
+
+size_t upg__region_touched(const upg__region_t *r, size_t page, size_t end, size_t *run_end) {
+  if (page >= end) return end;
+  size_t limit = (end - 1) / TOUCH_CHUNK + 1;
+  size_t c = find_chunk(r->touched, page / TOUCH_CHUNK, limit, 1);
+  if (c == limit) return end;
+  size_t stop = find_chunk(r->touched, c, limit, 0) * TOUCH_CHUNK;
+  *run_end = stop < end ? stop : end;
+  return page > c * TOUCH_CHUNK ? page : c * TOUCH_CHUNK;
+}
+
+int upg__region_each_touched(upg__region_t *r, size_t first, size_t end,
+                             int (*fn)(upg__region_t *r, size_t first, size_t end)) {
+  size_t stop;
+  int rc = 0;
+  for (size_t at = upg__region_touched(r, first, end, &stop); rc == 0 && at < end;
+       at = upg__region_touched(r, stop, end, &stop))
+    rc = fn(r, at, stop);
+  return rc;
 }
 
 int upg__region_create(size_t len, upg__region_t **out) {
@@ -61,14 +112,14 @@ int upg__region_create(size_t len, upg__region_t **out) {
   if (r == NULL) return -ENOMEM;
   r->len = len;
   r->npages = len >> upg__rt.page_shift;
-  r->touched_lo = r->npages;
-  r->touched_hi = 0;
   int rc = -ENOMEM;
   r->pte = upg__os_alloc(r->npages * sizeof(upg__pte_t));
   if (r->pte == NULL) goto fail_pte;
-  r->memfd = memfd_create("upager", MFD_CLOEXEC);
-  if (r->memfd < 0 || ftruncate(r->memfd, (off_t)len) != 0) {
-    rc = -errno;
+  r->touched = upg__os_alloc(touched_bytes(r));
+  if (r->touched == NULL) goto fail_touched;
+  r->memfd = upg__os_memfd("upager");
+  if (r->memfd < 0 || (rc = upg__os_truncate(r->memfd, len)) != 0) {
+    if (r->memfd < 0) rc = r->memfd;
     goto fail_memfd;
   }
   if ((rc = map_views(r)) != 0) goto fail_memfd;
@@ -76,19 +127,26 @@ int upg__region_create(size_t len, upg__region_t **out) {
   return 0;
 
 fail_memfd:
-  if (r->memfd >= 0) close(r->memfd);
+  if (r->memfd >= 0) upg__os_close(r->memfd);
+  upg__os_free(r->touched, touched_bytes(r));
+fail_touched:
   upg__os_free(r->pte, r->npages * sizeof(upg__pte_t));
 fail_pte:
   upg__os_free(r, sizeof *r);
   return rc;
 }
 
-void upg__region_destroy(upg__region_t *r) {
-  munmap(r->base, r->len);
-  munmap(r->alias, r->len);
-  close(r->memfd);
+void upg__region_forget(upg__region_t *r) {
+  upg__os_close(r->memfd);
+  upg__os_free(r->touched, touched_bytes(r));
   upg__os_free(r->pte, r->npages * sizeof(upg__pte_t));
   upg__os_free(r, sizeof *r);
+}
+
+void upg__region_destroy(upg__region_t *r) {
+  upg__os_unmap(r->base, r->len);
+  upg__os_unmap(r->alias, r->len);
+  upg__region_forget(r);
 }
 
 /* Resident pages one step of sharing copies: their anonymous pages and
@@ -116,10 +174,11 @@ static int written(uint32_t w) {
 static void map_memfd(const upg__region_t *r, size_t first, size_t n) {
   size_t unit = upg__rt.page_size;
   char *view = r->base + first * unit;
-  if (mmap(view, n * unit, PROT_NONE, MAP_SHARED | MAP_NORESERVE | MAP_FIXED, r->memfd,
-           (off_t)(first * unit)) == MAP_FAILED)
-    upg__fatal("cannot map a region's memfd over its view", -errno);
-  madvise(view, n * unit, MADV_DONTFORK);
+  void *mapped;
+  int rc = upg__os_map(view, n * unit, PROT_NONE, MAP_SHARED | MAP_NORESERVE | MAP_FIXED, r->memfd,
+                       first * unit, &mapped);
+  if (rc != 0) upg__fatal("cannot map a region's memfd over its view", rc);
+  upg__os_advise(view, n * unit, MADV_DONTFORK);
 }
 
 /* Copies the written pages of [first, end) into the memfd, a run of them
@@ -129,8 +188,8 @@ static void map_memfd(const upg__region_t *r, size_t first, size_t n) {
  * without mapping them, about a page fault cheaper each. */
 static void copy_written(upg__region_t *r, size_t first, size_t end) {
   size_t unit = upg__rt.page_size;
-  if (mprotect(r->base + first * unit, (end - first) * unit, PROT_READ) != 0)
-    upg__fatal("cannot make a region's view read-only to share it", -errno);
+  int rc = upg__os_protect(r->base + first * unit, (end - first) * unit, PROT_READ);
+  if (rc != 0) upg__fatal("cannot make a region's view read-only to share it", rc);
   for (size_t page = first; page < end;) {
     size_t k = 0;
     while (page + k < end && written(word(r, page + k))) k++;
@@ -138,7 +197,7 @@ static void copy_written(upg__region_t *r, size_t first, size_t end) {
       page++;
       continue;
     }
-    int rc = upg__os_pwrite_all(r->memfd, r->base + page * unit, k * unit, page * unit);
+    rc = upg__os_pwrite_all(r->memfd, r->base + page * unit, k * unit, page * unit);
     if (rc != 0) upg__fatal("cannot copy a region's pages into its memfd", rc);
     page += k;
   }
@@ -182,18 +241,18 @@ static void share_pages(upg__region_t *r, size_t first, size_t end) {
 }
 
 /* Outside the pages ever touched or unmapped, every entry is still zero,
- * closed and absent: those two stretches go in one mmap each, without a
- * look at their entries, whose memory was never touched either (a heap
+ * closed and absent: each stretch between them goes in one mmap, without
+ * a look at its entries, whose memory was never touched either (a heap
  * reserves 32 GiB). */
 static void region_share(upg__region_t *r) {
   if (!r->anonymous) return;
-  size_t lo = r->touched_lo, hi = r->touched_hi;
-  if (lo >= hi) {
-    map_memfd(r, 0, r->npages);
-  } else {
-    if (lo > 0) map_memfd(r, 0, lo);
-    share_pages(r, lo, hi);
-    if (hi < r->npages) map_memfd(r, hi, r->npages - hi);
+  size_t at = 0, stop = 0;
+  for (size_t run = upg__region_touched(r, 0, r->npages, &stop);; ) {
+    if (run > at) map_memfd(r, at, run - at);
+    if (run == r->npages) break;
+    share_pages(r, run, stop);
+    at = stop;
+    run = upg__region_touched(r, stop, r->npages, &stop);
   }
   r->anonymous = 0;
 }
@@ -215,7 +274,7 @@ void upg__region_share_page(upg__region_t *r, size_t page) {
 int upg__region_drop(upg__region_t *r, size_t first, size_t n) {
   size_t unit = upg__rt.page_size;
   if (r->anonymous)
-    return madvise(r->base + first * unit, n * unit, MADV_DONTNEED) == 0 ? 0 : -errno;
+    return upg__os_advise(r->base + first * unit, n * unit, MADV_DONTNEED);
   return upg__os_punch_hole(r->memfd, (uint64_t)first * unit, (uint64_t)n * unit);
 }
 

@@ -35,20 +35,18 @@ void upg__unlock(void) { pthread_mutex_unlock(&upg__rt.lock); }
 void upg__lock_yield(void) {
   if (atomic_load(&upg__rt.lock_waiters) == 0) return;
   upg__unlock();
-  for (int spins = 0; spins < 16 && atomic_load(&upg__rt.lock_waiters) > 0; spins++) sched_yield();
+  for (int spins = 0; spins < 16 && atomic_load(&upg__rt.lock_waiters) > 0; spins++) upg__os_yield();
   upg__lock();
 }
 
 void upg__api_lock(sigset_t *saved) {
-  sigset_t all;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, saved);
+  upg__os_block_signals(saved);
   upg__lock();
 }
 
 void upg__api_unlock(const sigset_t *saved) {
   upg__unlock();
-  pthread_sigmask(SIG_SETMASK, saved, NULL);
+  upg__os_set_signal_mask(saved);
 }
 
 const char *upg_version(void) { return UPAGER_VERSION_STRING; }
@@ -70,9 +68,8 @@ static void forget_after_fork(void) {
   upg__prefetch_forget();
   for (size_t i = 0; i < upg__rt.nregions; i++) {
     upg__region_t *r = upg__rt.regions[i];
-    close(r->memfd);
-    upg__os_free(r->pte, r->npages * sizeof(upg__pte_t));
-    upg__os_free(r, sizeof *r);
+    upg__thrash_forget_region(r);
+    upg__region_forget(r);
   }
   upg__rt.nregions = 0;
   upg__frames_destroy();
@@ -113,7 +110,7 @@ static int start(const upg_options_t *opt) {
   upg__rt.maps_in_use = 0;
   upg__rt.nregions = 0;
   upg__rt.views_shared = 0;
-  upg__rt.pid = getpid();
+  upg__rt.pid = upg__os_getpid();
   size_t nframes = cfg.budget / cfg.page_size;
   if ((rc = upg__frames_create(nframes)) != 0)
     return upg__fail(rc, "cannot allocate the frame table for %zu frames", nframes);
@@ -167,17 +164,21 @@ static void unregister_region(upg__region_t *r) {
   while (upg__rt.regions[i] != r) i++;
   upg__rt.regions[i] = upg__rt.regions[--upg__rt.nregions];
   upg__prefetch_forget_region(r);
+  upg__thrash_forget_region(r);
   upg__rt.maps_in_use -= r->maps;
   UPG__SET(maps_in_use, (uint64_t)upg__rt.maps_in_use);
 }
 
 /* Drops every frame and slot of pages [first, end) of r, whose memory the
  * caller then unmaps. Under the lock. */
-static void discard_all(upg__region_t *r, size_t first, size_t end) {
-  if (first < r->touched_lo) first = r->touched_lo;
-  if (end > r->touched_hi) end = r->touched_hi;
+static int discard_for_unmap(upg__region_t *r, size_t first, size_t end) {
   for (size_t page = first; page < end; page++)
     (void)upg__page_discard(r, page, UPG__DISCARD_PINNED | UPG__DISCARD_UNMAPPING);
+  return 0;
+}
+
+static void discard_all(upg__region_t *r, size_t first, size_t end) {
+  (void)upg__region_each_touched(r, first, end, discard_for_unmap);
   upg__swap_give_back(&upg__rt.swap);
 }
 
@@ -263,11 +264,10 @@ static int unmap_locked(void *addr, size_t len) {
     upg__region_destroy(r);
     return 0;
   }
+  upg__region_touch(r, first, end - first); /* the holes' entries are written */
   for (size_t page = first; page < end; page++) upg__pte_set_unmapped(r, page);
-  if (first < r->touched_lo) r->touched_lo = first; /* the holes' entries are written */
-  if (end > r->touched_hi) r->touched_hi = end;
-  munmap(r->base + first * unit, (end - first) * unit);
-  munmap(r->alias + first * unit, (end - first) * unit);
+  upg__os_unmap(r->base + first * unit, (end - first) * unit);
+  upg__os_unmap(r->alias + first * unit, (end - first) * unit);
   /* An anonymous view's memory went with the munmap; a shared view's lives
    * on in the memfd until its range is punched. */
   rc = upg__os_punch_hole(r->memfd, (uint64_t)first * unit, (uint64_t)(end - first) * unit);
@@ -295,10 +295,15 @@ static int will_need(upg__region_t *r, size_t first, size_t end) {
   return 0;
 }
 
-static int dont_need(upg__region_t *r, size_t first, size_t end) {
-  for (size_t page = first; page < end && page < r->touched_hi; page++)
+static int none_pinned(upg__region_t *r, size_t first, size_t end) {
+  for (size_t page = first; page < end; page++)
     if (upg__pte_pins(atomic_load(&r->pte[page].word)) != 0) return UPG_EBUSY;
-  int rc = upg__page_discard_range(r, first, end < r->touched_hi ? end : r->touched_hi);
+  return 0;
+}
+
+static int dont_need(upg__region_t *r, size_t first, size_t end) {
+  int rc = upg__region_each_touched(r, first, end, none_pinned);
+  if (rc == 0) rc = upg__region_each_touched(r, first, end, upg__page_discard_range);
   upg__swap_give_back(&upg__rt.swap);
   return rc;
 }

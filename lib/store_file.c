@@ -3,8 +3,8 @@
  * named), else a 0600 file unlinked right after creation. Direct I/O
  * (O_DIRECT) where the filesystem allows it, so evicted pages leave RAM
  * instead of moving to the page cache; buffered where it refuses (tmpfs).
- * Its I/O calls are plain preadv/pwritev and io_uring's, safe in the
- * fault handler. A fault's read can go on in the background through a ring
+ * Its I/O calls are system calls made directly (os.c) and io_uring's,
+ * safe in the fault handler. A fault's read can go on in the background through a ring
  * of its own, while the fault does eviction work (pager.c). A batch of
  * writes goes to the device at once through another ring, so that
  * scattered slots are written in parallel rather than one after another,
@@ -31,6 +31,7 @@ typedef struct file_store {
   uint64_t size; /* the file's length, set ahead of the writes */
   int has_ring;
   _Atomic int ring_busy; /* one user at a time; others write serially */
+  uint32_t batch;        /* the ring user's count of batches */
   struct io_uring ring;
   int has_read_ring;
   _Atomic int read_busy; /* the one background read's owner is in flight */
@@ -51,13 +52,12 @@ static int transfer(upg__store_t *s, uint64_t offset, const struct iovec *iov, i
   memcpy(rest, iov, (size_t)n * sizeof *iov);
   struct iovec *v = rest;
   while (n > 0) {
-    ssize_t done = writing ? pwritev(file_fd(s), v, n, (off_t)offset)
-                           : preadv(file_fd(s), v, n, (off_t)offset);
-    if (done < 0 && errno == EINTR) continue;
-    if (done < 0) return -errno;
+    long done = writing ? upg__os_pwritev(file_fd(s), v, n, offset)
+                        : upg__os_preadv(file_fd(s), v, n, offset);
+    if (done < 0) return (int)done;
     if (done == 0) return writing ? -ENOSPC : -EIO; /* past the end: never written */
     offset += (uint64_t)done;
-    while (n > 0 && (size_t)done >= v->iov_len) done -= (ssize_t)v->iov_len, v++, n--;
+    while (n > 0 && (size_t)done >= v->iov_len) done -= (long)v->iov_len, v++, n--;
     if (n > 0) v->iov_base = (char *)v->iov_base + done, v->iov_len -= (size_t)done;
   }
   return 0;
@@ -71,6 +71,32 @@ static int file_writev(upg__store_t *s, uint64_t offset, const struct iovec *iov
   return transfer(s, offset, iov, n, 1);
 }
 
+/* ---- submitting to a ring ----------------------------------------------*/
+/* Times a submission the kernel refuses for want of memory or room for
+ * completions is tried again before the ring is given up. */
+#define SUBMIT_TRIES 64
+
+/* Passes the n requests just queued to the kernel; returns how many it
+ * took. Requests it did not take stay queued, pointing at buffers the
+ * caller is about to reuse, and the kernel would run them at the next
+ * submission: they become no-ops, and the caller gives the ring up, never
+ * submitting to it again. */
+static int submit_all(struct io_uring *ring, struct io_uring_sqe **sqes, int n) {
+  int taken = 0;
+  for (int tries = 0; taken < n && tries < SUBMIT_TRIES;) {
+    int rc = io_uring_submit(ring);
+    if (rc > 0) {
+      taken += rc;
+      continue;
+    }
+    if (rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) break;
+    tries++;
+    upg__os_yield();
+  }
+  for (int i = taken; i < n; i++) io_uring_prep_nop(sqes[i]);
+  return taken;
+}
+
 /* ---- the background read ----------------------------------------------*/
 static int file_read_begin(upg__store_t *s, uint64_t offset, const struct iovec *iov, int n) {
   file_store_t *fs = (file_store_t *)s;
@@ -80,7 +106,8 @@ static int file_read_begin(upg__store_t *s, uint64_t offset, const struct iovec 
   fs->reading.offset = offset;
   fs->reading.iov = iov;
   fs->reading.n = n;
-  if (io_uring_submit(&fs->read_ring) == 1) return 0;
+  if (submit_all(&fs->read_ring, &sqe, 1) == 1) return 0;
+  fs->has_read_ring = 0; /* the caller reads with preadv, now and from now on */
   atomic_store(&fs->read_busy, 0);
   return -EAGAIN;
 }
@@ -113,26 +140,54 @@ static int file_read_end(upg__store_t *s) {
 }
 
 /* ---- writes -------------------------------------------------------------*/
-/* Submits every run and reaps every completion; a run the ring moved only
- * partly (or refused) is redone with pwritev, which resumes short writes. */
-static void ring_write_runs(file_store_t *fs, upg__io_run_t *runs, int n) {
-  for (int i = 0; i < n; i++) {
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&fs->ring);
-    io_uring_prep_writev(sqe, fs->fd, runs[i].iov, (unsigned)runs[i].iovcnt, runs[i].offset);
-    io_uring_sqe_set_data64(sqe, (uint64_t)i);
-    runs[i].rc = 1; /* in flight */
-  }
-  int submitted = io_uring_submit_and_wait(&fs->ring, (unsigned)n);
-  for (int done = 0; submitted > 0 && done < submitted; done++) {
+/* A run's request carries its batch's number and its index: a completion
+ * is matched to the request it belongs to, never to another batch's. */
+#define RUN_TAG(batch, i) (((uint64_t)(batch) << 32) | (uint32_t)(i))
+#define RUN_PENDING 1 /* a run's rc while the ring has it, or must redo it */
+
+/* Waits until the ring has reported every one of `inflight` writes; a wait
+ * cut short by a signal or a stop is resumed, since the caller frees the
+ * pages once this returns. */
+static void reap_writes(file_store_t *fs, upg__io_run_t *runs, int n, int inflight) {
+  while (inflight > 0) {
     struct io_uring_cqe *cqe;
-    if (io_uring_wait_cqe(&fs->ring, &cqe) != 0) break;
-    upg__io_run_t *run = &runs[io_uring_cqe_get_data64(cqe)];
-    size_t want = (size_t)run->iovcnt * run->iov[0].iov_len;
-    run->rc = cqe->res == (int)want ? 0 : 1;
-    io_uring_cqe_seen(&fs->ring, cqe);
+    int rc = io_uring_wait_cqe_nr(&fs->ring, &cqe, (unsigned)inflight);
+    if (rc == -EINTR || rc == -EAGAIN) continue;
+    if (rc != 0) upg__fatal("cannot wait for swap writes in flight", rc);
+    unsigned head, seen = 0;
+    io_uring_for_each_cqe(&fs->ring, head, cqe) {
+      uint64_t tag = io_uring_cqe_get_data64(cqe);
+      uint32_t i = (uint32_t)tag;
+      seen++;
+      if (tag >> 32 != fs->batch || i >= (uint32_t)n) continue;
+      upg__io_run_t *run = &runs[i];
+      size_t want = (size_t)run->iovcnt * run->iov[0].iov_len;
+      run->rc = cqe->res >= 0 && (size_t)cqe->res == want ? 0 : RUN_PENDING;
+      inflight--;
+    }
+    io_uring_cq_advance(&fs->ring, seen);
   }
+}
+
+/* Queues every run, submits, and reaps every completion; a run the ring
+ * moved only partly, failed or never took is redone with pwritev, which
+ * resumes short writes and says what went wrong. */
+static void ring_write_runs(file_store_t *fs, upg__io_run_t *runs, int n) {
+  struct io_uring_sqe *sqes[UPG__IOV_MAX];
+  int queued = 0;
+  fs->batch++;
+  for (int i = 0; i < n; i++) runs[i].rc = RUN_PENDING;
+  while (queued < n && (sqes[queued] = io_uring_get_sqe(&fs->ring)) != NULL) {
+    upg__io_run_t *run = &runs[queued];
+    io_uring_prep_writev(sqes[queued], fs->fd, run->iov, (unsigned)run->iovcnt, run->offset);
+    io_uring_sqe_set_data64(sqes[queued], RUN_TAG(fs->batch, queued));
+    queued++;
+  }
+  int taken = submit_all(&fs->ring, sqes, queued);
+  if (taken < queued) fs->has_ring = 0;
+  reap_writes(fs, runs, n, taken);
   for (int i = 0; i < n; i++)
-    if (runs[i].rc == 1)
+    if (runs[i].rc == RUN_PENDING)
       runs[i].rc = transfer(&fs->base, runs[i].offset, runs[i].iov, runs[i].iovcnt, 1);
 }
 
@@ -157,7 +212,7 @@ static void file_reserve(upg__store_t *s, uint64_t bytes) {
   if (bytes <= fs->size) return;
   uint64_t size = fs->size * 2 > bytes ? fs->size * 2 : bytes;
   if (size < MIN_RESERVE) size = MIN_RESERVE;
-  if (ftruncate(fs->fd, (off_t)size) == 0) fs->size = size;
+  if (upg__os_truncate(fs->fd, size) == 0) fs->size = size;
 }
 
 static int file_discard(upg__store_t *s, uint64_t offset, size_t len) {
@@ -168,7 +223,7 @@ static void file_close(upg__store_t *s) {
   file_store_t *fs = (file_store_t *)s;
   if (fs->has_ring) io_uring_queue_exit(&fs->ring);
   if (fs->has_read_ring) io_uring_queue_exit(&fs->read_ring);
-  close(file_fd(s));
+  upg__os_close(file_fd(s));
   upg__os_free(s, sizeof(file_store_t));
 }
 
@@ -184,24 +239,38 @@ static const upg__store_methods_t file_methods = {
     .close = file_close,
 };
 
-static int create_private_file(const char *dir) {
-  int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-  if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != ENOENT)) return fd;
+/* Names tried before a directory full of them is taken for an error. */
+#define NAME_TRIES 16
+
+/* A new 0600 file in dir, unlinked at once: for filesystems without
+ * O_TMPFILE. */
+static int create_named_file(const char *dir) {
   char path[PATH_MAX];
-  if (snprintf(path, sizeof path, "%s/upager-swap-XXXXXX", dir) >= (int)sizeof path) {
-    errno = ENAMETOOLONG;
-    return -1;
+  for (int tries = 0; tries < NAME_TRIES; tries++) {
+    uint64_t tag;
+    int rc = upg__os_random(&tag, sizeof tag);
+    if (rc != 0) return rc;
+    if (snprintf(path, sizeof path, "%s/upager-swap-%016llx", dir, (unsigned long long)tag) >=
+        (int)sizeof path)
+      return -ENAMETOOLONG;
+    int fd = upg__os_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) upg__os_unlink(path);
+    if (fd != -EEXIST) return fd;
   }
-  fd = mkostemp(path, O_CLOEXEC); /* mode 0600 */
-  if (fd >= 0) unlink(path);
-  return fd;
+  return -EEXIST;
+}
+
+static int create_private_file(const char *dir) {
+  int fd = upg__os_open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd >= 0 || (fd != -EOPNOTSUPP && fd != -EISDIR && fd != -ENOENT)) return fd;
+  return create_named_file(dir);
 }
 
 /* Slots are whole pages at page offsets, from page-aligned frames: all that
  * O_DIRECT asks. A filesystem that refuses it answers EINVAL. */
 static int try_direct_io(int fd) {
-  int flags = fcntl(fd, F_GETFL);
-  return flags >= 0 && fcntl(fd, F_SETFL, flags | O_DIRECT) == 0;
+  int flags = upg__os_fcntl(fd, F_GETFL, 0);
+  return flags >= 0 && upg__os_fcntl(fd, F_SETFL, flags | O_DIRECT) == 0;
 }
 
 static int file_open(const char *dir, int direct_io, upg__store_t **out) {
@@ -209,7 +278,7 @@ static int file_open(const char *dir, int direct_io, upg__store_t **out) {
   if (fs == NULL) return -ENOMEM;
   fs->fd = create_private_file(dir);
   if (fs->fd < 0) {
-    int err = -errno;
+    int err = fs->fd;
     upg__os_free(fs, sizeof *fs);
     return err;
   }

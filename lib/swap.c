@@ -142,8 +142,16 @@ static int count_read(const upg__swap_t *sw, int rc, int pages) {
   return rc;
 }
 
+/* Times a store call that a signal interrupted is made again: EINTR is
+ * no failure of the store, and a page whose write failed would stay
+ * resident for nothing. A store that answers nothing else fails. */
+#define EINTR_TRIES 64
+
 int upg__swap_read(upg__swap_t *sw, uint32_t slot, const struct iovec *iov, int n) {
-  return count_read(sw, sw->store->methods->readv(sw->store, slot_offset(sw, slot), iov, n), n);
+  int rc = -EINTR;
+  for (int tries = 0; rc == -EINTR && tries < EINTR_TRIES; tries++)
+    rc = sw->store->methods->readv(sw->store, slot_offset(sw, slot), iov, n);
+  return count_read(sw, rc, n);
 }
 
 int upg__swap_read_begin(upg__swap_t *sw, uint32_t slot, const struct iovec *iov, int n) {
@@ -169,10 +177,15 @@ static void count_write(const upg__swap_t *sw, int rc, int pages) {
 
 void upg__swap_write_runs(upg__swap_t *sw, upg__io_run_t *runs, int n) {
   const upg__store_methods_t *m = sw->store->methods;
-  for (int i = 0; i < n; i++) runs[i].offset = slot_offset(sw, (uint32_t)runs[i].offset);
+  for (int i = 0; i < n; i++) {
+    runs[i].offset = slot_offset(sw, (uint32_t)runs[i].offset);
+    runs[i].rc = -EINTR;
+  }
   if (m->write_runs != NULL) m->write_runs(sw->store, runs, n);
-  else
-    for (int i = 0; i < n; i++)
-      runs[i].rc = m->writev(sw->store, runs[i].offset, runs[i].iov, runs[i].iovcnt);
-  for (int i = 0; i < n; i++) count_write(sw, runs[i].rc, runs[i].iovcnt);
+  for (int i = 0; i < n; i++) {
+    upg__io_run_t *run = &runs[i];
+    for (int tries = 0; run->rc == -EINTR && tries < EINTR_TRIES; tries++)
+      run->rc = m->writev(sw->store, run->offset, run->iov, run->iovcnt);
+    count_write(sw, run->rc, run->iovcnt);
+  }
 }

@@ -52,6 +52,14 @@ static uint32_t *stamps_of(const upg__region_t *r) {
   return stamp;
 }
 
+void upg__thrash_forget_region(const upg__region_t *r) {
+  for (int i = 0; i < MAX_TABLES; i++) {
+    if (tables[i].region != r) continue;
+    upg__os_free(tables[i].stamp, tables[i].npages * sizeof(uint32_t));
+    tables[i] = (stamp_table_t){NULL, 0, NULL};
+  }
+}
+
 static void append_number(char *buf, size_t size, uint64_t v) {
   char digits[24];
   int n = 0;
@@ -77,7 +85,7 @@ static void warn(uint64_t majors_per_second, uint64_t median_pages) {
   append(msg, sizeof msg, " pages: the working set exceeds the budget; a budget of about ");
   append_number(msg, sizeof msg, median_pages * kib / 1024 + 1);
   append(msg, sizeof msg, "M, or working in smaller pieces, would stop it\n");
-  upg__os_write_stderr(msg);
+  upg__os_warn(msg);
 }
 
 /* The distance below which half of the window's refaults fell, in pages. */

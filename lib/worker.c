@@ -2,7 +2,10 @@
  * share one shape: a thread that holds the runtime lock while it works,
  * sleeps on a futex when there is nothing to do, and is woken by the fault
  * path, which must never block on it. All signals are blocked in it: it
- * touches no paged memory, and the program's handlers are not its business. */
+ * touches no paged memory, and the program's handlers are not its business.
+ * SIGSEGV too, which the preload's pthread_sigmask would leave open: a crash
+ * in a worker, which may hold the lock, then ends the process with a core
+ * instead of a fault handler waiting forever for that lock. */
 #define _GNU_SOURCE
 #include <signal.h>
 
@@ -14,9 +17,7 @@ static _Atomic uint32_t running;
 
 static void *worker_main(void *arg) {
   upg__worker_t *w = arg;
-  sigset_t all;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  upg__os_block_signals(NULL);
   atomic_fetch_add(&running, 1);
   upg__os_wake_all((const uint32_t *)&running);
   upg__lock();
