@@ -50,18 +50,22 @@ static int grow(upg__pagemap_t *m) {
   return 0;
 }
 
-int upg__pagemap_put(upg__pagemap_t *m, uint64_t key, uint32_t value) {
-  uint32_t *v = upg__pagemap_find(m, key);
-  if (v != NULL) {
-    *v = value;
-    return 0;
-  }
+int upg__pagemap_insert(upg__pagemap_t *m, uint64_t key, uint32_t value) {
   if (2 * (m->count + 1) > m->mask + 1) {
     int rc = grow(m);
     if (rc != 0) return rc;
   }
   insert_new(m, key, value);
   return 0;
+}
+
+int upg__pagemap_put(upg__pagemap_t *m, uint64_t key, uint32_t value) {
+  uint32_t *v = upg__pagemap_find(m, key);
+  if (v != NULL) {
+    *v = value;
+    return 0;
+  }
+  return upg__pagemap_insert(m, key, value);
 }
 
 /* Backward-shift deletion: later keys of the probe run move into the hole

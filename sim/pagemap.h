@@ -35,6 +35,9 @@ int upg__pagemap_init(upg__pagemap_t *m, size_t expected);
 void upg__pagemap_free(upg__pagemap_t *m);
 /* Inserts or replaces; 0 or -ENOMEM (the map is unchanged then). */
 int upg__pagemap_put(upg__pagemap_t *m, uint64_t key, uint32_t value);
+/* Inserts `key`, which the caller knows is absent (a policy's miss has
+ * just looked it up): put without its lookup. 0 or -ENOMEM, as put. */
+int upg__pagemap_insert(upg__pagemap_t *m, uint64_t key, uint32_t value);
 /* Removes `key` if present. */
 void upg__pagemap_remove(upg__pagemap_t *m, uint64_t key);
 

@@ -60,7 +60,7 @@ static int lru_access(void *state, uint64_t page) {
     upg__list_unlink(&s->list, s->prev, s->next, n);
     upg__pagemap_remove(&s->resident, s->page_of[n]);
   }
-  int rc = upg__pagemap_put(&s->resident, page, n);
+  int rc = upg__pagemap_insert(&s->resident, page, n);
   if (rc != 0) return rc;
   s->page_of[n] = page;
   upg__list_push_head(&s->list, s->prev, s->next, n);

@@ -77,7 +77,7 @@ static int runtime_access(void *state, uint64_t page) {
     f = (size_t)victim;
     upg__pagemap_remove(&s->resident, s->page_of[f]);
   }
-  int rc = upg__pagemap_put(&s->resident, page, (uint32_t)f);
+  int rc = upg__pagemap_insert(&s->resident, page, (uint32_t)f);
   if (rc != 0) return rc;
   s->page_of[f] = page;
   s->referenced[f] = 1;
