@@ -21,12 +21,28 @@ static int cmd_version(int argc, char **argv) {
   return 0;
 }
 
+/* upager options [--markdown]: the plain list is the help's; the markdown
+ * one is docs/options.md. */
+static int cmd_options(int argc, char **argv) {
+  if (argc == 2 && strcmp(argv[1], "--markdown") == 0) {
+    upg__options_markdown(stdout);
+    return 0;
+  }
+  if (argc != 1) {
+    fprintf(stderr, "usage: upager options [--markdown]\n");
+    return 2;
+  }
+  upg__options_describe(stdout);
+  return 0;
+}
+
 static const upg_cli_command_t commands[] = {
     {"help", "show this help", cmd_help},
     {"version", "print the version", cmd_version},
     {"sim", "replay a page-reference trace through replacement policies", upg__cmd_sim},
     {"trace", "summarise a fault trace written with UPAGER_TRACE", upg__cmd_trace},
     {"run", "run a program with its heap in paged memory", upg_cli_run},
+    {"options", "list the UPAGER_* variables (--markdown: docs/options.md)", cmd_options},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -38,7 +54,7 @@ static int usage(FILE *out) {
           "Commands:\n");
   for (size_t i = 0; i < NCOMMANDS; i++)
     fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
-  fprintf(out, "\nThe runtime reads, once, at init (see README.md):\n");
+  fprintf(out, "\nThe runtime reads, once, at init (docs/options.md):\n");
   upg__options_describe(out);
   return out == stdout ? 0 : 2;
 }

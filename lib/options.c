@@ -31,27 +31,44 @@ static int apply_heap_size(const char *, const char *, upg__config_t *);
 static int apply_readahead(const char *, const char *, upg__config_t *);
 static int apply_direct_io(const char *, const char *, upg__config_t *);
 
-/* X(field, kind, environment variable, default, what it is, apply); an
- * empty default is worked out at init, as the description says. */
+/* X(field, kind, environment variable, default, what an empty default
+ * means, what it is, more about it, apply). An empty default is worked out
+ * at init. `what` is the line of `upager --help`; docs/options.md adds
+ * `more` (`upager options --markdown` writes that file from this table). */
 #define UPG__OPTIONS(X)                                                                         \
-  X(page_size, size, "UPAGER_PAGE_SIZE", "", "paging unit (default: the system page)",         \
+  X(page_size, size, "UPAGER_PAGE_SIZE", "", "system page", "paging unit",                      \
+    "A power-of-two multiple of the system page, 4K to 2M and beyond, one for the whole "       \
+    "runtime. A larger unit pages a sequential scan faster and random access slower "           \
+    "([measurements.md](measurements.md)).",                                                    \
     apply_page_size)                                                                            \
-  X(budget, size, "UPAGER_BUDGET", "64M", "resident bytes of all regions together",            \
-    apply_budget)                                                                               \
-  X(swap_dir, string, "UPAGER_SWAP_DIR", "", "swap file directory (default: $TMPDIR, /tmp)",  \
+  X(budget, size, "UPAGER_BUDGET", "64M", "", "resident bytes, all regions together",           \
+    "At least 4 pages: one instruction can touch two pages, and both must fit.", apply_budget)  \
+  X(swap_dir, string, "UPAGER_SWAP_DIR", "", "$TMPDIR, else /tmp", "swap file directory",       \
+    "The swap file is made with O_TMPFILE where the filesystem allows, else mode 0600 and "     \
+    "unlinked at once: nothing is left behind.",                                                \
     apply_swap_dir)                                                                             \
-  X(policy, string, "UPAGER_POLICY", "clock", "replacement policy: clock or fifo",             \
+  X(policy, string, "UPAGER_POLICY", "clock", "", "replacement policy: clock or fifo", "",      \
     apply_policy)                                                                               \
-  X(stats, flag, "UPAGER_STATS", "0", "1: print the report to stderr at exit", apply_stats)    \
-  X(max_maps, size, "UPAGER_MAX_MAPS", "", "kernel mappings (default: half vm.max_map_count)", \
+  X(stats, flag, "UPAGER_STATS", "0", "", "1: print the report to stderr at exit",              \
+    "[stats.md](stats.md) explains the report.", apply_stats)                                   \
+  X(max_maps, size, "UPAGER_MAX_MAPS", "", "half vm.max_map_count",                             \
+    "kernel mappings the runtime may make",                                                     \
+    "From 64 to vm.max_map_count less 64. The runtime closes pages early to stay under, "       \
+    "so that mprotect never fails.",                                                            \
     apply_max_maps)                                                                             \
-  X(trace, string, "UPAGER_TRACE", "", "record every fault into this file", apply_trace)       \
-  X(readahead, size, "UPAGER_READAHEAD", "256K", "most bytes one sequential fault loads",      \
+  X(trace, string, "UPAGER_TRACE", "", "none", "record every fault into this file",             \
+    "The upt format, [upt.md](upt.md), which `upager trace stats` and `upager sim` read.",   \
+    apply_trace)                                                                                \
+  X(readahead, size, "UPAGER_READAHEAD", "256K", "", "most bytes a sequential fault loads",     \
+    "At most 256 pages of the paging unit. A page or less turns readahead off, under 16 "       \
+    "pages also the heap's fault-around.",                                                      \
     apply_readahead)                                                                            \
-  X(direct_io, string, "UPAGER_DIRECT_IO", "1", "1: open the swap file O_DIRECT",              \
+  X(direct_io, string, "UPAGER_DIRECT_IO", "1", "", "1: open the swap file O_DIRECT",           \
+    "Where the filesystem allows it (tmpfs does not: buffered there), so evicted pages "        \
+    "leave RAM instead of moving to the page cache. 0: always buffered.",                       \
     apply_direct_io)                                                                            \
-  X(heap_size, size, "UPAGER_HEAP_SIZE", "32G", "address space of the paged heap",             \
-    apply_heap_size)
+  X(heap_size, size, "UPAGER_HEAP_SIZE", "32G", "", "address space of the paged heap",          \
+    "The heap of upg_malloc and `upager run`; at least 64M.", apply_heap_size)
 
 /* How a field set in code becomes text; NULL when it is unset. */
 static const char *code_size(size_t v, char *buf, size_t len) {
@@ -215,7 +232,7 @@ int upg__options_resolve(const upg_options_t *in, upg__config_t *out) {
   int rc;
   if (in == NULL) in = &none;
   memset(out, 0, sizeof *out);
-#define UPG__RESOLVE_(field, kind, env, fallback, what, apply)         \
+#define UPG__RESOLVE_(field, kind, env, fallback, empty, what, more, apply) \
   if ((text = code_##kind(in->field, buf, sizeof buf)) != NULL) {     \
     snprintf(source, sizeof source, "upg_options_t." #field);          \
   } else if ((text = getenv(env)) != NULL) {                           \
@@ -230,9 +247,38 @@ int upg__options_resolve(const upg_options_t *in, upg__config_t *out) {
   return 0;
 }
 
+/* The default as a person reads it: the value, or what an empty one means. */
+static const char *shown_default(const char *fallback, const char *empty) {
+  return *fallback ? fallback : empty;
+}
+
 void upg__options_describe(FILE *out) {
-#define UPG__DESCRIBE_(field, kind, env, fallback, what, apply) \
-  fprintf(out, "  %-18s %-6s %s\n", env, fallback, what);
+#define UPG__DESCRIBE_(field, kind, env, fallback, empty, what, more, apply) \
+  fprintf(out, "  %-18s %-21s %s\n", env, shown_default(fallback, empty), what);
   UPG__OPTIONS(UPG__DESCRIBE_)
 #undef UPG__DESCRIBE_
+}
+
+/* docs/options.md, whole: ctest docs_options compares the file with this. */
+void upg__options_markdown(FILE *out) {
+  fputs("# Options\n\n"
+        "<!-- Written by `upager options --markdown` from the table in lib/options.c;\n"
+        "     edit the table, then: build/cli/upager options --markdown > docs/options.md\n"
+        "     (ctest docs_options fails while this file differs). -->\n\n"
+        "The runtime reads its options once, when it starts (`upg_init`, or the\n"
+        "first `upg_map`). A field set in `upg_options_t` wins over the\n"
+        "environment variable, which wins over the default; `upager run` sets the\n"
+        "variables from its flags ([run.md](run.md)). Sizes are a number with an\n"
+        "optional K, M, G or T. A bad value fails `upg_init` (or the first\n"
+        "`upg_map`) with its own code and a message naming where the value came\n"
+        "from, for example `upager: UPAGER_BUDGET='12Q' is not a size (a number\n"
+        "with an optional K, M, G or T)`.\n\n"
+        "| variable | `upg_options_t` field | default | meaning |\n"
+        "|---|---|---|---|\n",
+        out);
+#define UPG__MARKDOWN_(field, kind, env, fallback, empty, what, more, apply)                 \
+  fprintf(out, "| `%s` | `%s` | %s%s%s | %s%s%s |\n", env, #field, *fallback ? "`" : "",    \
+          shown_default(fallback, empty), *fallback ? "`" : "", what, *more ? ". " : "", more);
+  UPG__OPTIONS(UPG__MARKDOWN_)
+#undef UPG__MARKDOWN_
 }
