@@ -312,6 +312,9 @@ int upg_advise(void *addr, size_t len, int advice) {
   sigset_t saved;
   upg__region_t *r;
   size_t first, end;
+  /* Before init page_size is 0 and the alignment test below would fail
+   * every address with UPG_EINVAL. */
+  if (!upg__rt.running) return UPG_ENOTINIT;
   if (((uintptr_t)addr & (upg__rt.page_size - 1)) != 0) return UPG_EINVAL;
   upg__api_lock(&saved);
   int rc = find_range(addr, len, &r, &first, &end);

@@ -349,6 +349,12 @@ Test(runtime, calls_on_addresses_outside_regions_fail_cleanly, .timeout = 20) {
   cr_assert_eq(upg_init(NULL), UPG_EEXIST);
 }
 
+Test(runtime, advice_before_init_says_not_initialised, .timeout = 20) {
+  char local[PAGE] __attribute__((aligned(PAGE)));
+  cr_assert_eq(upg_advise(local, PAGE, UPG_ADV_WILLNEED), UPG_ENOTINIT);
+  cr_assert_eq(upg_advise(local + 1, 1, UPG_ADV_DONTNEED), UPG_ENOTINIT);
+}
+
 Test(runtime, unmap_frees_frames_and_slots, .timeout = 20) {
   start_runtime(BUDGET_PAGES * PAGE, NULL);
   size_t pages = 3 * BUDGET_PAGES;
