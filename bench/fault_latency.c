@@ -78,7 +78,7 @@ static double floor_pread_us(int fd, size_t pages, size_t n) {
 
 /* ---- upager faults --------------------------------------------------------*/
 static upg_stats_t stats(void) {
-  upg_stats_t s;
+  upg_stats_t s = UPG_STATS_INIT;
   if (upg_stats(&s) != 0) bench_die("upg_stats");
   return s;
 }

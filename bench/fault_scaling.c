@@ -175,7 +175,7 @@ static double bare_run(int fd, size_t pages, size_t budget, int threads, size_t 
 static double run(volatile char *region, size_t pages, int threads, size_t faults) {
   pthread_t tid[2];
   job_t jobs[2];
-  upg_stats_t before, after;
+  upg_stats_t before = UPG_STATS_INIT, after = UPG_STATS_INIT;
   upg_stats(&before);
   double t0 = now_s();
   for (int t = 0; t < threads; t++) {
@@ -215,7 +215,7 @@ int main(int argc, char **argv) {
   double one = run(region, pages, 1, faults);
   double two = run(region, pages, 2, faults);
   printf("  two threads / one thread: %.2fx\n", two / one);
-  upg_stats_t s;
+  upg_stats_t s = UPG_STATS_INIT;
   upg_stats(&s);
   upg_shutdown();
   int fd = bench_floor_file(pages, (int)s.swap_direct_io);

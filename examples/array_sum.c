@@ -31,7 +31,7 @@ static uint64_t sum(const uint64_t *a, uint64_t n) {
 
 /* One line of what a phase cost: time and the runtime's counters moved. */
 static void report_phase(const char *name, double seconds, const upg_stats_t *before) {
-  upg_stats_t now;
+  upg_stats_t now = UPG_STATS_INIT;
   example_check(upg_stats(&now), "upg_stats");
   printf("  %-7s %6.2f s  faults: %7" PRIu64 " zero-fill %7" PRIu64 " write %7" PRIu64
          " minor %7" PRIu64 " major | evicted %7" PRIu64 " clean %7" PRIu64
@@ -46,7 +46,7 @@ static void report_phase(const char *name, double seconds, const upg_stats_t *be
 
 /* Sums the array once, reports the phase, and says whether the sum is right. */
 static int sum_phase(const char *name, const uint64_t *a, uint64_t n) {
-  upg_stats_t before;
+  upg_stats_t before = UPG_STATS_INIT;
   example_check(upg_stats(&before), "upg_stats");
   double t0 = example_now_s();
   uint64_t s = sum(a, n);
@@ -83,7 +83,7 @@ int main(int argc, char **argv) {
          "one fault for many pages, the next window read in the background when the\n"
          "program touches the middle of the current one (a minor fault).\n\n");
 
-  upg_stats_t before;
+  upg_stats_t before = UPG_STATS_INIT;
   example_check(upg_stats(&before), "upg_stats");
   double t0 = example_now_s();
   fill(a, n);

@@ -59,7 +59,7 @@ static int lookup(const table_t *t, uint64_t key) {
 
 static void report_phase(const char *name, double seconds, uint64_t ops,
                          const upg_stats_t *before) {
-  upg_stats_t now;
+  upg_stats_t now = UPG_STATS_INIT;
   example_check(upg_stats(&now), "upg_stats");
   uint64_t faults = (now.fault_zero - before->fault_zero) +
                     (now.fault_write - before->fault_write) +
@@ -78,7 +78,7 @@ static void report_phase(const char *name, double seconds, uint64_t ops,
  * `expect` (1: present with the right value, 0: absent). */
 static uint64_t lookup_phase(const char *name, const table_t *t, uint64_t first,
                              uint64_t count, int expect) {
-  upg_stats_t before;
+  upg_stats_t before = UPG_STATS_INIT;
   example_check(upg_stats(&before), "upg_stats");
   double t0 = example_now_s();
   uint64_t wrong = 0;
@@ -122,7 +122,7 @@ int main(int argc, char **argv) {
          example_mib(table_bytes), t.mask + 1, sizeof(entry_t), example_mib(budget), keys,
          (double)keys / (double)(t.mask + 1), (double)budget / (double)table_bytes);
 
-  upg_stats_t before;
+  upg_stats_t before = UPG_STATS_INIT;
   example_check(upg_stats(&before), "upg_stats");
   double t0 = example_now_s();
   for (uint64_t k = 1; k <= keys; k++) insert(&t, k, value_of(k));

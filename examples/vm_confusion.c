@@ -71,7 +71,7 @@ static uint64_t peak_frames_kib;
 
 static void checkpoint(const char *what) {
   vm_status_t s = read_vm_status();
-  upg_stats_t st;
+  upg_stats_t st = UPG_STATS_INIT;
   uint64_t resident = 0;
   if (upg_stats(&st) == 0) resident = st.pages_resident * st.page_size;
   uint64_t frames = memfd_kib();

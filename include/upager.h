@@ -152,7 +152,9 @@ UPG_EXTERN void upg_free(void *p);
 
 /* ---- Introspection -----------------------------------------------------*/
 /* Statistics, one list: X(field, description). The struct, the reset and the
- * printer all expand it. */
+ * printer all expand it. ABI rule: a new field goes at the end of this list
+ * (so at the end of upg_stats_t), never in between, and no field is ever
+ * removed or reordered; UPG_LATENCY_BUCKETS never changes. */
 #define UPG_STATS_FIELDS(X)                                                   \
   X(fault_zero, "first touch, zero-filled page")                              \
   X(fault_minor, "resident page re-mapped: reference bit set, no I/O")       \
@@ -193,14 +195,24 @@ UPG_EXTERN void upg_free(void *p);
 
 #define UPG_LATENCY_BUCKETS 32 /* bucket i: latency in [2^i, 2^(i+1)) ns */
 
+/* The fixed fields come first and UPG_STATS_FIELDS last, so that the list
+ * can grow at the end. `size` lets a program and a library built with
+ * different versions of this header agree: the caller sets it (the
+ * UPG_STATS_INIT initialiser does), the library fills no more than that and
+ * sets it to the bytes it filled; fields past it are left as they were. */
 typedef struct upg_stats {
+  size_t size; /* in: sizeof(upg_stats_t) of the caller; out: bytes filled */
+  uint64_t page_size;
+  uint64_t latency_hist[UPG_LATENCY_BUCKETS];
 #define UPG_STATS_FIELD_(name, text) uint64_t name;
   UPG_STATS_FIELDS(UPG_STATS_FIELD_)
 #undef UPG_STATS_FIELD_
-  uint64_t page_size;
-  uint64_t latency_hist[UPG_LATENCY_BUCKETS];
 } upg_stats_t;
+#define UPG_STATS_INIT {.size = sizeof(upg_stats_t)}
 
+/* Snapshot of the counters into *out, whose `size` the caller has set
+ * (upg_stats_t s = UPG_STATS_INIT); UPG_EINVAL when it is smaller than the
+ * fixed fields, UPG_ENOTINIT when the runtime is not running. */
 UPG_EXTERN int upg_stats(upg_stats_t *out);
 /* Prints the report, one line a field with its meaning, and the latency
  * histogram. Nothing if the runtime is not running. */

@@ -2,6 +2,8 @@
  * report (upg_stats_print) and the fault latency histogram. The field list
  * itself is UPG_STATS_FIELDS in upager.h. */
 #include <inttypes.h>
+#include <stddef.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -18,9 +20,15 @@ void upg__stats_resident(long delta) {
   if (now > upg__rt.counters.pages_resident_peak) UPG__SET(pages_resident_peak, now);
 }
 
+/* The fields every caller has, whatever header it was built with. */
+#define FIXED_BYTES offsetof(upg_stats_t, latency_hist[UPG_LATENCY_BUCKETS])
+
 int upg_stats(upg_stats_t *out) {
   upg_stats_t snap;
   if (!upg__rt.running) return UPG_ENOTINIT;
+  size_t size = out->size;
+  if (size < FIXED_BYTES) return UPG_EINVAL;
+  if (size > sizeof snap) size = sizeof snap; /* a newer caller: the rest stays */
 #define UPG__SNAP_(name, text) \
   snap.name = atomic_load_explicit(&upg__rt.counters.name, memory_order_relaxed);
   UPG_STATS_FIELDS(UPG__SNAP_)
@@ -29,7 +37,8 @@ int upg_stats(upg_stats_t *out) {
     snap.latency_hist[i] = atomic_load_explicit(&upg__rt.counters.latency_hist[i],
                                                 memory_order_relaxed);
   snap.page_size = upg__rt.page_size;
-  *out = snap; /* out may be paged memory: written outside any lock */
+  snap.size = size;
+  memcpy(out, &snap, size); /* out may be paged memory: written outside any lock */
   return 0;
 }
 
@@ -48,7 +57,7 @@ static void print_histogram(FILE *out, const upg_stats_t *s) {
 }
 
 void upg_stats_print(FILE *out) {
-  upg_stats_t s;
+  upg_stats_t s = UPG_STATS_INIT;
   if (upg_stats(&s) != 0) return;
   fprintf(out, "upager stats: policy %s, page %" PRIu64 " bytes, budget %" PRIu64
           " frames (%" PRIu64 " KiB)\n",

@@ -24,7 +24,7 @@ static inline void start_runtime(size_t budget, const char *policy) {
 }
 
 static inline upg_stats_t stats_now(void) {
-  upg_stats_t s;
+  upg_stats_t s = UPG_STATS_INIT;
   cr_assert_eq(upg_stats(&s), 0);
   return s;
 }

@@ -3,6 +3,7 @@
  * eviction, unmapping, and what a huge reservation costs. */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <stddef.h>
 #include <unistd.h>
 
 #include "helpers.h"
@@ -462,12 +463,39 @@ Test(runtime, stats_report_names_every_field, .timeout = 20) {
   cr_assert_not_null(strstr(text, "fault latency"));
 }
 
+Test(runtime, stats_fill_no_more_than_the_callers_size, .timeout = 20) {
+  start_runtime(BUDGET_PAGES * PAGE, NULL);
+  char *p = upg_map(PAGE, 0);
+  p[0] = 1;
+  upg_stats_t s = {0};
+  cr_assert_eq(upg_stats(&s), UPG_EINVAL, "a caller that did not set size");
+  /* An older caller, built when the list ended at fault_zero. */
+  memset(&s, 0xee, sizeof s);
+  s.size = offsetof(upg_stats_t, fault_zero) + sizeof s.fault_zero;
+  cr_assert_eq(upg_stats(&s), 0);
+  cr_assert_eq(s.size, offsetof(upg_stats_t, fault_zero) + sizeof s.fault_zero);
+  cr_assert_eq(s.page_size, PAGE);
+  cr_assert_eq(s.fault_zero, 1);
+  cr_assert_eq(s.fault_minor, 0xeeeeeeeeeeeeeeeeull, "past the caller's size");
+  /* A newer caller, whose struct has a field this library does not know. */
+  struct {
+    upg_stats_t known;
+    uint64_t later;
+  } newer;
+  memset(&newer, 0xee, sizeof newer);
+  newer.known.size = sizeof newer;
+  cr_assert_eq(upg_stats(&newer.known), 0);
+  cr_assert_eq(newer.known.size, sizeof(upg_stats_t));
+  cr_assert_eq(newer.known.frames, BUDGET_PAGES);
+  cr_assert_eq(newer.later, 0xeeeeeeeeeeeeeeeeull);
+}
+
 Test(runtime, shutdown_then_init_again, .timeout = 20) {
   start_runtime(BUDGET_PAGES * PAGE, NULL);
   char *p = upg_map(PAGE, 0);
   p[0] = 1;
   upg_shutdown();
-  upg_stats_t s;
+  upg_stats_t s = UPG_STATS_INIT;
   cr_assert_eq(upg_stats(&s), UPG_ENOTINIT);
   start_runtime(BUDGET_PAGES * PAGE, "fifo");
   p = upg_map(PAGE, 0);

@@ -39,7 +39,7 @@ int main(int argc, char **argv) {
          leak_every, budget / 1024);
   printf("  %9s %12s %12s %12s %16s\n", "requests", "leaked KiB", "resident KiB", "swap KiB",
          "writes/request");
-  upg_stats_t s, last = {0};
+  upg_stats_t s = UPG_STATS_INIT, last = {0};
   uint64_t first_swap = 0, max_resident = 0;
   for (long r = 1; r <= requests; r++) {
     char *buffer = upg_malloc(REQUEST_BYTES);

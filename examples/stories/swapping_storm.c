@@ -43,7 +43,7 @@ static uint64_t work_interleaved(uint64_t **inputs, size_t n, size_t words, int 
 
 static outcome_t measure(const char *name, uint64_t (*run)(size_t, size_t, int), size_t n,
                          size_t words, int rounds) {
-  upg_stats_t before, after;
+  upg_stats_t before = UPG_STATS_INIT, after = UPG_STATS_INIT;
   example_check(upg_stats(&before), "upg_stats");
   double start = example_now_s();
   uint64_t sum = run(n, words, rounds);
