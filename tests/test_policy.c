@@ -138,3 +138,8 @@ Test(policy, names_resolve_and_unknown_is_null, .timeout = 10) {
   cr_assert_eq(upg__policy_find("fifo"), &upg__policy_fifo);
   cr_assert_null(upg__policy_find("lru"));
 }
+
+Test(policy, the_list_of_names_is_the_table, .timeout = 10) {
+  cr_assert_str_eq(upg__policy_names(), "clock, fifo");
+  cr_assert_str_eq(upg__policy_names(), "clock, fifo", "the second call too");
+}
