@@ -98,41 +98,41 @@ static void register_process_hooks(void) {
   pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
 }
 
-static int start(const upg_options_t *opt) {
-  upg__config_t cfg;
-  int rc = upg__options_resolve(opt, &cfg);
-  if (rc != 0) return rc;
+static void reset_runtime(const upg__config_t *cfg) {
   memset(&upg__rt.counters, 0, sizeof upg__rt.counters);
-  upg__rt.cfg = cfg;
-  upg__rt.page_size = cfg.page_size;
-  upg__rt.page_shift = (unsigned)__builtin_ctzll(cfg.page_size);
-  upg__rt.policy = cfg.policy;
+  upg__rt.cfg = *cfg;
+  upg__rt.page_size = cfg->page_size;
+  upg__rt.page_shift = (unsigned)__builtin_ctzll(cfg->page_size);
+  upg__rt.policy = cfg->policy;
   upg__rt.maps_in_use = 0;
   upg__rt.nregions = 0;
   upg__rt.views_shared = 0;
   upg__rt.pid = upg__os_getpid();
+}
+
+/* Each step that fails undoes the steps before it, in reverse order, by
+ * entering the one cleanup path below at its own label. */
+static int start(const upg_options_t *opt) {
+  upg__config_t cfg;
+  int rc = upg__options_resolve(opt, &cfg);
+  if (rc != 0) return rc;
+  reset_runtime(&cfg);
   size_t nframes = cfg.budget / cfg.page_size;
   if ((rc = upg__frames_create(nframes)) != 0)
     return upg__fail(rc, "cannot allocate the frame table for %zu frames", nframes);
   if ((rc = upg__swap_open(&upg__rt.swap, cfg.swap_dir, cfg.page_size, cfg.direct_io)) != 0) {
-    upg__frames_destroy();
-    return upg__fail(UPG_ESWAPDIR, "cannot create the swap file in '%s' (UPAGER_SWAP_DIR): %s",
-                     cfg.swap_dir, strerror(-rc));
+    rc = upg__fail(UPG_ESWAPDIR, "cannot create the swap file in '%s' (UPAGER_SWAP_DIR): %s",
+                   cfg.swap_dir, strerror(-rc));
+    goto no_swap;
   }
   if ((rc = upg__trace_open(cfg.trace_path)) != 0 || (rc = upg__fault_sigsegv.install()) != 0) {
-    upg__trace_close();
-    upg__swap_close(&upg__rt.swap);
-    upg__frames_destroy();
-    return upg__fail(rc, "cannot %s: %s", *cfg.trace_path ? "open UPAGER_TRACE" : "install the fault handler",
-                     strerror(-rc));
+    rc = upg__fail(rc, "cannot %s: %s", *cfg.trace_path ? "open UPAGER_TRACE" : "install the fault handler",
+                   strerror(-rc));
+    goto no_handler;
   }
   if ((rc = upg__evictor_start(nframes)) != 0 || (rc = upg__prefetch_start()) != 0) {
-    upg__evictor_stop();
-    upg__fault_sigsegv.uninstall();
-    upg__trace_close();
-    upg__swap_close(&upg__rt.swap);
-    upg__frames_destroy();
-    return upg__fail(rc, "cannot start the evictor and prefetch threads: %s", strerror(-rc));
+    rc = upg__fail(rc, "cannot start the evictor and prefetch threads: %s", strerror(-rc));
+    goto no_threads;
   }
   upg__workers_await();
   UPG__SET(frames, nframes);
@@ -142,6 +142,16 @@ static int start(const upg_options_t *opt) {
   register_process_hooks();
   upg__rt.running = 1;
   return 0;
+
+no_threads:
+  upg__evictor_stop();
+  upg__fault_sigsegv.uninstall();
+no_handler:
+  upg__trace_close();
+  upg__swap_close(&upg__rt.swap);
+no_swap:
+  upg__frames_destroy();
+  return rc;
 }
 
 int upg_init(const upg_options_t *opt) {
