@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "preload_api.h"
 
 /* The program's disposition, in two slots: a change fills the one not in
  * use and then switches `current`, so the handler, which cannot take a

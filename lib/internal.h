@@ -416,11 +416,7 @@ extern const upg__fault_source_t upg__fault_sigsegv;
  * runtime's handler stays. Returns 0 then (with the program's previous
  * action in *old), -1 when the source is not installed. */
 int upg__fault_sigsegv_program_action(const struct sigaction *act, struct sigaction *old);
-/* The same for a handler the program gives libsigsegv itself (gawk does),
- * which would replace the runtime's there: it gets the faults outside
- * paged memory first; NULL takes it away. Kept whether or not the runtime
- * is installed yet; -1 when it is not, and libsigsegv must take the call. */
-int upg__fault_sigsegv_program_handler(int (*handler)(void *addr, int serious));
+/* The same for a handler given to libsigsegv: preload_api.h. */
 
 /* ---- runtime.c ---------------------------------------------------------*/
 typedef struct upg__runtime {

@@ -12,6 +12,7 @@
 
 #include "heap.h"
 #include "internal.h"
+#include "preload_api.h"
 
 /* Frames a pin must leave free, so a fault always finds one. */
 #define UNPINNED_FRAMES_MIN 2
@@ -50,6 +51,16 @@ void upg__api_unlock(const sigset_t *saved) {
 }
 
 const char *upg_version(void) { return UPAGER_VERSION_STRING; }
+
+int upg__running(void) { return upg__rt.running; }
+size_t upg__paging_unit(void) { return upg__rt.page_size; }
+size_t upg__frame_budget(void) { return upg__rt.nframes; }
+
+int upg__report_take_over(void) {
+  int asked = upg__rt.cfg.stats;
+  upg__rt.cfg.stats = 0;
+  return asked;
+}
 
 static void print_stats_once(void) {
   if (upg__rt.running && upg__rt.cfg.stats && !stats_printed) {

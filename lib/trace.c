@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "preload_api.h"
 
 #define TRACE_BUFFER_RECORDS 8192
 #define TRACE_BUFFER_BYTES (2 * TRACE_BUFFER_RECORDS * sizeof(upg_trace_record_t))
@@ -95,4 +96,10 @@ void upg__trace_close(void) {
   trace_fd = -1;
   upg__os_free(buffers[0], TRACE_BUFFER_BYTES);
   buffers[0] = buffers[1] = NULL;
+}
+
+void upg__trace_finish(void) {
+  upg__lock();
+  upg__trace_close();
+  upg__unlock();
 }

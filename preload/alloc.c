@@ -19,8 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "heap.h"
-#include "internal.h"
+#include "preload_api.h"
 #include "preload.h"
 
 #define BOOT_BYTES (256 << 10)

@@ -17,8 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "heap.h"
-#include "internal.h"
+#include "preload_api.h"
 #include "preload.h"
 
 #define MAX_PINNED_IOV 64

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "preload_api.h"
 #include "preload.h"
 
 static int report_fd = -1;
@@ -24,8 +24,7 @@ __attribute__((constructor(101))) static void at_load(void) {
 }
 
 void upg__preload_heap_started(void) {
-  report_stats = upg__rt.cfg.stats;
-  upg__rt.cfg.stats = 0; /* the runtime's own report would come too early */
+  report_stats = upg__report_take_over(); /* the runtime's own would come too early */
 }
 
 static void print_report(void) {
@@ -43,9 +42,7 @@ static void print_report(void) {
  * (the heap must outlive every destructor). */
 __attribute__((destructor)) static void at_exit(void) {
   upg__stdio_flush_all();
-  if (!upg__rt.running) return;
+  if (!upg__running()) return;
   print_report();
-  upg__lock();
-  upg__trace_close();
-  upg__unlock();
+  upg__trace_finish();
 }

@@ -11,8 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "heap.h"
-#include "internal.h"
+#include "preload_api.h"
 #include "preload.h"
 
 /* The share of the budget one pinned piece may take: a call pins at most
@@ -20,8 +19,8 @@
 #define PIECE_SHARE 8
 
 static size_t piece_limit(void) {
-  size_t pages = upg__rt.nframes / PIECE_SHARE;
-  return (pages > 0 ? pages : 1) * upg__rt.page_size;
+  size_t pages = upg__frame_budget() / PIECE_SHARE;
+  return (pages > 0 ? pages : 1) * upg__paging_unit();
 }
 
 static void pause_briefly(void) {
@@ -32,7 +31,7 @@ static void pause_briefly(void) {
 /* Pins [addr, addr+*len), shrinking *len (never below the first page) when
  * the pins of other threads leave too little room. */
 static void pin_shrinking(const char *addr, size_t *len, int may_shrink) {
-  size_t unit = upg__rt.page_size;
+  size_t unit = upg__paging_unit();
   size_t first_page = unit - ((uintptr_t)addr & (unit - 1));
   for (;;) {
     int rc = upg_pin(addr, *len);
@@ -51,7 +50,7 @@ size_t upg__pin_begin(upg__pin_t *pin, const void *addr, size_t len) {
   const char *p = addr;
   size_t room = upg__heap.len - (size_t)(p - upg__heap.base);
   if (len > room) len = room;
-  size_t limit = piece_limit() - ((uintptr_t)p & (upg__rt.page_size - 1));
+  size_t limit = piece_limit() - ((uintptr_t)p & (upg__paging_unit() - 1));
   size_t piece = len < limit ? len : limit;
   pin_shrinking(p, &piece, 1);
   pin->addr = p;
@@ -62,9 +61,9 @@ size_t upg__pin_begin(upg__pin_t *pin, const void *addr, size_t len) {
 void upg__pin_whole(upg__pin_t *pin, const void *addr, size_t len) {
   *pin = (upg__pin_t){NULL, 0};
   if (len == 0 || !upg__heap_contains(addr)) return;
-  size_t unit = upg__rt.page_size;
+  size_t unit = upg__paging_unit();
   size_t pages = (((uintptr_t)addr & (unit - 1)) + len + unit - 1) / unit;
-  if (pages * PIECE_SHARE > upg__rt.nframes * 2)
+  if (pages * PIECE_SHARE > upg__frame_budget() * 2)
     upg__fatal("a buffer the kernel needs whole is larger than the pin limit; "
                "raise UPAGER_BUDGET", UPG_EPINLIMIT);
   pin_shrinking(addr, &len, 0);

@@ -12,7 +12,7 @@
 #include <signal.h>
 #include <string.h>
 
-#include "internal.h"
+#include "preload_api.h"
 #include "preload.h"
 #include "upager.h"
 

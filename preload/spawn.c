@@ -15,8 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "heap.h"
-#include "internal.h"
+#include "preload_api.h"
 #include "preload.h"
 
 extern char **environ;
@@ -105,7 +104,8 @@ static void pin_environ(environ_pins_t *p) {
   p->count = 0;
   while (environ != NULL && environ[n] != NULL) n++;
   upg__pin_whole(&p->array, environ, upg__heap_contains(environ) ? (n + 1) * sizeof(char *) : 0);
-  int most = (int)(upg__rt.nframes / 8 < 32 ? upg__rt.nframes / 8 : 32);
+  size_t share = upg__frame_budget() / 8;
+  int most = (int)(share < 32 ? share : 32);
   for (size_t i = 0; i < n && p->count < most; i++)
     if (upg__heap_contains(environ[i])) upg__pin_string(&p->strings[p->count++], environ[i]);
 }

@@ -15,8 +15,7 @@
 #include <stdarg.h>
 #include <string.h>
 
-#include "heap.h"
-#include "internal.h"
+#include "preload_api.h"
 #include "preload.h"
 
 /* glibc's FILE flags (libio.h), stable since the ABI of 2.1. */
@@ -88,7 +87,7 @@ static void sticky_drop(sticky_pin_t *e) {
 
 /* 1 when [base, base+len), fp's buffer, is pinned for good. */
 static int sticky_pin(const FILE *fp, const char *base, size_t len) {
-  size_t unit = upg__rt.page_size;
+  size_t unit = upg__paging_unit();
   size_t pages = (((uintptr_t)base & (unit - 1)) + len + unit - 1) / unit;
   sticky_pin_t *free_entry = NULL;
   int pinned = 0;
@@ -100,7 +99,7 @@ static int sticky_pin(const FILE *fp, const char *base, size_t len) {
     if (sticky[i].fp == NULL && free_entry == NULL) free_entry = &sticky[i];
   }
   if (!pinned && free_entry != NULL &&
-      (sticky_pages + pages) * STICKY_SHARE <= upg__rt.nframes && upg_pin(base, len) == 0) {
+      (sticky_pages + pages) * STICKY_SHARE <= upg__frame_budget() && upg_pin(base, len) == 0) {
     *free_entry = (sticky_pin_t){fp, base, len, pages};
     sticky_pages += pages;
     pinned = 1;

@@ -11,7 +11,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include "heap.h"
+#include "preload_api.h"
 #include "preload.h"
 
 typedef struct thread_start {
