@@ -56,6 +56,35 @@ static struct {
 } flight[MAX_IN_FLIGHT];
 static size_t frames_in_flight; /* victims of batches not yet settled */
 
+/* ---- the arrays this file orders and cuts into runs ---------------------*/
+
+/* Sorts base[0..n) so that no element is `before` one ahead of it. By
+ * insertion: the arrays are small (a batch, the pending pages) and mostly
+ * in order already. */
+#define SORT_ELEMENT_MAX 32
+static void sort_small(void *base, size_t n, size_t size,
+                       int (*before)(const void *a, const void *b)) {
+  _Alignas(16) unsigned char held[SORT_ELEMENT_MAX];
+  char *p = base;
+  for (size_t i = 1; i < n; i++) {
+    memcpy(held, p + i * size, size);
+    size_t j = i;
+    for (; j > 0 && before(held, p + (j - 1) * size); j--)
+      memcpy(p + j * size, p + (j - 1) * size, size);
+    memcpy(p + j * size, held, size);
+  }
+}
+
+/* The length of the run from element i of base[0..n) in which each
+ * element `follows` the one before it. */
+static size_t run_length(const void *base, size_t n, size_t size, size_t i,
+                         int (*follows)(const void *prev, const void *next)) {
+  const char *p = (const char *)base + i * size;
+  size_t len = 1;
+  while (i + len < n && follows(p + (len - 1) * size, p + len * size)) len++;
+  return len;
+}
+
 int upg__frames_create(size_t nframes) {
   upg__rt.frames = upg__os_alloc(nframes * sizeof(upg__frame_t));
   upg__rt.free_frames = upg__os_alloc(nframes * sizeof(uint32_t));
@@ -104,8 +133,14 @@ static struct {
   upg__frame_t page[MAX_PENDING_CLOSE];
 } pending;
 
-static int page_before(const upg__frame_t *a, const upg__frame_t *b) {
+static int page_before(const void *pa, const void *pb) {
+  const upg__frame_t *a = pa, *b = pb;
   return a->region != b->region ? a->region < b->region : a->page < b->page;
+}
+
+static int page_follows(const void *pa, const void *pb) {
+  const upg__frame_t *a = pa, *b = pb;
+  return b->region == a->region && b->page == a->page + 1;
 }
 
 /* Closes the pending pages, one mprotect a run of neighbours still open and
@@ -113,18 +148,10 @@ static int page_before(const upg__frame_t *a, const upg__frame_t *b) {
  * bit. Until then a touch goes unseen, for one batch of victim choices. */
 static void close_pending(void) {
   upg__frame_t *p = pending.page;
-  for (size_t i = 1; i < pending.n; i++) { /* insertion sort: runs are mostly in order */
-    upg__frame_t v = p[i];
-    size_t j = i;
-    for (; j > 0 && page_before(&v, &p[j - 1]); j--) p[j] = p[j - 1];
-    p[j] = v;
-  }
-  for (size_t i = 0; i < pending.n;) {
-    size_t n = 1;
-    while (i + n < pending.n && p[i + n].region == p[i].region && p[i + n].page == p[i].page + n)
-      n++;
+  sort_small(p, pending.n, sizeof p[0], page_before);
+  for (size_t i = 0, n; i < pending.n; i += n) {
+    n = run_length(p, pending.n, sizeof p[0], i, page_follows);
     (void)upg__pte_protect_run(p[i].region, p[i].page, n, UPG_PROT_NONE);
-    i += n;
   }
   pending.n = 0;
 }
@@ -144,27 +171,35 @@ static int frame_test_clear_referenced(void *ctx, size_t frame) {
 static const upg__policy_env_t policy_env = {frame_evictable, frame_test_clear_referenced,
                                              NULL};
 
-static int victim_before(const victim_t *a, const victim_t *b) {
+static int victim_before(const void *pa, const void *pb) {
+  const victim_t *a = pa, *b = pb;
   return a->region != b->region ? a->region < b->region : a->page < b->page;
 }
 
-/* Victims in address order, so neighbours form runs. */
-static void sort_victims(batch_t *b) {
-  for (size_t i = 1; i < b->n; i++) {
-    victim_t v = b->v[i];
-    size_t j = i;
-    for (; j > 0 && victim_before(&v, &b->v[j - 1]); j--) b->v[j] = b->v[j - 1];
-    b->v[j] = v;
-  }
+/* Neighbouring pages. */
+static int victim_follows(const void *pa, const void *pb) {
+  const victim_t *a = pa, *b = pb;
+  return b->region == a->region && b->page == a->page + 1;
 }
 
-/* The length of the run of neighbouring pages starting at victim i. */
-static size_t page_run(const batch_t *b, size_t i) {
-  size_t n = 1;
-  while (i + n < b->n && b->v[i + n].region == b->v[i].region &&
-         b->v[i + n].page == b->v[i].page + n)
-    n++;
-  return n;
+/* Neighbouring pages that share a fate: both left, or both stay. */
+static int victim_fate_follows(const void *pa, const void *pb) {
+  const victim_t *a = pa, *b = pb;
+  return b->rc == a->rc && victim_follows(a, b);
+}
+
+/* Consecutive swap slots, both written. */
+static int victim_slot_follows(const void *pa, const void *pb) {
+  const victim_t *a = pa, *b = pb;
+  return a->slot != UPG__NO_SLOT && (uint64_t)b->slot == (uint64_t)a->slot + 1;
+}
+
+_Static_assert(sizeof(victim_t) <= SORT_ELEMENT_MAX && sizeof(upg__frame_t) <= SORT_ELEMENT_MAX,
+               "sort_small holds one");
+
+/* The length of the run of victims from i in which each one `follows`. */
+static size_t victim_run(const batch_t *b, size_t i, int (*follows)(const void *, const void *)) {
+  return run_length(b->v, b->n, sizeof b->v[0], i, follows);
 }
 
 static upg__pte_t *victim_pte(const victim_t *v) { return &v->region->pte[v->page]; }
@@ -186,16 +221,15 @@ static void choose_victims(batch_t *b, size_t want) {
     b->v[b->n++] = (victim_t){f->region, f->page, (uint32_t)frame, UPG__NO_SLOT, 0};
   }
   close_pending();
-  sort_victims(b);
+  sort_small(b->v, b->n, sizeof b->v[0], victim_before); /* neighbours form runs */
 }
 
 /* Closes the program's view of every victim, a run at a time. */
 static void close_views(batch_t *b) {
-  for (size_t i = 0; i < b->n;) {
-    size_t n = page_run(b, i);
+  for (size_t i = 0, n; i < b->n; i += n) {
+    n = victim_run(b, i, victim_follows);
     int rc = upg__pte_protect_run(b->v[i].region, b->v[i].page, n, UPG_PROT_NONE);
     for (size_t k = i; k < i + n; k++) b->v[k].rc = rc;
-    i += n;
     upg__lock_yield(); /* victims are marked evicting: a fault on one waits */
   }
 }
@@ -232,34 +266,18 @@ static void write_victims(batch_t *b) {
   struct iovec iov[MAX_BATCH];
   upg__io_run_t runs[MAX_BATCH];
   size_t first_victim[MAX_BATCH], unit = upg__rt.page_size, nruns = 0, niov = 0;
-  for (size_t i = 0; i < b->n;) {
-    if (b->v[i].slot == UPG__NO_SLOT) {
-      i++;
-      continue;
-    }
-    runs[nruns] = (upg__io_run_t){b->v[i].slot, &iov[niov], 0, 0};
-    first_victim[nruns] = i;
-    while (i < b->n && b->v[i].slot == runs[nruns].offset + (uint64_t)runs[nruns].iovcnt) {
-      iov[niov++] = (struct iovec){b->v[i].region->alias + b->v[i].page * unit, unit};
-      runs[nruns].iovcnt++;
-      i++;
-    }
-    nruns++;
+  for (size_t i = 0, n; i < b->n; i += n) {
+    n = victim_run(b, i, victim_slot_follows);
+    if (b->v[i].slot == UPG__NO_SLOT) continue; /* clean: nothing to write */
+    runs[nruns] = (upg__io_run_t){b->v[i].slot, &iov[niov], (int)n, 0};
+    first_victim[nruns++] = i;
+    for (size_t k = i; k < i + n; k++)
+      iov[niov++] = (struct iovec){b->v[k].region->alias + b->v[k].page * unit, unit};
   }
   if (nruns == 0) return;
   upg__swap_write_runs(&upg__rt.swap, runs, (int)nruns);
   for (size_t r = 0; r < nruns; r++)
     for (size_t k = 0; k < (size_t)runs[r].iovcnt; k++) b->v[first_victim[r] + k].rc = runs[r].rc;
-}
-
-/* The length of the run of neighbours from victim i that share a fate:
- * all left, or all stay. */
-static size_t hole_run(const batch_t *b, size_t i) {
-  size_t n = 1;
-  while (i + n < b->n && b->v[i + n].rc == b->v[i].rc && b->v[i + n].region == b->v[i].region &&
-         b->v[i + n].page == b->v[i].page + n)
-    n++;
-  return n;
 }
 
 /* Gives the memory of victims [i, i+n) back to the kernel, if they left:
@@ -272,7 +290,10 @@ static void punch_run(const batch_t *b, size_t i, size_t n) {
 }
 
 static void punch_victims(batch_t *b) {
-  for (size_t i = 0, n; i < b->n; i += n) punch_run(b, i, n = hole_run(b, i));
+  for (size_t i = 0, n; i < b->n; i += n) {
+    n = victim_run(b, i, victim_fate_follows);
+    punch_run(b, i, n);
+  }
 }
 
 /* A victim whose write failed stays resident and dirty, closed, with its
@@ -301,13 +322,12 @@ static void finish_victim(victim_t *v) {
 /* Frees the frames so that they are taken again in ascending order: pages
  * loaded in address order then sit in frames in the order the Clock hand
  * visits them, so the hand evicts them in runs that share a write. */
+static int frame_above(const void *a, const void *b) {
+  return *(const uint32_t *)a > *(const uint32_t *)b;
+}
+
 static void release_in_order(uint32_t *frames, size_t n) {
-  for (size_t i = 1; i < n; i++) { /* descending, by insertion: n is small */
-    uint32_t f = frames[i];
-    size_t j = i;
-    for (; j > 0 && frames[j - 1] < f; j--) frames[j] = frames[j - 1];
-    frames[j] = f;
-  }
+  sort_small(frames, n, sizeof frames[0], frame_above); /* descending: the lowest is popped first */
   for (size_t i = 0; i < n; i++) upg__frames_release(frames[i]);
 }
 
@@ -329,7 +349,7 @@ static void prepare_batch(batch_t *b, size_t want) {
  * the fault path (see the top of the file). */
 static int batch_in_runs(const batch_t *b) {
   size_t runs = 0;
-  for (size_t i = 0; i < b->n; i += page_run(b, i)) runs++;
+  for (size_t i = 0; i < b->n; i += victim_run(b, i, victim_follows)) runs++;
   return 8 * runs <= b->n;
 }
 
@@ -462,7 +482,7 @@ int upg__frames_write_queued(void) {
  * a kept victim is news too. */
 static long reap_run(size_t i) {
   batch_t *b = &flight[i].b;
-  size_t first = flight[i].reaped, n = hole_run(b, first), failed = 0;
+  size_t first = flight[i].reaped, n = victim_run(b, first, victim_fate_follows), failed = 0;
   int err = 0;
   flight[i].state = SLOT_REAPING;
   upg__unlock();
