@@ -161,8 +161,8 @@ static int write_back_child(void) {
   for (size_t page = 0; page < STOP_PAGES; page++)
     for (size_t w = 0; w < WORDS; w += 128)
       if (a[page * WORDS + w] != word_of(page, 3 + w)) return 1;
-  upg_stats_t s;
-  upg_stats(&s);
+  upg_stats_t s = UPG_STATS_INIT;
+  if (upg_stats(&s) != 0) return 4;
   return s.swap_write_errors == 0 && s.fault_major > 0 ? 0 : 3;
 }
 
