@@ -148,13 +148,10 @@ static void ignore(int signo) { (void)signo; }
 
 /* The child rewrites every page three times and reads them back. */
 static int write_back_child(void) {
-  struct sigaction act = {0};
-  act.sa_handler = ignore; /* no SA_RESTART: interrupted calls fail with EINTR */
-  sigaction(SIGUSR1, &act, NULL);
   upg_options_t opt = {0};
   opt.budget = 256 * PAGE;
   if (upg_init(&opt) != 0) return 2;
-  uint64_t *a = upg_map((size_t)STOP_PAGES * PAGE, 0);
+  volatile uint64_t *a = upg_map((size_t)STOP_PAGES * PAGE, 0);
   for (uint64_t round = 1; round <= 3; round++)
     for (size_t page = 0; page < STOP_PAGES; page++)
       for (size_t w = 0; w < WORDS; w += 128) a[page * WORDS + w] = word_of(page, round + w);
@@ -167,6 +164,9 @@ static int write_back_child(void) {
 }
 
 Test(signals, stops_continues_and_signals_during_write_back_lose_nothing, .timeout = 120) {
+  struct sigaction act = {0};
+  act.sa_handler = ignore; /* no SA_RESTART: interrupted calls fail with EINTR */
+  sigaction(SIGUSR1, &act, NULL); /* before the fork: the child has it from its start */
   pid_t child = fork();
   if (child == 0) _exit(write_back_child());
   const struct timespec beat = {0, 2 * 1000 * 1000};
@@ -201,7 +201,7 @@ static int stalled_pipe(int *reader) {
 /* Cycling over twice the budget brings every page back from swap within
  * two budgets of its eviction: thrashing, which the runtime warns about
  * on stderr. */
-static void cycle(char *p, size_t pages, int rounds) {
+static void cycle(volatile char *p, size_t pages, int rounds) {
   for (int round = 0; round < rounds; round++)
     for (size_t page = 0; page < pages; page++) p[page * PAGE] = (char)round;
 }
