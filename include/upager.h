@@ -90,6 +90,8 @@ typedef struct upg_options {
                              (the upt format, docs/upt.md) */
   size_t heap_size;       /* UPAGER_HEAP_SIZE: address space reserved for the
                              paged heap of upg_malloc and upager run (32G) */
+  const char *store;      /* UPAGER_STORE: where evicted pages go: "file"
+                             (default), the swap file */
 } upg_options_t;
 
 /* Starts the process's one runtime: reads the options, opens the swap file

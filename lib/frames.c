@@ -35,8 +35,9 @@ typedef struct victim {
   upg__region_t *region;
   size_t page;
   uint32_t frame;
-  uint32_t slot; /* the slot written, for a dirty victim */
-  int rc;        /* 0, or why the page stays resident */
+  int dirty;         /* to be written: its copy in the store is stale */
+  upg__handle_t slot; /* the copy written, for a dirty victim */
+  int rc;             /* 0, or why the page stays resident */
 } victim_t;
 
 typedef struct batch {
@@ -188,12 +189,6 @@ static int victim_fate_follows(const void *pa, const void *pb) {
   return b->rc == a->rc && victim_follows(a, b);
 }
 
-/* Consecutive swap slots, both written. */
-static int victim_slot_follows(const void *pa, const void *pb) {
-  const victim_t *a = pa, *b = pb;
-  return a->slot != UPG__NO_SLOT && (uint64_t)b->slot == (uint64_t)a->slot + 1;
-}
-
 _Static_assert(sizeof(victim_t) <= SORT_ELEMENT_MAX && sizeof(upg__frame_t) <= SORT_ELEMENT_MAX,
                "sort_small holds one");
 
@@ -218,7 +213,7 @@ static void choose_victims(batch_t *b, size_t want) {
     upg__pte_t *pte = &f->region->pte[f->page];
     uint32_t w = atomic_load(&pte->word);
     upg__pte_store(pte, (w & ~UPG__STATE_MASK) | UPG__EVICTING);
-    b->v[b->n++] = (victim_t){f->region, f->page, (uint32_t)frame, UPG__NO_SLOT, 0};
+    b->v[b->n++] = (victim_t){f->region, f->page, (uint32_t)frame, 0, UPG__NO_SLOT, 0};
   }
   close_pending();
   sort_small(b->v, b->n, sizeof b->v[0], victim_before); /* neighbours form runs */
@@ -234,50 +229,43 @@ static void close_views(batch_t *b) {
   }
 }
 
-/* Gives every dirty victim a fresh slot, in as few runs as the free space
- * allows. Its old copy is stale: the slot goes back without I/O. */
-static void assign_slots(batch_t *b) {
-  uint32_t next = UPG__NO_SLOT, left = 0;
+/* A dirty victim's copy in the store is stale: it goes back without I/O,
+ * and the write gives the victim a new one. */
+static void drop_stale_copies(batch_t *b) {
+  upg__handle_t stale[MAX_BATCH];
+  int n = 0;
   for (size_t i = 0; i < b->n; i++) {
     victim_t *v = &b->v[i];
-    if (v->rc != 0 || !victim_dirty(v)) continue;
     upg__pte_t *pte = victim_pte(v);
-    if (pte->slot != UPG__NO_SLOT) upg__swap_unalloc(&upg__rt.swap, pte->slot);
+    v->slot = UPG__NO_SLOT;
+    v->dirty = v->rc == 0 && victim_dirty(v);
+    if (!v->dirty || pte->slot == UPG__NO_SLOT) continue;
+    stale[n++] = pte->slot;
     pte->slot = UPG__NO_SLOT;
-    if (left == 0) {
-      size_t dirty_left = 0;
-      for (size_t k = i; k < b->n; k++) dirty_left += b->v[k].rc == 0 && victim_dirty(&b->v[k]);
-      long got = upg__swap_alloc_run(&upg__rt.swap, (uint32_t)dirty_left, &next);
-      if (got < 0) {
-        v->rc = (int)got;
-        continue;
-      }
-      left = (uint32_t)got;
-    }
-    v->slot = next++;
-    left--;
   }
+  if (n > 0) upg__store_release(upg__rt.store, stale, n);
 }
 
-/* Writes the dirty victims, one write a run of consecutive slots, all runs
- * handed to the store at once. Runs without the lock: the victims are
- * evicting, nobody else moves them. */
+/* Hands the dirty victims to the store in one put, which places the batch
+ * as it can (the file store: in runs of consecutive slots, one write a
+ * run). Runs without the lock: the victims are evicting, nobody else moves
+ * them. */
 static void write_victims(batch_t *b) {
   struct iovec iov[MAX_BATCH];
-  upg__io_run_t runs[MAX_BATCH];
-  size_t first_victim[MAX_BATCH], unit = upg__rt.page_size, nruns = 0, niov = 0;
-  for (size_t i = 0, n; i < b->n; i += n) {
-    n = victim_run(b, i, victim_slot_follows);
-    if (b->v[i].slot == UPG__NO_SLOT) continue; /* clean: nothing to write */
-    runs[nruns] = (upg__io_run_t){b->v[i].slot, &iov[niov], (int)n, 0};
-    first_victim[nruns++] = i;
-    for (size_t k = i; k < i + n; k++)
-      iov[niov++] = (struct iovec){b->v[k].region->alias + b->v[k].page * unit, unit};
+  upg__handle_t handles[MAX_BATCH];
+  size_t who[MAX_BATCH], unit = upg__rt.page_size, n = 0;
+  for (size_t i = 0; i < b->n; i++) {
+    if (!b->v[i].dirty) continue;
+    iov[n] = (struct iovec){b->v[i].region->alias + b->v[i].page * unit, unit};
+    who[n++] = i;
   }
-  if (nruns == 0) return;
-  upg__swap_write_runs(&upg__rt.swap, runs, (int)nruns);
-  for (size_t r = 0; r < nruns; r++)
-    for (size_t k = 0; k < (size_t)runs[r].iovcnt; k++) b->v[first_victim[r] + k].rc = runs[r].rc;
+  if (n == 0) return;
+  int rc = upg__store_put(upg__rt.store, iov, (int)n, handles);
+  for (size_t k = 0; k < n; k++) {
+    victim_t *v = &b->v[who[k]];
+    v->slot = handles[k];
+    if (handles[k] == UPG__NO_HANDLE) v->rc = rc != 0 ? rc : -EIO;
+  }
 }
 
 /* Gives the memory of victims [i, i+n) back to the kernel, if they left:
@@ -299,7 +287,6 @@ static void punch_victims(batch_t *b) {
 /* A victim whose write failed stays resident and dirty, closed, with its
  * reference bit set so that the hand passes it once before trying again. */
 static void keep_victim(victim_t *v) {
-  if (v->slot != UPG__NO_SLOT) upg__swap_unalloc(&upg__rt.swap, v->slot);
   upg__pte_t *pte = victim_pte(v);
   uint32_t w = atomic_load(&pte->word);
   upg__pte_store(pte, (w & ~UPG__STATE_MASK) | UPG__RESIDENT | UPG__REFERENCED);
@@ -331,15 +318,16 @@ static void release_in_order(uint32_t *frames, size_t n) {
   for (size_t i = 0; i < n; i++) upg__frames_release(frames[i]);
 }
 
-/* Chooses up to `want` victims, closes their views and gives the dirty
- * ones slots: what a batch needs before its write. Under the lock. */
+/* Chooses up to `want` victims, closes their views and lets go of the
+ * dirty ones' stale copies: what a batch needs before its write. Under the
+ * lock. */
 static void prepare_batch(batch_t *b, size_t want) {
   if (want > MAX_BATCH) want = MAX_BATCH;
   upg__regions_share(); /* the first batch: the alias is where victims drain from */
   choose_victims(b, want);
   if (b->n == 0) return;
   close_views(b);
-  assign_slots(b);
+  drop_stale_copies(b);
   upg__rt.busy_frames += b->n;
 }
 
@@ -355,7 +343,7 @@ static int batch_in_runs(const batch_t *b) {
 
 static int batch_has_writes(const batch_t *b) {
   for (size_t i = 0; i < b->n; i++)
-    if (b->v[i].slot != UPG__NO_SLOT) return 1;
+    if (b->v[i].dirty) return 1;
   return 0;
 }
 

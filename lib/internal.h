@@ -26,6 +26,7 @@ typedef struct upg__config {
   int stats;
   int direct_io;
   const upg__policy_ops_t *policy;
+  const struct upg__store_class *store;
   char swap_dir[PATH_MAX];
   char trace_path[PATH_MAX];
 } upg__config_t;
@@ -61,98 +62,135 @@ typedef struct upg__counters {
 void upg__stats_fault_latency(uint64_t ns);
 void upg__stats_resident(long delta);
 
-/* ---- store: store_file.c and the wrappers in swap.c --------------------
- * A backing store is an object whose first member points to its methods,
- * as SQLite's sqlite3_file does; the core only calls the upg__store_*
- * wrappers, which is where tests inject failures (upg__store_class). */
+/* ---- store: store.c (the list of stores and the wrappers) --------------
+ * A backing store keeps the copies of evicted pages. Like SQLite's
+ * sqlite3_file, it is an object whose first member points to a const table
+ * of methods; the core calls it only through the upg__store_* wrappers,
+ * which retry EINTR, count failures and NULL-check the optional methods.
+ *
+ * The contract a store keeps:
+ * - A copy is named by a handle the store chose in put, never
+ *   UPG__NO_HANDLE, valid until released. A page-table entry holds it.
+ * - Buffers are whole pages of the unit the store was opened with,
+ *   page-aligned (O_DIRECT needs both); a call moves at most UPG__IOV_MAX.
+ * - Methods are called from several threads at once (the writer thread
+ *   puts while faults get and release): a store guards its own state.
+ *   release and give_back come under the runtime lock, the others without.
+ * - Every method is async-signal-safe (UPG__STORE_SIGNAL_SAFE): faults call
+ *   them from the SIGSEGV handler, with every signal blocked.
+ * - A store that wraps a lower one (its class names the lower's class) is
+ *   handed it open, owns it from then, closes it in its own close, and
+ *   calls it through its methods, not the wrappers: counting and retries
+ *   are the core's, once. */
 typedef struct upg__store upg__store_t;
-/* Most buffers one store call moves: the largest batch of pages. */
+/* Most pages one store call moves: the largest batch. */
 #define UPG__IOV_MAX 256
-/* One contiguous piece of a batch of writes, and how it went. */
-typedef struct upg__io_run {
-  uint64_t offset;
-  const struct iovec *iov;
-  int iovcnt;
-  int rc; /* out: 0 or a negative errno */
-} upg__io_run_t;
+/* A handle fits the page-table entry's 32 bits; 0 means no copy. */
+typedef uint32_t upg__handle_t;
+#define UPG__NO_HANDLE 0u
+
+#define UPG__STORE_VERSION 1    /* the table's layout below */
+#define UPG__STORE_SIGNAL_SAFE 1u /* may serve a fault: upg_init refuses others */
 
 typedef struct upg__store_methods {
-  /* Move all of iov (at most UPG__IOV_MAX buffers) from or to offset. */
-  int (*readv)(upg__store_t *s, uint64_t offset, const struct iovec *iov, int n);
-  int (*writev)(upg__store_t *s, uint64_t offset, const struct iovec *iov, int n);
-  /* Optional, all three or none: a read that goes on while the caller
-   * works. read_begin starts moving all of iov from offset and returns at
-   * once, or answers -EBUSY while another read is in flight (one at a time),
-   * and the caller uses readv; read_done says whether it has finished;
-   * read_end waits for it and returns its result. iov stays valid until
-   * read_end. */
-  int (*read_begin)(upg__store_t *s, uint64_t offset, const struct iovec *iov, int n);
+  int version;   /* UPG__STORE_VERSION */
+  unsigned caps; /* UPG__STORE_* */
+  /* Stores the n pages of iov, choosing a handle for each: handles[i] gets
+   * page i's, or UPG__NO_HANDLE if it was not stored (then nothing of it is
+   * held). 0 when all were stored, else the last error. */
+  int (*put)(upg__store_t *s, const struct iovec *iov, int n, upg__handle_t *handles);
+  /* Reads the copies of n handles into iov, one page each: all, or an error. */
+  int (*get)(upg__store_t *s, const upg__handle_t *handles, const struct iovec *iov, int n);
+  /* The copies are no longer needed; their space is free for the next put. */
+  void (*release)(upg__store_t *s, const upg__handle_t *handles, int n);
+  /* Every put so far is as durable as the store makes it (at close). */
+  int (*flush)(upg__store_t *s);
+  void (*close)(upg__store_t *s);
+  /* Optional, all three or none: a get that goes on while the caller works.
+   * read_begin starts it and returns at once, or answers an error when it
+   * cannot now (another in flight: one at a time), and the caller uses get;
+   * read_done says whether it has ended; read_end waits for it and returns
+   * its result. iov stays valid until read_end. */
+  int (*read_begin)(upg__store_t *s, const upg__handle_t *handles, const struct iovec *iov,
+                    int n);
   int (*read_done)(upg__store_t *s);
   int (*read_end)(upg__store_t *s);
-  /* Optional: all the runs at once, so the device can take them in
-   * parallel; NULL means the wrapper calls writev for each. */
-  void (*write_runs)(upg__store_t *s, upg__io_run_t *runs, int n);
-  /* Optional: the store will soon be written up to `bytes`. Under the
-   * runtime lock. */
-  void (*reserve)(upg__store_t *s, uint64_t bytes);
-  int (*discard)(upg__store_t *s, uint64_t offset, size_t len);
-  void (*close)(upg__store_t *s);
+  /* Optional: gives the space of copies released since the last call back
+   * to the system where it is worth it. Under the runtime lock. */
+  void (*give_back)(upg__store_t *s);
 } upg__store_methods_t;
 struct upg__store {
   const upg__store_methods_t *methods;
-  int direct_io; /* bypasses the page cache */
 };
+
 typedef struct upg__store_class {
   const char *name;
-  /* direct_io asks for I/O that bypasses the page cache where possible. */
-  int (*open)(const char *dir, int direct_io, upg__store_t **out);
+  const char *lower; /* the class of the store it wraps, or NULL */
+  /* Opens a store of pages of cfg->page_size bytes on `lower` (NULL
+   * unless the class names one; the store owns it even when open fails). */
+  int (*open)(const upg__config_t *cfg, upg__store_t *lower, upg__store_t **out);
 } upg__store_class_t;
 
-extern const upg__store_class_t upg__store_file;
-/* The class upg_init opens; tests point it at a failing store. */
-extern const upg__store_class_t *upg__store_class;
+/* The class named `name` in the list of stores, or NULL. */
+const upg__store_class_t *upg__store_find(const char *name);
+/* The names of the list, for messages: "file, faulty". */
+const char *upg__store_names(void);
+/* Opens cfg->store with the stores below it, lowest first. */
+int upg__store_open(const upg__config_t *cfg, upg__store_t **out);
+/* Flushes and closes; NULL is ignored. */
+void upg__store_close(upg__store_t *s);
+int upg__store_put(upg__store_t *s, const struct iovec *iov, int n, upg__handle_t *handles);
+int upg__store_get(upg__store_t *s, const upg__handle_t *handles, const struct iovec *iov, int n);
+void upg__store_release(upg__store_t *s, const upg__handle_t *handles, int n);
+void upg__store_give_back(upg__store_t *s);
+/* The background get, where the store has one: begin answers an error when
+ * it cannot start it now (and nothing was started). */
+int upg__store_read_begin(upg__store_t *s, const upg__handle_t *handles, const struct iovec *iov,
+                          int n);
+int upg__store_read_done(upg__store_t *s);
+int upg__store_read_end(upg__store_t *s);
 
-/* ---- swap.c: slots of page_size bytes in the store ---------------------*/
-/* Slots count from 1, so a zeroed (untouched) page-table entry has none. */
-#define UPG__NO_SLOT 0u
-typedef struct upg__swap {
-  upg__store_t *store;
+/* ---- slots.c: the file store's slots, page-sized, in runs --------------*/
+typedef struct upg__slots {
   uint64_t *used;  /* bitmap: bit s set while slot s holds (or awaits) a page */
   uint32_t high;   /* highest slot handed out: the file's extent */
   uint32_t cursor; /* next-fit: where the search for free slots resumes */
   uint32_t released_lo, released_hi; /* slots released since the last give-back */
-  size_t slot_bytes;
-} upg__swap_t;
+} upg__slots_t;
 
-int upg__swap_open(upg__swap_t *sw, const char *dir, size_t slot_bytes, int direct_io);
-void upg__swap_close(upg__swap_t *sw);
+/* Slots count from 1: slot s is handle s, and 0 is no slot. */
+int upg__slots_init(upg__slots_t *sl);
+void upg__slots_fini(upg__slots_t *sl);
 /* Takes up to `want` consecutive slots, at least one; returns how many, or
  * a negative errno. */
-long upg__swap_alloc_run(upg__swap_t *sw, uint32_t want, uint32_t *first);
-/* Returns the slot; its space in the store goes back at the next
- * upg__swap_give_back. */
-void upg__swap_release(upg__swap_t *sw, uint32_t slot);
-/* Gives the store's space of the slots released since the last call back
- * to the filesystem, one discard a long run of free slots. */
-void upg__swap_give_back(upg__swap_t *sw);
-/* Returns a slot whose contents no longer matter, keeping its space for
- * the next allocation. */
-void upg__swap_unalloc(upg__swap_t *sw, uint32_t slot);
-/* Reads n consecutive slots from `slot`, one buffer a slot. */
-int upg__swap_read(upg__swap_t *sw, uint32_t slot, const struct iovec *iov, int n);
-/* The same read started in the background, if the store can start one now
- * (0; else negative, and nothing was started); _done polls it, _end waits
- * for it and returns its result (n: the slots begin was given). */
-int upg__swap_read_begin(upg__swap_t *sw, uint32_t slot, const struct iovec *iov, int n);
-int upg__swap_read_done(upg__swap_t *sw);
-int upg__swap_read_end(upg__swap_t *sw, int n);
-/* Several writes at once; `offset` of each run holds its first slot on
- * entry. Each run's result lands in its rc. */
-void upg__swap_write_runs(upg__swap_t *sw, upg__io_run_t *runs, int n);
+long upg__slots_alloc_run(upg__slots_t *sl, uint32_t want, uint32_t *first);
+/* Frees a slot; its space goes back at the next upg__slots_give_back. */
+void upg__slots_release(upg__slots_t *sl, uint32_t slot);
+/* Frees a slot that was never written, keeping its space. */
+void upg__slots_unalloc(upg__slots_t *sl, uint32_t slot);
+/* Calls discard on each run of free slots, among those released since the
+ * last call, long enough (min_slots) to be worth a hole. */
+void upg__slots_give_back(upg__slots_t *sl, uint32_t min_slots,
+                          void (*discard)(void *ctx, uint32_t first, uint32_t n), void *ctx);
+
+/* ---- store_faulty.c: the file store with failures, for tests -----------
+ * UPAGER_STORE=faulty: every put, get and give-back passes through here,
+ * and fails as these say (set them before init; they are read at each
+ * call). */
+typedef struct upg__faulty_plan {
+  _Atomic int fail_puts;   /* n: every nth put answers -ENOSPC, 1 every one */
+  _Atomic int fail_gets;   /* every get answers -EIO */
+  _Atomic int eintr_every; /* n: every nth put and get answers -EINTR first */
+  _Atomic int corrupt_gets; /* every get flips the first byte of each page */
+  _Atomic int give_backs;  /* out: give-backs asked of the store */
+} upg__faulty_plan_t;
+extern upg__faulty_plan_t upg__faulty;
 
 /* ---- pagetable.c: one entry a page -------------------------------------
  * `word` holds the state, the flags and the pin count, and is also the futex
  * that threads sleep on while a page is loading or evicting. */
+/* A page-table entry without a copy in the store. */
+#define UPG__NO_SLOT UPG__NO_HANDLE
 enum {
   UPG__ABSENT = 0,   /* no frame: zeros, or the copy in `slot` */
   UPG__LOADING = 1,  /* frame assigned, being filled; program view closed */
@@ -174,7 +212,7 @@ enum {
 
 typedef struct upg__pte {
   _Atomic uint32_t word;
-  uint32_t slot;  /* swap slot, or UPG__NO_SLOT */
+  upg__handle_t slot; /* the store's handle of its copy, or UPG__NO_SLOT */
   uint32_t frame; /* valid while LOADING, RESIDENT or EVICTING */
 } upg__pte_t;
 
@@ -447,7 +485,7 @@ typedef struct upg__runtime {
   long maps_in_use;
   uint16_t next_region_id;
 
-  upg__swap_t swap;
+  upg__store_t *store;
   upg__counters_t counters;
 } upg__runtime_t;
 

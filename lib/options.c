@@ -30,6 +30,7 @@ static int apply_trace(const char *, const char *, upg__config_t *);
 static int apply_heap_size(const char *, const char *, upg__config_t *);
 static int apply_readahead(const char *, const char *, upg__config_t *);
 static int apply_direct_io(const char *, const char *, upg__config_t *);
+static int apply_store(const char *, const char *, upg__config_t *);
 
 /* X(field, kind, environment variable, default, what an empty default
  * means, what it is, more about it, apply). An empty default is worked out
@@ -47,6 +48,10 @@ static int apply_direct_io(const char *, const char *, upg__config_t *);
     "The swap file is made with O_TMPFILE where the filesystem allows, else mode 0600 and "     \
     "unlinked at once: nothing is left behind.",                                                \
     apply_swap_dir)                                                                             \
+  X(store, string, "UPAGER_STORE", "file", "", "where evicted pages go: file",                  \
+    "`file` is the swap file of `UPAGER_SWAP_DIR` and `UPAGER_DIRECT_IO`; `faulty` wraps it "   \
+    "with the failures tests ask for.",                                                         \
+    apply_store)                                                                                \
   X(policy, string, "UPAGER_POLICY", "clock", "", "replacement policy: clock or fifo", "",      \
     apply_policy)                                                                               \
   X(stats, flag, "UPAGER_STATS", "0", "", "1: print the report to stderr at exit",              \
@@ -150,6 +155,14 @@ static int apply_swap_dir(const char *text, const char *source, upg__config_t *c
     return upg__fail(UPG_ESWAPDIR, "%s='%s' cannot hold the swap file: %s", source, dir,
                      strerror(errno));
   strcpy(cfg->swap_dir, dir);
+  return 0;
+}
+
+static int apply_store(const char *text, const char *source, upg__config_t *cfg) {
+  cfg->store = upg__store_find(text);
+  if (cfg->store == NULL)
+    return upg__fail(UPG_EOPTION, "%s='%s' is not a store (one of: %s)", source, text,
+                     upg__store_names());
   return 0;
 }
 

@@ -106,43 +106,30 @@ static size_t claim_window(upg__region_t *r, size_t first, size_t window, uint32
   return n;
 }
 
-/* Reads pages [first, first+n) that have a swap copy, one store call a run
- * of consecutive slots, into the alias. Without the lock. Returns the error
- * of the first page, and marks every page of a failed run in failed[]. */
-/* How many of the n pages from `first` have consecutive slots, the first
- * one's onwards: one store call reads them. */
-static size_t slot_run(const upg__region_t *r, size_t first, size_t n) {
-  uint32_t slot = r->pte[first].slot;
-  size_t k = 1;
-  while (k < n && r->pte[first + k].slot == slot + k) k++;
-  return k;
-}
-
 /* The alias of pages [first, first+n), a buffer a page. */
 static void alias_iov(const upg__region_t *r, size_t first, size_t n, struct iovec *iov) {
   size_t unit = upg__rt.page_size;
   for (size_t k = 0; k < n; k++) iov[k] = (struct iovec){r->alias + (first + k) * unit, unit};
 }
 
+/* Reads the pages of [first, first+n) that have a copy in the store, in one
+ * get, into the alias. Without the lock. On failure every one of them is
+ * marked in failed[]; returns the error if the first page is one. */
 static int read_window(upg__region_t *r, size_t first, size_t n, unsigned char *failed) {
   struct iovec iov[UPG__IOV_MAX];
-  int first_rc = 0;
-  for (size_t i = 0; i < n;) {
-    uint32_t slot = r->pte[first + i].slot;
-    if (slot == UPG__NO_SLOT) { /* the memfd hole already reads as zeros */
-      i++;
-      continue;
-    }
-    size_t k = slot_run(r, first + i, n - i);
-    alias_iov(r, first + i, k, iov);
-    int rc = upg__swap_read(&upg__rt.swap, slot, iov, (int)k);
-    if (rc != 0) {
-      memset(failed + i, 1, k);
-      if (i == 0) first_rc = rc;
-    }
-    i += k;
+  upg__handle_t handles[UPG__IOV_MAX];
+  size_t who[UPG__IOV_MAX], k = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (r->pte[first + i].slot == UPG__NO_SLOT) continue; /* the memfd hole reads as zeros */
+    alias_iov(r, first + i, 1, &iov[k]);
+    handles[k] = r->pte[first + i].slot;
+    who[k++] = i;
   }
-  return first_rc;
+  if (k == 0) return 0;
+  int rc = upg__store_get(upg__rt.store, handles, iov, (int)k);
+  if (rc == 0) return 0;
+  for (size_t j = 0; j < k; j++) failed[who[j]] = 1;
+  return who[0] == 0 ? rc : 0;
 }
 
 /* How long a fault polls, its eviction work done, for its read to end
@@ -158,30 +145,32 @@ static int read_window(upg__region_t *r, size_t first, size_t n, unsigned char *
  * read that has ended. Without the lock: the read is this thread's alone. */
 static void spin_for_read(void) {
   uint64_t end = upg__os_now_ns() + READ_SPIN_NS;
-  while (!upg__swap_read_done(&upg__rt.swap) && upg__os_now_ns() < end) upg__os_yield();
+  while (!upg__store_read_done(upg__rt.store) && upg__os_now_ns() < end) upg__os_yield();
 }
 
-/* Reads a window that is one run of slots while the fault does eviction
+/* Reads a window whose pages all have a copy while the fault does eviction
  * work: the device takes tens of microseconds over a read, time in which
  * the next faults' victims are closed and their frames punched (frames.c),
  * work that would otherwise add about a third to a major fault. Under the
  * lock on entry and exit; the window's pages are loading. Returns 0 when
- * the store cannot start the read now, which the caller then does. */
+ * the store cannot start the read now (the file store: unless the window
+ * is one run of slots), which the caller then does. */
 static int read_overlapped(upg__region_t *r, size_t first, size_t n, unsigned char *failed,
                            int *rc) {
   struct iovec iov[UPG__IOV_MAX];
-  uint32_t slot = r->pte[first].slot;
-  if (slot == UPG__NO_SLOT || slot_run(r, first, n) != n) return 0;
+  upg__handle_t handles[UPG__IOV_MAX];
+  for (size_t i = 0; i < n; i++)
+    if ((handles[i] = r->pte[first + i].slot) == UPG__NO_SLOT) return 0;
   alias_iov(r, first, n, iov);
   upg__unlock();
-  int started = upg__swap_read_begin(&upg__rt.swap, slot, iov, (int)n) == 0;
+  int started = upg__store_read_begin(upg__rt.store, handles, iov, (int)n) == 0;
   upg__lock();
   if (!started) return 0;
-  for (int first = 1; !upg__swap_read_done(&upg__rt.swap) && upg__frames_step(first); first = 0)
+  for (int first = 1; !upg__store_read_done(upg__rt.store) && upg__frames_step(first); first = 0)
     continue;
   upg__unlock();
   spin_for_read();
-  *rc = upg__swap_read_end(&upg__rt.swap, (int)n);
+  *rc = upg__store_read_end(upg__rt.store);
   upg__lock();
   if (*rc != 0) memset(failed, 1, n);
   return 1;
@@ -525,7 +514,7 @@ static int drop_memory(upg__region_t *r, size_t first, size_t n) {
 
 static void forget_page(upg__region_t *r, size_t page, int had_data) {
   upg__pte_t *pte = &r->pte[page];
-  if (pte->slot != UPG__NO_SLOT) upg__swap_release(&upg__rt.swap, pte->slot);
+  if (pte->slot != UPG__NO_SLOT) upg__store_release(upg__rt.store, &pte->slot, 1);
   pte->slot = UPG__NO_SLOT;
   upg__pte_store(pte, UPG__ABSENT);
   if (had_data) UPG__COUNT(discards, 1);

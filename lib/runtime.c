@@ -84,7 +84,8 @@ static void forget_after_fork(void) {
   }
   upg__rt.nregions = 0;
   upg__frames_destroy();
-  upg__swap_close(&upg__rt.swap);
+  upg__store_close(upg__rt.store);
+  upg__rt.store = NULL;
   pthread_mutex_init(&upg__rt.lock, NULL);
   pthread_mutex_init(&life_lock, NULL);
   upg__rt.running = 0;
@@ -131,9 +132,9 @@ static int start(const upg_options_t *opt) {
   size_t nframes = cfg.budget / cfg.page_size;
   if ((rc = upg__frames_create(nframes)) != 0)
     return upg__fail(rc, "cannot allocate the frame table for %zu frames", nframes);
-  if ((rc = upg__swap_open(&upg__rt.swap, cfg.swap_dir, cfg.page_size, cfg.direct_io)) != 0) {
-    rc = upg__fail(UPG_ESWAPDIR, "cannot create the swap file in '%s' (UPAGER_SWAP_DIR): %s",
-                   cfg.swap_dir, strerror(-rc));
+  if ((rc = upg__store_open(&cfg, &upg__rt.store)) != 0) {
+    rc = upg__fail(UPG_ESWAPDIR, "cannot open the %s store in '%s' (UPAGER_STORE, UPAGER_SWAP_DIR): %s",
+                   cfg.store->name, cfg.swap_dir, strerror(-rc));
     goto no_swap;
   }
   if ((rc = upg__trace_open(cfg.trace_path)) != 0 || (rc = upg__fault_sigsegv.install()) != 0) {
@@ -147,7 +148,6 @@ static int start(const upg_options_t *opt) {
   }
   upg__workers_await();
   UPG__SET(frames, nframes);
-  UPG__SET(swap_direct_io, (uint64_t)upg__rt.swap.store->direct_io);
   UPG__SET(maps_limit, cfg.max_maps);
   stats_printed = 0;
   register_process_hooks();
@@ -159,7 +159,8 @@ no_threads:
   upg__fault_sigsegv.uninstall();
 no_handler:
   upg__trace_close();
-  upg__swap_close(&upg__rt.swap);
+  upg__store_close(upg__rt.store);
+  upg__rt.store = NULL;
 no_swap:
   upg__frames_destroy();
   return rc;
@@ -200,7 +201,7 @@ static int discard_for_unmap(upg__region_t *r, size_t first, size_t end) {
 
 static void discard_all(upg__region_t *r, size_t first, size_t end) {
   (void)upg__region_each_touched(r, first, end, discard_for_unmap);
-  upg__swap_give_back(&upg__rt.swap);
+  upg__store_give_back(upg__rt.store);
 }
 
 void upg_shutdown(void) {
@@ -223,7 +224,8 @@ void upg_shutdown(void) {
     }
     upg__trace_close();
     upg__frames_destroy();
-    upg__swap_close(&upg__rt.swap);
+    upg__store_close(upg__rt.store);
+    upg__rt.store = NULL;
     upg__rt.running = 0;
     upg__api_unlock(&saved);
   }
@@ -325,7 +327,7 @@ static int none_pinned(upg__region_t *r, size_t first, size_t end) {
 static int dont_need(upg__region_t *r, size_t first, size_t end) {
   int rc = upg__region_each_touched(r, first, end, none_pinned);
   if (rc == 0) rc = upg__region_each_touched(r, first, end, upg__page_discard_range);
-  upg__swap_give_back(&upg__rt.swap);
+  upg__store_give_back(upg__rt.store);
   return rc;
 }
 

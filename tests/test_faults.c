@@ -93,70 +93,10 @@ Test(faults, a_handler_set_with_upg_sigaction_after_init_gets_what_it_does_not_o
 }
 
 /* ---- a swap store that fails ----------------------------------------------*/
-typedef struct flaky_store {
-  upg__store_t base;
-  upg__store_t *inner;
-} flaky_store_t;
-
-static flaky_store_t flaky;
-static int fail_every; /* 1: every write fails; n: every nth */
-static int writes;
-static int fail_reads; /* every read fails */
-
-static int flaky_read(upg__store_t *s, uint64_t off, const struct iovec *iov, int n) {
-  (void)s;
-  int rc = flaky.inner->methods->readv(flaky.inner, off, iov, n);
-  return fail_reads ? -EIO : rc;
-}
-static int flaky_write(upg__store_t *s, uint64_t off, const struct iovec *iov, int n) {
-  (void)s;
-  if (fail_every > 0 && ++writes % fail_every == 0) return -ENOSPC;
-  return flaky.inner->methods->writev(flaky.inner, off, iov, n);
-}
-static int discards;
-static int flaky_discard(upg__store_t *s, uint64_t off, size_t len) {
-  (void)s;
-  discards++;
-  return flaky.inner->methods->discard(flaky.inner, off, len);
-}
-static void flaky_close(upg__store_t *s) {
-  (void)s;
-  flaky.inner->methods->close(flaky.inner);
-}
-/* The background read fails as the plain one does, once it has ended. */
-static int flaky_read_begin(upg__store_t *s, uint64_t off, const struct iovec *iov, int n) {
-  (void)s;
-  return flaky.inner->methods->read_begin(flaky.inner, off, iov, n);
-}
-static int flaky_read_done(upg__store_t *s) {
-  (void)s;
-  return flaky.inner->methods->read_done(flaky.inner);
-}
-static int flaky_read_end(upg__store_t *s) {
-  (void)s;
-  int rc = flaky.inner->methods->read_end(flaky.inner);
-  return fail_reads ? -EIO : rc;
-}
-static const upg__store_methods_t flaky_methods = {
-    .readv = flaky_read,
-    .writev = flaky_write,
-    .read_begin = flaky_read_begin,
-    .read_done = flaky_read_done,
-    .read_end = flaky_read_end,
-    .discard = flaky_discard,
-    .close = flaky_close,
-};
-static int flaky_open(const char *dir, int direct_io, upg__store_t **out) {
-  int rc = upg__store_file.open(dir, direct_io, &flaky.inner);
-  flaky.base.methods = &flaky_methods;
-  *out = &flaky.base;
-  return rc;
-}
-static const upg__store_class_t flaky_class = {"flaky", flaky_open};
-
+/* UPAGER_STORE=faulty: the file store, failing as upg__faulty says. */
 static void start_with_failing_writes(int every, size_t budget) {
-  fail_every = every;
-  upg__store_class = &flaky_class;
+  upg__faulty.fail_puts = every;
+  setenv("UPAGER_STORE", "faulty", 1);
   start_runtime(budget, NULL);
 }
 
@@ -194,8 +134,9 @@ Test(faults, unmapping_a_region_in_swap_gives_its_space_back_in_few_discards, .t
   char *p = upg_map(pages * PAGE, 0);
   for (size_t i = 0; i < pages; i++) p[i * PAGE] = 1;
   cr_assert_gt(stats_now().swap_slots_in_use, pages / 2);
-  discards = 0;
+  upg__faulty.give_backs = 0;
   cr_assert_eq(upg_unmap(p, pages * PAGE), 0);
+  int discards = upg__faulty.give_backs; /* the file store's one hole a run: test_swap */
   cr_assert_eq(stats_now().swap_slots_in_use, 0);
   cr_assert_leq(discards, 4, "%d discards for %zu pages", discards, pages);
 }
@@ -238,7 +179,7 @@ static void fill_with_failing_writes(void) {
 static void read_back_with_failing_reads(void) {
   start_with_failing_writes(0, 16 * PAGE);
   char *p = map_and_fill();
-  fail_reads = 1;
+  upg__faulty.fail_gets = 1;
   volatile char sink = 0;
   for (size_t i = 0; i < 64; i++) sink += p[i * PAGE];
   (void)sink;

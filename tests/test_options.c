@@ -34,6 +34,12 @@ Test(options, unknown_policy_fails_and_lists_the_known_ones, .timeout = 10) {
   cr_assert_not_null(strstr(upg_last_error(), "clock"));
 }
 
+Test(options, unknown_store_fails_naming_the_variable_and_the_stores, .timeout = 10) {
+  expect_env_failure("UPAGER_STORE", "redis", UPG_EOPTION);
+  cr_assert_not_null(strstr(upg_last_error(), "UPAGER_STORE"));
+  cr_assert_not_null(strstr(upg_last_error(), "file"));
+}
+
 Test(options, swap_dir_missing_or_unusable_fails, .timeout = 10) {
   expect_env_failure("UPAGER_SWAP_DIR", "/nonexistent/upager", UPG_ESWAPDIR);
   expect_env_failure("UPAGER_SWAP_DIR", "/etc/hostname", UPG_ESWAPDIR);
