@@ -115,6 +115,18 @@ Test(faults, every_third_swap_write_failing_loses_no_data, .timeout = 60) {
   cr_assert_leq(s.pages_resident_peak, 32);
 }
 
+/* EINTR is no failure: the wrappers ask again. */
+Test(faults, a_store_answering_eintr_loses_no_data_and_fails_no_write, .timeout = 60) {
+  upg__faulty.eintr_every = 3;
+  start_with_failing_writes(0, 32 * PAGE);
+  size_t pages = 512;
+  uint64_t *a = upg_map(pages * PAGE, 0);
+  for (int round = 1; round <= 2; round++)
+    for (size_t p = 0; p < pages; p++) a[p * PAGE / 8] = pattern(p, 0, round);
+  for (size_t p = 0; p < pages; p++) cr_assert_eq(a[p * PAGE / 8], pattern(p, 0, 2), "page %zu", p);
+  cr_assert_eq(stats_now().swap_write_errors, 0);
+}
+
 Test(faults, with_every_write_failing_clean_pages_still_make_room, .timeout = 60) {
   start_with_failing_writes(1, 16 * PAGE);
   char *p = upg_map(1024 * PAGE, 0);
