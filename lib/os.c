@@ -207,6 +207,11 @@ void upg__os_block_signals(sigset_t *saved) {
   (void)SYS4(SYS_rt_sigprocmask, SIG_BLOCK, &all, saved, KERNEL_SIGSET_BYTES);
 }
 
+void upg__os_signal_mask(sigset_t *out) {
+  sigemptyset(out);
+  (void)SYS4(SYS_rt_sigprocmask, SIG_BLOCK, NULL, out, KERNEL_SIGSET_BYTES);
+}
+
 void upg__os_set_signal_mask(const sigset_t *mask) {
   (void)SYS4(SYS_rt_sigprocmask, SIG_SETMASK, mask, NULL, KERNEL_SIGSET_BYTES);
 }

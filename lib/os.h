@@ -75,6 +75,8 @@ size_t upg__os_max_map_count(void);
  * NULL. upg__os_set_signal_mask puts a saved mask back. */
 void upg__os_block_signals(sigset_t *saved);
 void upg__os_set_signal_mask(const sigset_t *mask);
+/* The calling thread's signal mask, as the kernel holds it. */
+void upg__os_signal_mask(sigset_t *out);
 
 /* Widens the mask the kernel blocks while signo's installed handler runs
  * to every signal upg__os_block_signals blocks, keeping the handler, its

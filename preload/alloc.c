@@ -90,13 +90,31 @@ static void lose_heap_in_child(void) {
 
 typedef enum { FROM_HEAP, FROM_BOOT, FROM_GLIBC } source_t;
 
+/* A thread that blocks SIGSEGV is one of glibc's helpers (a timer's, an
+ * AIO worker), which block every signal for life: the preload's mask
+ * wrappers keep SIGSEGV open in every thread the program makes. A closed
+ * page touched there would end the process, so such a thread gets no paged
+ * block. Looked at once, at the thread's first allocation. */
+static _Thread_local signed char blocks_sigsegv __attribute__((tls_model("initial-exec"))) = -1;
+
+static int thread_blocks_sigsegv(void) {
+  if (__builtin_expect(blocks_sigsegv < 0, 0)) {
+    sigset_t now;
+    upg__os_signal_mask(&now);
+    blocks_sigsegv = (signed char)(sigismember(&now, SIGSEGV) == 1);
+  }
+  return blocks_sigsegv;
+}
+
 /* Where a new block comes from: the paged heap, once started; the
  * bootstrap area while this thread is starting it; glibc's malloc for
- * stream objects (streams.c) and in a child of fork(). */
+ * stream objects (streams.c), in a child of fork(), and in a thread that
+ * blocks SIGSEGV. */
 static source_t source(void) {
   int state = atomic_load_explicit(&upg__heap_state, memory_order_acquire);
-  if (__builtin_expect(state == UPG__HEAP_READY && !upg__making_stream, 1)) return FROM_HEAP;
-  if (upg__making_stream || state == UPG__HEAP_LOST) return FROM_GLIBC;
+  if (__builtin_expect(state == UPG__HEAP_READY && !upg__glibc_keeps && !thread_blocks_sigsegv(), 1))
+    return FROM_HEAP;
+  if (upg__glibc_keeps || state == UPG__HEAP_LOST || thread_blocks_sigsegv()) return FROM_GLIBC;
   static _Atomic int announced;
   int rc = upg__heap_start(&upg__mi_linked);
   if (rc == UPG_EBUSY) return FROM_BOOT;

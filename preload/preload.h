@@ -5,6 +5,8 @@
 #define UPAGER_PRELOAD_H
 
 #include <dirent.h>
+#include <mqueue.h>
+#include <time.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sigsegv.h>
@@ -102,7 +104,9 @@
   X(realloc, void *, (void *, size_t))                                          \
   X(free, void, (void *))                                                       \
   X(malloc_usable_size, size_t, (void *))                                       \
-  X(memalign, void *, (size_t, size_t))
+  X(memalign, void *, (size_t, size_t))                                         \
+  X(timer_create, int, (clockid_t, struct sigevent *, timer_t *))               \
+  X(mq_notify, int, (mqd_t, const struct sigevent *))
 
 typedef struct upg__real {
 #define UPG__REAL_FIELD_(name, ret, params) ret(*name) params;
@@ -117,10 +121,13 @@ void upg__real_resolve(void);
 #define UPG__REAL(name) \
   (__builtin_expect(upg__real.name != NULL, 1) ? upg__real.name : (upg__real_resolve(), upg__real.name))
 
-/* ---- streams.c: FILE objects outside the paged heap ----------------------
- * Set while this thread is inside a call that creates a FILE: what glibc
+/* ---- streams.c: what glibc keeps for itself, outside the paged heap -----
+ * Set while this thread is inside a call whose allocations glibc keeps and
+ * reads where a fault cannot be taken: a FILE (fork walks every stream in
+ * the child, which has no paged heap), a SIGEV_THREAD timer (its helper
+ * thread reads it with every signal blocked, notify.c). What glibc
  * allocates then comes from glibc's own malloc (alloc.c). */
-extern _Thread_local int upg__making_stream __attribute__((tls_model("initial-exec")));
+extern _Thread_local int upg__glibc_keeps __attribute__((tls_model("initial-exec")));
 
 /* ---- pin.c: buffers made resident and pinned for one call -----------------*/
 typedef struct upg__pin {

@@ -131,9 +131,9 @@ UPG__EXPORT FILE *popen(const char *command, const char *mode) {
   upg__pin_t pin;
   upg__pin_string(&pin, command);
   pin_environ(&env);
-  upg__making_stream++; /* the FILE stays outside the heap (streams.c) */
+  upg__glibc_keeps++; /* the FILE stays outside the heap (streams.c) */
   FILE *fp = UPG__REAL(popen)(command, mode);
-  upg__making_stream--;
+  upg__glibc_keeps--;
   unpin_environ(&env);
   upg__pin_end(&pin);
   return fp;

@@ -507,9 +507,9 @@ UPG__EXPORT int fclose(FILE *fp) {
 UPG__EXPORT FILE *fopen64(const char *path, const char *mode) {
   upg__pin_t pin;
   upg__pin_string(&pin, path);
-  upg__making_stream++; /* the FILE stays outside the heap (streams.c) */
+  upg__glibc_keeps++; /* the FILE stays outside the heap (streams.c) */
   FILE *fp = UPG__REAL(fopen64)(path, mode);
-  upg__making_stream--;
+  upg__glibc_keeps--;
   upg__pin_end(&pin);
   if (fp == NULL) upg__efault_check(-1, "fopen", path);
   return fp;

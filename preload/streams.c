@@ -12,13 +12,13 @@
 
 #include "preload.h"
 
-_Thread_local int upg__making_stream __attribute__((tls_model("initial-exec")));
+_Thread_local int upg__glibc_keeps __attribute__((tls_model("initial-exec")));
 
 #define STREAM_CALL(call)       \
   do {                          \
-    upg__making_stream++;       \
+    upg__glibc_keeps++;       \
     FILE *fp_ = (call);         \
-    upg__making_stream--;       \
+    upg__glibc_keeps--;       \
     return fp_;                 \
   } while (0)
 

@@ -23,7 +23,10 @@
  *   libsigsegv  so does a handler the program gives GNU libsigsegv itself,
  *            the runtime's own library (as gawk does)
  *   efault   a raw syscall() into an evicted buffer: the safety net must end
- *            the process (this mode is expected to die by SIGABRT) */
+ *            the process (this mode is expected to die by SIGABRT)
+ *   sigev    a SIGEV_THREAD timer's function, which glibc runs on a thread of
+ *            its helper's with every signal blocked, reads, writes and
+ *            allocates heap blocks that the main thread keeps pushing out */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -34,6 +37,7 @@
 #include <signal.h>
 #include <sigsegv.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -228,6 +232,52 @@ static int probe_sigmask(void) {
   return 0;
 }
 
+/* ---- sigev ---------------------------------------------------------------*/
+#define SIGEV_BLOCKS 64
+#define SIGEV_BLOCK_BYTES (64 << 10) /* 4 MiB in all, four budgets */
+static unsigned char *sigev_blocks[SIGEV_BLOCKS];
+static atomic_int sigev_calls, sigev_wrong;
+
+static void on_expiry(union sigval value) {
+  unsigned i = (unsigned)atomic_fetch_add(&sigev_calls, 1) % SIGEV_BLOCKS;
+  if (!same(sigev_blocks[i], SIGEV_BLOCK_BYTES, i)) atomic_fetch_add(&sigev_wrong, 1);
+  fill(sigev_blocks[i], SIGEV_BLOCK_BYTES, i); /* the same bytes, written */
+  char *scratch = malloc(1000);
+  scratch[999] = (char)value.sival_int;
+  free(scratch);
+}
+
+static int probe_sigev(void) {
+  for (unsigned i = 0; i < SIGEV_BLOCKS; i++) {
+    sigev_blocks[i] = malloc(SIGEV_BLOCK_BYTES);
+    fill(sigev_blocks[i], SIGEV_BLOCK_BYTES, i);
+  }
+  struct sigevent ev = {0};
+  ev.sigev_notify = SIGEV_THREAD;
+  ev.sigev_notify_function = on_expiry;
+  ev.sigev_value.sival_int = 7;
+  timer_t timer;
+  CHECK(timer_create(CLOCK_MONOTONIC, &ev, &timer) == 0);
+  struct itimerspec every = {{0, 2000000}, {0, 2000000}};
+  CHECK(timer_settime(timer, 0, &every, NULL) == 0);
+  for (int round = 0; round < 200 && atomic_load(&sigev_calls) < 100; round++) {
+    char *flood = malloc(2 * BUDGET); /* the blocks the function reads go out */
+    for (size_t i = 0; i < 2 * BUDGET; i += 512) flood[i] = (char)i;
+    free(flood);
+    struct timespec pause = {0, 5000000};
+    nanosleep(&pause, NULL);
+  }
+  struct itimerspec stop = {{0, 0}, {0, 0}};
+  timer_settime(timer, 0, &stop, NULL);
+  timer_delete(timer);
+  struct timespec settle = {0, 50000000}; /* a notification may still be running */
+  nanosleep(&settle, NULL);
+  CHECK(atomic_load(&sigev_calls) >= 100);
+  CHECK(atomic_load(&sigev_wrong) == 0);
+  for (unsigned i = 0; i < SIGEV_BLOCKS; i++) CHECK(same(sigev_blocks[i], SIGEV_BLOCK_BYTES, i));
+  return 0;
+}
+
 extern char **environ;
 
 static int probe_spawn(void) {
@@ -411,6 +461,7 @@ int main(int argc, char **argv) {
            : strcmp(argv[1], "segv") == 0    ? probe_segv()
            : strcmp(argv[1], "libsigsegv") == 0 ? probe_libsigsegv()
            : strcmp(argv[1], "efault") == 0  ? probe_efault()
+           : strcmp(argv[1], "sigev") == 0   ? probe_sigev()
                                              : 2;
   rmdir(tmpdir);
   if (rc == 0) printf("preload_probe %s: ok\n", argv[1]);
