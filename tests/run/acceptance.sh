@@ -5,6 +5,9 @@
 #   acceptance.sh UPAGER CASE [WORKDIR]
 #   CASE: xz, xz-mt, sort, sort-mt, sqlite, stress (stress needs
 #         ALLOC_STRESS=path/to/alloc_stress)
+#   LOCALE: the locale the programs run in (C by default). Under a UTF-8
+#         locale sort compares with strcoll and takes a change of errno
+#         for a failed comparison, which a fault must never make.
 #
 # The heap is measured, not assumed: the program first runs under upager
 # with a budget nothing is evicted under, and readahead off (so that no
@@ -18,7 +21,7 @@ upager=$1
 case_name=$2
 work=${3:-$(mktemp -d)}
 mkdir -p "$work"
-export LC_ALL=C
+export LC_ALL="${LOCALE:-C}"
 page=4096
 
 # Deterministic text: numbers, hex and words, not sorted.
