@@ -186,6 +186,40 @@ Test(signals, stops_continues_and_signals_during_write_back_lose_nothing, .timeo
   cr_expect_gt(signals, 100, "only %d stops while the child paged", signals);
 }
 
+/* ---- cancellation ----------------------------------------------------------*/
+static void *fault_forever(void *arg) {
+  volatile uint64_t *region = arg;
+  uint64_t state = 12345;
+  for (long i = 1;; i++) { /* deferred: a cancellation point ends it */
+    size_t page = next_random(&state) % TIMER_PAGES;
+    region[page * WORDS] += 1;
+    if (i % 1000 == 0) pthread_testcancel(); /* the program's own, the only one */
+  }
+  return NULL;
+}
+
+/* A thread cancelled while its faults read the swap file: no system call
+ * of the fault path is a cancellation point, so the thread unwinds at its
+ * own next one, never inside a fault with the runtime lock held, and the
+ * other threads page on. */
+Test(signals, a_thread_cancelled_while_faulting_leaves_paging_working, .timeout = 60) {
+  start_runtime(256 * PAGE, NULL);
+  uint64_t *region = upg_map((size_t)TIMER_PAGES * PAGE, 0);
+  cr_assert_eq(upg_advise(region, (size_t)TIMER_PAGES * PAGE, UPG_ADV_RANDOM), 0);
+  const struct timespec pause = {0, 20 * 1000 * 1000};
+  for (int round = 0; round < 20; round++) {
+    pthread_t victim;
+    pthread_create(&victim, NULL, fault_forever, region);
+    nanosleep(&pause, NULL);
+    pthread_cancel(victim);
+    pthread_join(victim, NULL);
+  }
+  volatile uint64_t *v = region;
+  for (size_t page = 0; page < TIMER_PAGES; page += 7) v[page * WORDS + 1] = page;
+  for (size_t page = 0; page < TIMER_PAGES; page += 7) cr_assert_eq(v[page * WORDS + 1], page);
+  cr_expect_gt(stats_now().fault_major, 100);
+}
+
 /* ---- a reader that stalls -------------------------------------------------*/
 static int stalled_pipe(int *reader) {
   int fds[2];
