@@ -77,7 +77,7 @@ static int place_arena(void) {
   char *base = (char *)(((uintptr_t)region + ARENA_ALIGN - 1) & ~(uintptr_t)(ARENA_ALIGN - 1));
   sigset_t saved;
   upg__api_lock(&saved);
-  upg__region_find(region)->fresh_dirty = 1; /* a new heap page is written at once */
+  upg__advice_fresh_dirty(upg__region_find(region)); /* a new heap page is written at once */
   upg__api_unlock(&saved);
   tame_mimalloc();
   /* Committed (so never decommitted), not large, zero-filled. */

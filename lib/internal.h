@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "advisor.h"
 #include "os.h"
 #include "policy.h"
 #include "trace_format.h"
@@ -254,18 +255,7 @@ struct upg__region {
   upg__pte_t *pte;
   uint64_t *touched; /* a bit a chunk of pages any of which was ever given a
                         frame or unmapped: elsewhere every entry is zero */
-  size_t ra_next;   /* the page a sequential run would fault on next */
-  size_t ra_window; /* pages the last fault loaded, ending at ra_next */
-  size_t ra_written; /* of those, how many the program has written since */
-  unsigned ra_rw_streak; /* windows in a row opened writable */
-  int ra_down;      /* the last window was a heap growing downwards */
-  /* The write predictor (pager.c): of the pages loads opened read-only in
-   * this round, how many the program then wrote; and the last round's verdict. */
-  unsigned wp_loads, wp_writes, wp_sample;
-  int wp_presume;
-  int access;       /* UPG_ADV_NORMAL, _SEQUENTIAL or _RANDOM */
-  int fresh_dirty;  /* first touch opens read-write and dirty (the heap,
-                       whose new pages are written at once: one fault, not two) */
+  upg__advice_t advice; /* what the advisor learnt of it (advisor.h) */
   long maps;       /* kernel mappings: the view's runs, the alias, the table */
   uint16_t id;
 };

@@ -1,8 +1,10 @@
 /* pager.c: the pager core: resolving a fault and the page transitions
  * (absent -> loading -> resident -> evicting -> absent) that every path
- * shares. All of it runs under the runtime lock, which is dropped only
- * around swap I/O while the page is marked busy. Async-signal-safe: no
- * malloc, no stdio. */
+ * shares. How many pages a load takes, which protection they open with and
+ * what the program's accesses teach are the advisor's (advisor.h), asked
+ * at each of those points. All of it runs under the runtime lock, which is
+ * dropped only around swap I/O while the page is marked busy.
+ * Async-signal-safe: no malloc, no stdio. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <sched.h>
@@ -10,88 +12,6 @@
 #include <unistd.h>
 
 #include "internal.h"
-
-/* Fresh heap pages a first touch maps at once, the faulting one and those
- * around it that were never loaded either, while free frames are plenty (a
- * quarter of the budget): a heap grows into its pages in bursts, and each
- * first touch would otherwise cost a signal. It is readahead for zero
- * pages: a readahead limit below it, or UPG_ADV_RANDOM, turns it off. */
-#define FAULT_AROUND 16
-
-/* Most pages one window takes while a heap grows in order, upwards or
- * downwards: it doubles as the run goes on, like readahead, but the pages
- * need no I/O, so only the window's frame array bounds it. Each window
- * costs a signal and three system calls; 1 MiB windows make that a few
- * percent of mapping the pages (bench/mechanism). */
-#define GROWTH_MAX UPG__IOV_MAX
-
-static int fault_around(const upg__region_t *r, size_t page) {
-  return r->fresh_dirty && r->access != UPG_ADV_RANDOM && upg__rt.cfg.readahead >= FAULT_AROUND &&
-         r->pte[page].slot == UPG__NO_SLOT && 4 * upg__rt.free_count >= upg__rt.nframes;
-}
-
-static int fresh(const upg__region_t *r, size_t page) {
-  return atomic_load(&r->pte[page].word) == UPG__ABSENT && r->pte[page].slot == UPG__NO_SLOT;
-}
-
-static int resident(const upg__region_t *r, size_t page) {
-  return upg__pte_state(atomic_load(&r->pte[page].word)) == UPG__RESIDENT;
-}
-
-/* Resident memory below which a heap is not yet growing in bulk: a young
- * heap's first windows hold the allocator's metadata and the odd small
- * block, and most of their pages stay untouched. */
-#define POPULATE_AFTER ((uint64_t)4 << 20)
-
-/* A first touch of a fresh heap page right beside a resident one, in a
- * heap past its first megabytes: the heap is growing in order, upwards or
- * downwards, and will write every page it opens. Other faults look no
- * further than the first test. */
-static int continues_resident(const upg__region_t *r, size_t page) {
-  if (!r->fresh_dirty || r->pte[page].slot != UPG__NO_SLOT) return 0;
-  uint64_t resident_bytes = atomic_load_explicit(&upg__rt.counters.pages_resident, memory_order_relaxed)
-                            << upg__rt.page_shift;
-  return resident_bytes >= POPULATE_AFTER &&
-         ((page > 0 && resident(r, page - 1)) || (page + 1 < r->npages && resident(r, page + 1)));
-}
-
-/* The fresh pages right after `page`, with it; and right before it, which
- * a heap that fills its blocks downwards (GNU sort's line table) touches
- * next. Both under the lock, the second once the frame is taken. */
-static size_t fresh_pages_after(const upg__region_t *r, size_t page) {
-  if (!fault_around(r, page)) return 1;
-  size_t n = 1;
-  while (n < FAULT_AROUND && page + n < r->npages && fresh(r, page + n)) n++;
-  return n;
-}
-
-/* The last window doubled, but no larger than max: a run's next window. */
-static size_t doubled_window(const upg__region_t *r, size_t max) {
-  size_t w = 2 * r->ra_window;
-  return w < max ? w : max;
-}
-
-static size_t fresh_pages_before(const upg__region_t *r, size_t page, size_t window, int growing) {
-  if (!fault_around(r, page)) return 0;
-  int below_last = page + 1 + r->ra_window == r->ra_next;
-  size_t want = growing && below_last ? doubled_window(r, GROWTH_MAX) : FAULT_AROUND;
-  size_t n = 0;
-  while (n + window < want && n < page && fresh(r, page - n - 1)) n++;
-  return n;
-}
-
-/* How many pages a fault at `page` loads: one for a random access; for a
- * sequential run a window that doubles with each fault in the run, up to
- * the readahead limit, or up to GROWTH_MAX for a heap growing in order,
- * whose pages need no I/O; for a fresh heap page, its fresh neighbours too.
- * upg_advise can fix either of the first two answers for a region. */
-static size_t readahead_window(upg__region_t *r, size_t page, int growing) {
-  size_t max = upg__rt.cfg.readahead;
-  if (r->access == UPG_ADV_RANDOM || max <= 1) return 1;
-  if (r->access == UPG_ADV_SEQUENTIAL) return max;
-  if (page != r->ra_next) return fresh_pages_after(r, page);
-  return doubled_window(r, growing ? GROWTH_MAX : max);
-}
 
 /* The pages after `first` that the window may take: absent ones, each with
  * a frame that is free now (readahead never evicts for a guess). */
@@ -176,35 +96,15 @@ static int read_overlapped(upg__region_t *r, size_t first, size_t n, unsigned ch
   return 1;
 }
 
-/* Writable windows in a row before one opens read-only again, to see
- * whether the program still writes. */
-#define RW_STREAK_MAX 8
-
-/* A program writing its way through a region: it wrote most of the last
- * window. Its next window opens read-write and dirty at once, sparing a
- * write fault a page; a program that only reads never gets there. */
-static int writing_sequentially(upg__region_t *r, size_t page, size_t n) {
-  int rw = n > 1 && page == r->ra_next && r->ra_window > 1 && 2 * r->ra_written > r->ra_window &&
-           r->ra_rw_streak < RW_STREAK_MAX;
-  r->ra_rw_streak = rw ? r->ra_rw_streak + 1 : 0;
-  return rw;
-}
-
-/* Opens a loaded window. A window read from swap in a sequential run keeps
- * its middle page closed, marked: the program's touch of it starts the read
- * of the next window in the background (prefetch.c). So does a window of a
- * heap growing in order, whose next window is opened and its memory made
- * in the background; other windows of zero pages get no marker. Returns
- * the marker, or page + n. */
-static size_t open_window(upg__region_t *r, size_t page, size_t n, uint32_t prot, int ahead) {
-  size_t marker = ahead && n >= 4 && r->access != UPG_ADV_RANDOM ? page + n / 2 : page + n;
+/* Opens a loaded window, but for its marker (upg__load_next_t), which
+ * stays closed, flagged: its touch asks for the next window. */
+static void open_window(upg__region_t *r, size_t page, size_t n, uint32_t prot, size_t marker) {
   int rc = upg__pte_protect_run(r, page, marker - page, prot);
   if (rc == 0 && marker < page + n) {
     atomic_fetch_or(&r->pte[marker].word, UPG__RA_MARK);
     rc = upg__pte_protect_run(r, marker + 1, page + n - marker - 1, prot);
   }
   if (rc != 0) upg__fatal("cannot open loaded pages to the program", rc);
-  return marker;
 }
 
 /* Marks the window's pages loading in their frames and fills the alias
@@ -236,7 +136,7 @@ static int fill_window(upg__region_t *r, size_t page, size_t n, const uint32_t *
  * whether they are all fresh heap pages (fresh_dirty), dirty from birth. */
 static size_t settle_window(upg__region_t *r, size_t page, size_t n, const uint32_t *frames,
                             const unsigned char *failed, int *all_fresh) {
-  uint32_t fresh = r->fresh_dirty ? UPG__DIRTY : 0;
+  uint32_t fresh = upg__advice_born_dirty(r) ? UPG__DIRTY : 0;
   size_t kept = n;
   *all_fresh = fresh != 0;
   for (size_t i = 0; i < n; i++) {
@@ -257,52 +157,8 @@ static size_t settle_window(upg__region_t *r, size_t page, size_t n, const uint3
   return kept;
 }
 
-/* Loads a round of the write predictor judges, and the share of them the
- * program must write (7/8) for the next round's loads to open writable. */
-#define WP_ROUND 64
-#define WP_SAMPLE 8 /* while presuming, one load in 8 still opens read-only */
-
-/* A program that writes nearly every page it loads at random (an update
- * of scattered records) pays a write fault for each: a signal and an
- * mprotect, where writing back a page that stayed clean costs one slot of
- * a batched write. So when the last round's single-page loads opened
- * read-only were nearly all written, such loads open writable and dirty,
- * but for a sample that keeps the measure going; a program that only reads
- * never gets there, and its clean pages still leave without I/O.
- * Sequential windows have their own judge (writing_sequentially). */
-static int writes_what_it_loads(upg__region_t *r) {
-  return r->wp_presume && ++r->wp_sample % WP_SAMPLE != 0;
-}
-
-static void wp_note_read_only_load(upg__region_t *r) {
-  if (++r->wp_loads < WP_ROUND) return;
-  r->wp_presume = 8 * r->wp_writes >= 7 * r->wp_loads;
-  r->wp_loads = r->wp_writes = 0;
-}
-
 static void mark(upg__region_t *r, size_t page, size_t n, uint32_t flag) {
   for (size_t i = 0; i < n; i++) atomic_fetch_or(&r->pte[page + i].word, flag);
-}
-
-/* The protection a loaded window opens with: writable when its pages are
- * fresh heap pages, or the program is writing its way through the region,
- * or it writes what it loads (then presumed dirty); read-only otherwise, so
- * a write sets the bit. */
-static uint32_t window_prot(upg__region_t *r, size_t page, size_t kept, int all_fresh) {
-  int writing = writing_sequentially(r, page, kept);
-  if (all_fresh) return UPG_PROT_RW;
-  if (writing) {
-    mark(r, page, kept, UPG__DIRTY);
-    UPG__COUNT(readahead_dirty, kept);
-    return UPG_PROT_RW;
-  }
-  if (kept == 1 && writes_what_it_loads(r)) {
-    mark(r, page, kept, UPG__DIRTY);
-    UPG__COUNT(load_dirty, kept);
-    return UPG_PROT_RW;
-  }
-  if (kept == 1) wp_note_read_only_load(r);
-  return UPG_PROT_READ;
 }
 
 /* Pages one populate call maps: between two calls the kernel's mapping
@@ -341,22 +197,15 @@ static void populate_half(upg__region_t *r, size_t first, size_t n, int downward
     upg__page_populate(r, first, n, downwards);
 }
 
-static void populate(upg__region_t *r, size_t first, size_t n, size_t marker) {
+static void populate(upg__region_t *r, size_t first, size_t n, size_t marker, int downwards) {
   size_t end = first + n, upper = marker < end ? marker + 1 : end;
-  if (r->ra_down) { /* the program comes down from the top */
+  if (downwards) { /* the program comes down from the top */
     populate_half(r, first, marker - first, 0);
     populate_half(r, upper, end - upper, 0);
   } else {
     populate_half(r, upper, end - upper, 1);
     populate_half(r, first, marker - first, 1);
   }
-}
-
-/* The page whose load the marker's touch asks for: the window after the
- * last one, or before it when the heap grows downwards. */
-static size_t next_window(const upg__region_t *r) {
-  size_t below = r->ra_next - r->ra_window;
-  return !r->ra_down ? r->ra_next : below > 0 ? below - 1 : SIZE_MAX;
 }
 
 /* Gives an absent page a frame and its contents, and with it the rest of a
@@ -366,11 +215,10 @@ static size_t next_window(const upg__region_t *r) {
 static int load(upg__region_t *r, size_t page, int prefetch, int *loaded) {
   uint32_t frames[UPG__IOV_MAX];
   unsigned char failed[UPG__IOV_MAX] = {0};
-  int growing = continues_resident(r, page);
-  size_t window = readahead_window(r, page, growing && fault_around(r, page));
+  upg__load_plan_t plan = {.page = page, .major = r->pte[page].slot != UPG__NO_SLOT};
+  upg__advisor.plan(r, &plan);
   /* A fault reading from swap refills during its read; the others first. */
-  int major = r->pte[page].slot != UPG__NO_SLOT, all_fresh;
-  long frame = prefetch || major ? upg__frames_take_free() : -1;
+  long frame = prefetch || plan.major ? upg__frames_take_free() : -1;
   if (frame < 0 && !prefetch) frame = upg__frames_obtain();
   if (frame < 0) return prefetch ? 0 : (int)frame;
   if (upg__pte_state(atomic_load(&r->pte[page].word)) != UPG__ABSENT) {
@@ -378,25 +226,23 @@ static int load(upg__region_t *r, size_t page, int prefetch, int *loaded) {
     return 0;
   }
   frames[0] = (uint32_t)frame;
-  size_t below = page == r->ra_next ? 0 : fresh_pages_before(r, page, window, growing);
-  size_t first = page - below;
-  size_t n = claim_window(r, first, below + window, frames);
-  int rc = fill_window(r, first, n, frames, failed, major && !prefetch);
-  size_t kept = settle_window(r, first, n, frames, failed, &all_fresh);
-  uint32_t prot = rc == 0 ? window_prot(r, first, kept, all_fresh) : UPG_PROT_READ;
-  int grown = all_fresh && growing && kept > 1;
-  r->ra_next = first + n;
-  r->ra_window = n;
-  r->ra_written = prot == UPG_PROT_RW ? n : 0; /* unseen, but presumed */
-  r->ra_down = grown && page - first >= n / 2;
+  upg__load_done_t done = {.first = page - upg__advisor.below(r, &plan), .prot = UPG_PROT_READ};
+  size_t first = done.first;
+  done.n = claim_window(r, first, page - first + plan.window, frames);
+  int rc = fill_window(r, first, done.n, frames, failed, plan.major && !prefetch);
+  size_t kept = done.kept = settle_window(r, first, done.n, frames, failed, &done.all_fresh);
+  int presumed = 0;
+  if (rc == 0) done.prot = upg__advisor.open_prot(r, first, kept, done.all_fresh, &presumed);
+  if (presumed) mark(r, first, kept, UPG__DIRTY);
+  upg__load_next_t next = upg__advisor.loaded(r, &plan, &done);
   if (rc != 0) return rc;
   if (prefetch) UPG__COUNT(readahead_async, kept);
   else if (kept > 1) UPG__COUNT(readahead_pages, kept - 1);
-  size_t marker = open_window(r, first, kept, prot, major || grown);
-  if (prefetch && prot == UPG_PROT_READ) mark(r, first, kept, UPG__UNSEEN);
+  open_window(r, first, kept, done.prot, next.marker);
+  if (prefetch && done.prot == UPG_PROT_READ) mark(r, first, kept, UPG__UNSEEN);
   upg__thrash_loaded(r, first, kept);
-  *loaded = major ? UPG_TRACE_MAJOR : UPG_TRACE_ZERO;
-  if (grown) populate(r, first, kept, marker);
+  *loaded = plan.major ? UPG_TRACE_MAJOR : UPG_TRACE_ZERO;
+  if (next.populate) populate(r, first, kept, next.marker, next.downwards);
   return 0;
 }
 
@@ -441,19 +287,14 @@ int upg__page_open(upg__region_t *r, size_t page) {
 static int fault_resident(upg__region_t *r, size_t page) {
   upg__pte_t *pte = &r->pte[page];
   uint32_t was = atomic_fetch_and(&pte->word, ~(UPG__RA_MARK | UPG__UNSEEN));
-  if (was & UPG__RA_MARK) {
-    /* The marker sits halfway: the writes seen in the first half stand for
-     * the whole window when the next one is opened. */
-    r->ra_written *= 2;
-    upg__prefetch_request(r, next_window(r)); /* SIZE_MAX: none, dropped */
-  }
+  if (was & UPG__RA_MARK)
+    upg__prefetch_request(r, upg__advisor.marker_touched(r)); /* SIZE_MAX: none, dropped */
   uint32_t prot = upg__pte_prot(atomic_load(&pte->word));
   if (prot == UPG_PROT_RW) return -1; /* another thread opened it already */
   if (prot == UPG_PROT_READ && (was & UPG__UNSEEN)) return -1;
   if (prot == UPG_PROT_READ) {
     atomic_fetch_or(&pte->word, UPG__DIRTY);
-    if (page < r->ra_next && page + r->ra_window >= r->ra_next) r->ra_written++;
-    r->wp_writes++;
+    upg__advisor.wrote(r, page);
   }
   int rc = upg__page_open(r, page);
   if (rc != 0) upg__fatal("cannot open a resident page to the program", rc);

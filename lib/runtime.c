@@ -343,11 +343,11 @@ int upg_advise(void *addr, size_t len, int advice) {
   int rc = find_range(addr, len, &r, &first, &end);
   if (rc == 0) {
     switch (advice) {
-      case UPG_ADV_NORMAL: r->access = advice; break;
+      case UPG_ADV_NORMAL: upg__advice_access(r, advice); break;
       case UPG_ADV_WILLNEED: rc = will_need(r, first, end); break;
       case UPG_ADV_DONTNEED: rc = dont_need(r, first, end); break;
       case UPG_ADV_SEQUENTIAL:
-      case UPG_ADV_RANDOM: r->access = advice; break;
+      case UPG_ADV_RANDOM: upg__advice_access(r, advice); break;
       default: rc = UPG_EINVAL;
     }
   }
