@@ -53,8 +53,7 @@ static int resident(const upg__region_t *r, size_t page) {
  * further than the first test. */
 static int continues_resident(const upg__region_t *r, size_t page) {
   if (!r->advice.fresh_dirty || r->pte[page].slot != UPG__NO_SLOT) return 0;
-  uint64_t resident_bytes = atomic_load_explicit(&upg__rt.counters.pages_resident, memory_order_relaxed)
-                            << upg__rt.page_shift;
+  uint64_t resident_bytes = UPG__GET(pages_resident) << upg__rt.page_shift;
   return resident_bytes >= POPULATE_AFTER &&
          ((page > 0 && resident(r, page - 1)) || (page + 1 < r->npages && resident(r, page + 1)));
 }

@@ -6,7 +6,7 @@
  * holes only of a batch in a few long runs: page-table changes otherwise
  * stay on the fault path (see frames.c for why). It sleeps on a futex until
  * a batch is queued. A small budget has no thread: every eviction happens
- * on the fault path. */
+ * on the fault path. Its state is upg__rt.evictor. */
 #define _GNU_SOURCE
 
 #include "internal.h"
@@ -16,39 +16,40 @@
 /* The most a fault evicts itself when the thread has fallen behind. */
 #define SYNC_BATCH_MAX 16
 
-static upg__worker_t worker;
-static size_t low, high; /* the watermarks, in free frames */
-
 static size_t clamp(size_t v, size_t lo, size_t hi) { return v < lo ? lo : v > hi ? hi : v; }
 
 int upg__evictor_start(size_t nframes) {
-  worker.running = 0;
+  upg__evictor_part_t *e = &upg__rt.evictor;
+  *e = (upg__evictor_part_t){0};
   if (nframes < EVICTOR_MIN_FRAMES) return 0;
-  low = clamp(nframes / 64, 8, 4096);
-  high = clamp(low + 64, low, nframes / 4);
-  return upg__worker_start(&worker, upg__frames_write_queued);
+  e->low = clamp(nframes / 64, 8, 4096);
+  e->high = clamp(e->low + 64, e->low, nframes / 4);
+  return upg__worker_start(&e->worker, upg__frames_write_queued);
 }
 
-/* Batches the thread had not written yet are written here. */
+/* Batches the thread had not written yet are written here. The part is
+ * cleared under the lock, which the fault path reads it under. */
 void upg__evictor_stop(void) {
   sigset_t saved;
-  if (!worker.running) return;
-  upg__worker_stop(&worker);
+  int had_thread = upg__rt.evictor.worker.running;
+  if (had_thread) upg__worker_stop(&upg__rt.evictor.worker);
   upg__api_lock(&saved);
-  upg__frames_drain();
+  if (had_thread) upg__frames_drain();
+  upg__rt.evictor = (upg__evictor_part_t){0};
   upg__api_unlock(&saved);
 }
 
-void upg__evictor_forget(void) { upg__worker_forget(&worker); }
+void upg__evictor_forget(void) { upg__rt.evictor = (upg__evictor_part_t){0}; }
 
 /* When pins leave few frames to evict, batches ahead of need would take
  * the pages the program is using: faults then evict for themselves. */
 size_t upg__evictor_refill(size_t free_soon) {
-  if (!worker.running || free_soon >= low) return 0;
-  return upg__rt.nframes - upg__rt.pinned_pages >= 4 * high ? high - free_soon : 0;
+  const upg__evictor_part_t *e = &upg__rt.evictor;
+  if (!e->worker.running || free_soon >= e->low) return 0;
+  return upg__rt.nframes - upg__rt.pinned_pages >= 4 * e->high ? e->high - free_soon : 0;
 }
 
-void upg__evictor_kick(void) { upg__worker_wake(&worker); }
+void upg__evictor_kick(void) { upg__worker_wake(&upg__rt.evictor.worker); }
 
 size_t upg__evictor_sync_batch(void) {
   return clamp(upg__rt.nframes / 64, 1, SYNC_BATCH_MAX);

@@ -20,7 +20,11 @@
  * The fault path hides that work where it can: a fault reading from swap
  * does it in steps while the device reads (upg__frames_step), a run of
  * holes or a small batch at a time, so that the next faults find their
- * frames free. */
+ * frames free.
+ *
+ * Its state is upg__rt's frame fields and upg__rt.frames_part, whose
+ * tables (the batches in flight, the pages to close) it makes with the
+ * frame table and frees with it. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <string.h>
@@ -45,17 +49,26 @@ typedef struct batch {
   victim_t v[MAX_BATCH];
 } batch_t;
 
-static size_t demote_hand;
-
 /* Batches in flight to the writer thread, each in one state. */
 enum { SLOT_FREE, SLOT_PREPARING, SLOT_QUEUED, SLOT_WRITING, SLOT_WRITTEN, SLOT_REAPING };
 #define MAX_IN_FLIGHT 4
-static struct {
+struct upg__flight {
   int state;
   size_t reaped; /* victims of a written batch already punched and settled */
   batch_t b;
-} flight[MAX_IN_FLIGHT];
-static size_t frames_in_flight; /* victims of batches not yet settled */
+};
+
+/* Pages whose reference bit the hand cleared and that are still to be
+ * closed: closing them together lets neighbours share one mprotect. */
+#define MAX_PENDING_CLOSE 256
+struct upg__pending {
+  size_t n;
+  upg__frame_t page[MAX_PENDING_CLOSE];
+};
+
+/* This file's part of the runtime. */
+#define F (&upg__rt.frames_part)
+#define FLIGHT_BYTES (MAX_IN_FLIGHT * sizeof(struct upg__flight))
 
 /* ---- the arrays this file orders and cuts into runs ---------------------*/
 
@@ -94,13 +107,16 @@ int upg__frames_create(size_t nframes) {
   upg__rt.free_count = nframes; /* all unused: a big budget costs nothing until used */
   upg__rt.next_unused = 0;
   upg__rt.busy_frames = upg__rt.pinned_pages = 0;
-  demote_hand = 0;
-  memset(flight, 0, sizeof flight);
-  frames_in_flight = 0;
+  F->flight = upg__os_alloc(FLIGHT_BYTES);
+  F->pending = upg__os_alloc(sizeof *F->pending);
+  if (F->flight == NULL || F->pending == NULL) goto fail;
   if (upg__rt.policy->create(nframes, &upg__rt.policy_state) == 0) return 0;
 fail:
   upg__os_free(upg__rt.frames, nframes * sizeof(upg__frame_t));
   upg__os_free(upg__rt.free_frames, nframes * sizeof(uint32_t));
+  upg__os_free(F->flight, FLIGHT_BYTES);
+  upg__os_free(F->pending, sizeof *F->pending);
+  *F = (upg__frames_part_t){0};
   return -ENOMEM;
 }
 
@@ -108,6 +124,9 @@ void upg__frames_destroy(void) {
   upg__rt.policy->destroy(upg__rt.policy_state);
   upg__os_free(upg__rt.frames, upg__rt.nframes * sizeof(upg__frame_t));
   upg__os_free(upg__rt.free_frames, upg__rt.nframes * sizeof(uint32_t));
+  upg__os_free(F->flight, FLIGHT_BYTES);
+  upg__os_free(F->pending, sizeof *F->pending);
+  *F = (upg__frames_part_t){0};
   upg__rt.frames = NULL;
   upg__rt.free_frames = NULL;
   upg__rt.nframes = 0;
@@ -126,14 +145,6 @@ static int frame_evictable(void *ctx, size_t frame) {
   return upg__pte_state(w) == UPG__RESIDENT && upg__pte_pins(w) == 0;
 }
 
-/* Pages whose reference bit the hand cleared and that are still to be
- * closed: closing them together lets neighbours share one mprotect. */
-#define MAX_PENDING_CLOSE 256
-static struct {
-  size_t n;
-  upg__frame_t page[MAX_PENDING_CLOSE];
-} pending;
-
 static int page_before(const void *pa, const void *pb) {
   const upg__frame_t *a = pa, *b = pb;
   return a->region != b->region ? a->region < b->region : a->page < b->page;
@@ -148,13 +159,13 @@ static int page_follows(const void *pa, const void *pb) {
  * resident. If the kernel refuses, a page stays open and merely loses its
  * bit. Until then a touch goes unseen, for one batch of victim choices. */
 static void close_pending(void) {
-  upg__frame_t *p = pending.page;
-  sort_small(p, pending.n, sizeof p[0], page_before);
-  for (size_t i = 0, n; i < pending.n; i += n) {
-    n = run_length(p, pending.n, sizeof p[0], i, page_follows);
+  upg__frame_t *p = F->pending->page;
+  sort_small(p, F->pending->n, sizeof p[0], page_before);
+  for (size_t i = 0, n; i < F->pending->n; i += n) {
+    n = run_length(p, F->pending->n, sizeof p[0], i, page_follows);
     (void)upg__pte_protect_run(p[i].region, p[i].page, n, UPG_PROT_NONE);
   }
-  pending.n = 0;
+  F->pending->n = 0;
 }
 
 /* Clearing the bit also closes the page, so its next touch is a minor
@@ -164,8 +175,8 @@ static int frame_test_clear_referenced(void *ctx, size_t frame) {
   upg__frame_t *f = &upg__rt.frames[frame];
   upg__pte_t *pte = &f->region->pte[f->page];
   if (!(atomic_fetch_and(&pte->word, ~UPG__REFERENCED) & UPG__REFERENCED)) return 0;
-  if (pending.n == MAX_PENDING_CLOSE) close_pending();
-  pending.page[pending.n++] = *f;
+  if (F->pending->n == MAX_PENDING_CLOSE) close_pending();
+  F->pending->page[F->pending->n++] = *f;
   return 1;
 }
 
@@ -391,7 +402,7 @@ long upg__frames_evict(size_t want, size_t *failed, int *last_error) {
 /* The first slot in `state`, or MAX_IN_FLIGHT. */
 static size_t slot_in(int state) {
   size_t i = 0;
-  while (i < MAX_IN_FLIGHT && flight[i].state != state) i++;
+  while (i < MAX_IN_FLIGHT && F->flight[i].state != state) i++;
   return i;
 }
 
@@ -400,25 +411,25 @@ static size_t slot_in(int state) {
 static int start_writeback(size_t want) {
   size_t i = slot_in(SLOT_FREE);
   if (i == MAX_IN_FLIGHT) return 0;
-  flight[i].state = SLOT_PREPARING; /* close_views may let other threads in */
-  flight[i].reaped = 0;
-  prepare_batch(&flight[i].b, want);
-  frames_in_flight += flight[i].b.n;
-  if (flight[i].b.n == 0) {
-    flight[i].state = SLOT_FREE;
+  F->flight[i].state = SLOT_PREPARING; /* close_views may let other threads in */
+  F->flight[i].reaped = 0;
+  prepare_batch(&F->flight[i].b, want);
+  F->in_flight += F->flight[i].b.n;
+  if (F->flight[i].b.n == 0) {
+    F->flight[i].state = SLOT_FREE;
     return 0;
   }
-  if (!batch_has_writes(&flight[i].b) && !batch_in_runs(&flight[i].b)) {
-    flight[i].state = SLOT_WRITTEN;
+  if (!batch_has_writes(&F->flight[i].b) && !batch_in_runs(&F->flight[i].b)) {
+    F->flight[i].state = SLOT_WRITTEN;
   } else {
-    flight[i].state = SLOT_QUEUED;
+    F->flight[i].state = SLOT_QUEUED;
     upg__evictor_kick();
   }
   return 1;
 }
 
 /* Victims to start writing back: frames free and soon free are short. */
-static size_t refill_wanted(void) { return upg__evictor_refill(upg__rt.free_count + frames_in_flight); }
+static size_t refill_wanted(void) { return upg__evictor_refill(upg__rt.free_count + F->in_flight); }
 
 void upg__frames_refill(void) {
   upg__frames_reap();
@@ -430,9 +441,9 @@ void upg__frames_refill(void) {
 static long finish_slot(size_t i) {
   size_t failed = 0;
   int err = 0;
-  frames_in_flight -= flight[i].b.n;
-  long settled = settle_batch(&flight[i].b, &failed, &err) + (long)failed;
-  flight[i].state = SLOT_FREE;
+  F->in_flight -= F->flight[i].b.n;
+  long settled = settle_batch(&F->flight[i].b, &failed, &err) + (long)failed;
+  F->flight[i].state = SLOT_FREE;
   return settled;
 }
 
@@ -448,9 +459,9 @@ static void wake_victims(batch_t *b, size_t from) {
 int upg__frames_write_queued(void) {
   size_t i = slot_in(SLOT_QUEUED);
   if (i == MAX_IN_FLIGHT) return 0;
-  batch_t *b = &flight[i].b;
+  batch_t *b = &F->flight[i].b;
   int punch_here = batch_in_runs(b);
-  flight[i].state = SLOT_WRITING;
+  F->flight[i].state = SLOT_WRITING;
   upg__unlock();
   write_victims(b);
   if (punch_here) punch_victims(b);
@@ -459,7 +470,7 @@ int upg__frames_write_queued(void) {
     finish_slot(i);
     return 1;
   }
-  flight[i].state = SLOT_WRITTEN;
+  F->flight[i].state = SLOT_WRITTEN;
   wake_victims(b, 0);
   upg__frames_wake_waiters();
   return 1;
@@ -469,22 +480,22 @@ int upg__frames_write_queued(void) {
  * victims; the batch ends with its last run. Returns the victims settled:
  * a kept victim is news too. */
 static long reap_run(size_t i) {
-  batch_t *b = &flight[i].b;
-  size_t first = flight[i].reaped, n = victim_run(b, first, victim_fate_follows), failed = 0;
+  batch_t *b = &F->flight[i].b;
+  size_t first = F->flight[i].reaped, n = victim_run(b, first, victim_fate_follows), failed = 0;
   int err = 0;
-  flight[i].state = SLOT_REAPING;
+  F->flight[i].state = SLOT_REAPING;
   upg__unlock();
   punch_run(b, first, n);
   upg__lock();
   long settled = settle_victims(b, first, first + n, &failed, &err) + (long)failed;
-  frames_in_flight -= n;
-  flight[i].reaped += n;
-  if (flight[i].reaped < b->n) {
-    flight[i].state = SLOT_WRITTEN;
-    wake_victims(b, flight[i].reaped);
+  F->in_flight -= n;
+  F->flight[i].reaped += n;
+  if (F->flight[i].reaped < b->n) {
+    F->flight[i].state = SLOT_WRITTEN;
+    wake_victims(b, F->flight[i].reaped);
   } else {
     UPG__COUNT(evict_batches, 1);
-    flight[i].state = SLOT_FREE;
+    F->flight[i].state = SLOT_FREE;
   }
   return settled;
 }
@@ -492,7 +503,7 @@ static long reap_run(size_t i) {
 long upg__frames_reap(void) {
   long settled = 0;
   for (size_t i = 0; i < MAX_IN_FLIGHT; i++)
-    while (flight[i].state == SLOT_WRITTEN) settled += reap_run(i);
+    while (F->flight[i].state == SLOT_WRITTEN) settled += reap_run(i);
   return settled;
 }
 
@@ -575,8 +586,8 @@ void upg__frames_discard(upg__region_t *r, size_t page) {
 int upg__frames_demote(long need) {
   for (size_t scanned = 0; upg__rt.maps_in_use + need > (long)upg__rt.cfg.max_maps; scanned++) {
     if (scanned >= 3 * upg__rt.nframes) return UPG_EMAPLIMIT;
-    size_t frame = demote_hand;
-    demote_hand = (demote_hand + 1) % upg__rt.nframes;
+    size_t frame = F->demote_hand;
+    F->demote_hand = (F->demote_hand + 1) % upg__rt.nframes;
     upg__frame_t *f = &upg__rt.frames[frame];
     upg__pte_t *pte = frame_pte(frame);
     if (pte == NULL) continue;

@@ -119,7 +119,7 @@ void upg__heap_close(void) {
 /* Below three quarters of the budget nothing is evicted soon, and a
  * discard would only cost system calls now and zero-fill faults later. */
 static int under_pressure(void) {
-  uint64_t resident = atomic_load_explicit(&upg__rt.counters.pages_resident, memory_order_relaxed);
+  uint64_t resident = UPG__GET(pages_resident);
   return resident * 4 >= (uint64_t)upg__rt.nframes * 3;
 }
 

@@ -1,6 +1,8 @@
 /* internal.h: the runtime's shared internal types. One global runtime
- * (upg__rt) holds the frame table, the regions, the swap and the counters;
- * every change to page or frame state happens under its lock. */
+ * (upg__rt) holds the frame table, the regions, the store and a part for
+ * each file with state of its own; the counters are stats.c's
+ * (upg__counters). Every change to page or frame state happens under the
+ * runtime's lock. */
 #ifndef UPAGER_INTERNAL_H
 #define UPAGER_INTERNAL_H
 
@@ -48,20 +50,34 @@ int upg__fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)
  * path, where returning would hand the program a wrong page. */
 _Noreturn void upg__fatal(const char *msg, int err);
 
-/* ---- stats.c -----------------------------------------------------------*/
+/* ---- stats.c: the counters, owned by stats.c --------------------------
+ * Counting needs nothing else of the runtime: any file counts with
+ * UPG__COUNT and UPG__SET, from any thread or the fault handler. runtime.c
+ * starts the counters afresh at init and says when upg_stats answers. */
 typedef struct upg__counters {
 #define UPG__COUNTER_(name, text) _Atomic uint64_t name;
   UPG_STATS_FIELDS(UPG__COUNTER_)
 #undef UPG__COUNTER_
   _Atomic uint64_t latency_hist[UPG_LATENCY_BUCKETS];
+  /* What they count, for the report: set by upg__stats_reset. */
+  size_t page_size;
+  const char *policy;
+  _Atomic int serving; /* upg_stats answers: a runtime runs */
 } upg__counters_t;
+extern upg__counters_t upg__counters;
 
 #define UPG__COUNT(field, n) \
-  atomic_fetch_add_explicit(&upg__rt.counters.field, (n), memory_order_relaxed)
+  atomic_fetch_add_explicit(&upg__counters.field, (n), memory_order_relaxed)
 #define UPG__SET(field, v) \
-  atomic_store_explicit(&upg__rt.counters.field, (v), memory_order_relaxed)
+  atomic_store_explicit(&upg__counters.field, (v), memory_order_relaxed)
+#define UPG__GET(field) atomic_load_explicit(&upg__counters.field, memory_order_relaxed)
 void upg__stats_fault_latency(uint64_t ns);
 void upg__stats_resident(long delta);
+/* Every counter to zero, for a runtime of pages of page_size under the
+ * named policy (the report's heading); upg_stats does not answer yet. */
+void upg__stats_reset(size_t page_size, const char *policy);
+/* Whether upg_stats answers (a runtime is running) or says UPG_ENOTINIT. */
+void upg__stats_serve(int on);
 
 /* ---- store: store.c (the list of stores and the wrappers) --------------
  * A backing store keeps the copies of evicted pages. Like SQLite's
@@ -297,6 +313,16 @@ typedef struct upg__frame {
   size_t page;
 } upg__frame_t;
 
+/* frames.c's part of the runtime: the eviction work in progress. Its
+ * tables are frames.c's own types, made by upg__frames_create and freed by
+ * upg__frames_destroy. */
+typedef struct upg__frames_part {
+  size_t demote_hand;              /* where upg__frames_demote goes on */
+  size_t in_flight;                /* victims of batches not yet settled */
+  struct upg__flight *flight;      /* the batches in flight to the writer */
+  struct upg__pending *pending;    /* pages whose bit was cleared, to close */
+} upg__frames_part_t;
+
 int upg__frames_create(size_t nframes);
 void upg__frames_destroy(void);
 /* A free frame, evicting victims if none is: the lock may be dropped for
@@ -345,16 +371,36 @@ typedef struct upg__worker {
   int (*step)(void);     /* under the lock: one piece of work, 0 if none */
 } upg__worker_t;
 
+/* worker.c's part of the runtime: the threads created, and those of them
+ * past glibc's start (a futex). */
+typedef struct upg__workers_part {
+  uint32_t created;
+  _Atomic uint32_t running;
+} upg__workers_part_t;
+
 /* Starts the thread; upg__workers_await waits until all started run. */
 int upg__worker_start(upg__worker_t *w, int (*step)(void));
 void upg__workers_await(void);
 void upg__worker_stop(upg__worker_t *w);
-/* In a child of fork(): the thread did not come along. */
-void upg__worker_forget(upg__worker_t *w);
 /* Under the lock: makes a sleeping worker look for work again. */
 void upg__worker_wake(upg__worker_t *w);
 
 /* ---- prefetch.c: asynchronous readahead ---------------------------------*/
+/* prefetch.c's part of the runtime: its thread and the requests queued
+ * for it. */
+#define UPG__PREFETCH_QUEUE 64
+typedef struct upg__prefetch_request {
+  upg__region_t *region;
+  size_t page;
+  size_t populate; /* 0: a readahead window at page; else pages from page */
+  int downwards;
+} upg__prefetch_request_t;
+typedef struct upg__prefetch_part {
+  upg__worker_t worker;
+  upg__prefetch_request_t queue[UPG__PREFETCH_QUEUE];
+  size_t head, count;
+} upg__prefetch_part_t;
+
 int upg__prefetch_start(void);
 void upg__prefetch_stop(void);
 /* In a child of fork(): the thread did not come along. */
@@ -369,6 +415,13 @@ int upg__prefetch_populate(upg__region_t *r, size_t first, size_t n, int downwar
 void upg__prefetch_forget_region(const upg__region_t *r);
 
 /* ---- evictor.c: the background writer of eviction batches ---------------*/
+/* evictor.c's part of the runtime: its thread (none under a small budget)
+ * and the watermarks, in free frames. */
+typedef struct upg__evictor_part {
+  upg__worker_t worker;
+  size_t low, high;
+} upg__evictor_part_t;
+
 int upg__evictor_start(size_t nframes);
 void upg__evictor_stop(void);
 /* In a child of fork(): the thread did not come along. */
@@ -416,6 +469,18 @@ void upg__page_prefetch(upg__region_t *r, size_t page);
 void upg__page_populate(const upg__region_t *r, size_t first, size_t n, int downwards);
 
 /* ---- trace.c: the upt fault trace (UPAGER_TRACE) -----------------------*/
+/* trace.c's part of the runtime: the open trace, if any (buffers[0] set),
+ * and its two buffers. */
+typedef struct upg__trace_part {
+  int fd;
+  uint64_t start_ns;
+  upg_trace_record_t *buffers[2];
+  int filling;          /* under the lock: the buffer records go to */
+  size_t buffered;      /* under the lock: records in it */
+  _Atomic int full;     /* the buffer waiting for its write, plus one; 0: none */
+  _Atomic int writing;  /* a thread is writing the full one */
+} upg__trace_part_t;
+
 int upg__trace_open(const char *path);
 /* Appends one record; under the lock. `r` NULL for an invalid access, with
  * `page` then the address divided by the page size. */
@@ -424,13 +489,34 @@ void upg__trace_fault(const upg__region_t *r, size_t page, int kind);
  * and no other thread is writing it. */
 void upg__trace_flush(void);
 void upg__trace_close(void);
+/* In a child of fork(): drops the parent's trace without writing to it. */
+void upg__trace_forget(void);
 
 /* ---- thrash.c: the thrashing detector ---------------------------------*/
+/* thrash.c's part of the runtime: the load stamps of up to
+ * UPG__THRASH_TABLES regions, each freed with its region, and the window
+ * of refaults being judged. */
+#define UPG__THRASH_TABLES 8
+#define UPG__THRASH_BUCKETS 32 /* quarter budgets, 0 .. 8 budgets */
+typedef struct upg__stamp_table {
+  const upg__region_t *region;
+  size_t npages;
+  uint32_t *stamp; /* lazily backed: untouched pages cost nothing */
+} upg__stamp_table_t;
+typedef struct upg__thrash_part {
+  upg__stamp_table_t tables[UPG__THRASH_TABLES];
+  uint32_t loads;
+  uint64_t window_start_ns, last_warning_ns;
+  uint64_t window_majors, distance_hist[UPG__THRASH_BUCKETS + 1];
+} upg__thrash_part_t;
+
 /* Under the lock, after pages [first, first+n) were loaded (those with a
  * swap slot came back from swap). */
 void upg__thrash_loaded(const upg__region_t *r, size_t first, size_t n);
 /* Under the lock, before the region goes: frees its load stamps. */
 void upg__thrash_forget_region(const upg__region_t *r);
+/* At init: no window, no warning given yet. */
+void upg__thrash_reset(void);
 
 /* ---- fault sources ------------------------------------------------------*/
 typedef struct upg__fault_source {
@@ -476,7 +562,15 @@ typedef struct upg__runtime {
   uint16_t next_region_id;
 
   upg__store_t *store;
-  upg__counters_t counters;
+
+  /* The parts: each is its file's alone (see there), zero before init,
+   * and left zero again by its stop or its forget in a child of fork. */
+  upg__frames_part_t frames_part;
+  upg__workers_part_t workers;
+  upg__evictor_part_t evictor;
+  upg__prefetch_part_t prefetch;
+  upg__thrash_part_t thrash;
+  upg__trace_part_t trace;
 } upg__runtime_t;
 
 extern upg__runtime_t upg__rt;

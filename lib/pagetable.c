@@ -57,7 +57,7 @@ void upg__maps_add(upg__region_t *r, long delta) {
   r->maps += delta;
   upg__rt.maps_in_use += delta;
   UPG__SET(maps_in_use, (uint64_t)upg__rt.maps_in_use);
-  if ((uint64_t)upg__rt.maps_in_use > upg__rt.counters.maps_peak)
+  if ((uint64_t)upg__rt.maps_in_use > upg__counters.maps_peak)
     UPG__SET(maps_peak, (uint64_t)upg__rt.maps_in_use);
 }
 

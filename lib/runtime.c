@@ -77,6 +77,7 @@ static void forget_after_fork(void) {
   upg__fault_sigsegv.uninstall();
   upg__evictor_forget();
   upg__prefetch_forget();
+  upg__trace_forget();
   for (size_t i = 0; i < upg__rt.nregions; i++) {
     upg__region_t *r = upg__rt.regions[i];
     upg__thrash_forget_region(r);
@@ -88,6 +89,7 @@ static void forget_after_fork(void) {
   upg__rt.store = NULL;
   pthread_mutex_init(&upg__rt.lock, NULL);
   pthread_mutex_init(&life_lock, NULL);
+  upg__stats_serve(0);
   upg__rt.running = 0;
 }
 
@@ -111,7 +113,8 @@ static void register_process_hooks(void) {
 }
 
 static void reset_runtime(const upg__config_t *cfg) {
-  memset(&upg__rt.counters, 0, sizeof upg__rt.counters);
+  upg__stats_reset(cfg->page_size, cfg->policy->name);
+  upg__thrash_reset();
   upg__rt.cfg = *cfg;
   upg__rt.page_size = cfg->page_size;
   upg__rt.page_shift = (unsigned)__builtin_ctzll(cfg->page_size);
@@ -151,6 +154,7 @@ static int start(const upg_options_t *opt) {
   UPG__SET(maps_limit, cfg.max_maps);
   stats_printed = 0;
   register_process_hooks();
+  upg__stats_serve(1);
   upg__rt.running = 1;
   return 0;
 
@@ -226,6 +230,7 @@ void upg_shutdown(void) {
     upg__frames_destroy();
     upg__store_close(upg__rt.store);
     upg__rt.store = NULL;
+    upg__stats_serve(0);
     upg__rt.running = 0;
     upg__api_unlock(&saved);
   }

@@ -67,8 +67,7 @@ static uint32_t free_run_end(const upg__slots_t *sl, uint32_t slot, uint32_t las
  * scattered free slots: a run written at once costs one I/O, scattered
  * slots one each, and a write of 4 KiB costs as much as one of 256 KiB. */
 static int may_grow(const upg__slots_t *sl, uint32_t want) {
-  uint64_t in_use = atomic_load_explicit(&upg__rt.counters.swap_slots_in_use,
-                                         memory_order_relaxed);
+  uint64_t in_use = UPG__GET(swap_slots_in_use);
   return (uint64_t)sl->high + want <= 2 * in_use + 2 * (uint64_t)want &&
          sl->high < UINT32_MAX - want;
 }

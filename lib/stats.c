@@ -1,11 +1,23 @@
 /* stats.c: the runtime's counters: the snapshot (upg_stats), the printed
  * report (upg_stats_print) and the fault latency histogram. The field list
- * itself is UPG_STATS_FIELDS in upager.h. */
+ * itself is UPG_STATS_FIELDS in upager.h. The counters (upg__counters) are
+ * this file's: counting depends on nothing else, and a file that counts
+ * links without the rest of the runtime. */
 #include <inttypes.h>
 #include <stddef.h>
 #include <string.h>
 
 #include "internal.h"
+
+upg__counters_t upg__counters;
+
+void upg__stats_reset(size_t page_size, const char *policy) {
+  memset(&upg__counters, 0, sizeof upg__counters);
+  upg__counters.page_size = page_size;
+  upg__counters.policy = policy;
+}
+
+void upg__stats_serve(int on) { atomic_store(&upg__counters.serving, on); }
 
 void upg__stats_fault_latency(uint64_t ns) {
   unsigned bucket = ns == 0 ? 0 : 63u - (unsigned)__builtin_clzll(ns);
@@ -17,7 +29,7 @@ void upg__stats_fault_latency(uint64_t ns) {
 /* Under the lock, so the peak follows the count exactly. */
 void upg__stats_resident(long delta) {
   uint64_t now = UPG__COUNT(pages_resident, (uint64_t)delta) + (uint64_t)delta;
-  if (now > upg__rt.counters.pages_resident_peak) UPG__SET(pages_resident_peak, now);
+  if (now > UPG__GET(pages_resident_peak)) UPG__SET(pages_resident_peak, now);
 }
 
 /* The fields every caller has, whatever header it was built with. */
@@ -25,18 +37,17 @@ void upg__stats_resident(long delta) {
 
 int upg_stats(upg_stats_t *out) {
   upg_stats_t snap;
-  if (!upg__rt.running) return UPG_ENOTINIT;
+  if (!atomic_load(&upg__counters.serving)) return UPG_ENOTINIT;
   size_t size = out->size;
   if (size < FIXED_BYTES) return UPG_EINVAL;
   if (size > sizeof snap) size = sizeof snap; /* a newer caller: the rest stays */
 #define UPG__SNAP_(name, text) \
-  snap.name = atomic_load_explicit(&upg__rt.counters.name, memory_order_relaxed);
+  snap.name = UPG__GET(name);
   UPG_STATS_FIELDS(UPG__SNAP_)
 #undef UPG__SNAP_
   for (int i = 0; i < UPG_LATENCY_BUCKETS; i++)
-    snap.latency_hist[i] = atomic_load_explicit(&upg__rt.counters.latency_hist[i],
-                                                memory_order_relaxed);
-  snap.page_size = upg__rt.page_size;
+    snap.latency_hist[i] = UPG__GET(latency_hist[i]);
+  snap.page_size = upg__counters.page_size;
   snap.size = size;
   memcpy(out, &snap, size); /* out may be paged memory: written outside any lock */
   return 0;
@@ -61,7 +72,7 @@ void upg_stats_print(FILE *out) {
   if (upg_stats(&s) != 0) return;
   fprintf(out, "upager stats: policy %s, page %" PRIu64 " bytes, budget %" PRIu64
           " frames (%" PRIu64 " KiB)\n",
-          upg__rt.policy->name, s.page_size, s.frames, s.frames * s.page_size / 1024);
+          upg__counters.policy, s.page_size, s.frames, s.frames * s.page_size / 1024);
 #define UPG__PRINT_(name, text) \
   fprintf(out, "  %-20s %14" PRIu64 "  %s\n", #name, s.name, text);
   UPG_STATS_FIELDS(UPG__PRINT_)

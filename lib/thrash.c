@@ -10,7 +10,7 @@
  * are a scan, which no budget would help. A window of WINDOW_MAJORS
  * pages back from swap is judged thrashing when they came fast and their median reuse
  * distance is within MAX_DISTANCE_BUDGETS budgets. Runs under the runtime lock, in
- * the fault handler: no malloc, no stdio. */
+ * the fault handler: no malloc, no stdio. Its state is upg__rt.thrash. */
 #define _GNU_SOURCE
 #include <string.h>
 
@@ -21,24 +21,14 @@
 #define MIN_MAJORS_PER_SECOND 1000        /* slower paging is not a storm */
 #define MAX_DISTANCE_BUDGETS 4            /* median reuse within 4 budgets */
 #define WARNING_INTERVAL_NS 30000000000ull /* at most one warning in 30 s */
-#define DISTANCE_BUCKETS 32               /* quarter budgets, 0 .. 8 budgets */
-#define MAX_TABLES 8
+#define DISTANCE_BUCKETS UPG__THRASH_BUCKETS
+#define MAX_TABLES UPG__THRASH_TABLES
 
-/* Load stamps of one region's pages, lazily backed: untouched pages cost
- * nothing. */
-typedef struct stamp_table {
-  const upg__region_t *region;
-  size_t npages;
-  uint32_t *stamp;
-} stamp_table_t;
-
-static stamp_table_t tables[MAX_TABLES];
-static uint32_t loads;
-static uint64_t window_start_ns, last_warning_ns;
-static uint64_t window_majors, distance_hist[DISTANCE_BUCKETS + 1];
+/* This file's part of the runtime: all of the detector's state. */
+#define T (&upg__rt.thrash)
 
 static uint32_t *stamps_of(const upg__region_t *r) {
-  stamp_table_t *free_table = NULL;
+  upg__stamp_table_t *tables = T->tables, *free_table = NULL;
   for (int i = 0; i < MAX_TABLES; i++) {
     if (tables[i].region == r && tables[i].npages == r->npages) return tables[i].stamp;
     if (free_table == NULL && tables[i].region == NULL) free_table = &tables[i];
@@ -48,17 +38,21 @@ static uint32_t *stamps_of(const upg__region_t *r) {
     upg__os_free(free_table->stamp, free_table->npages * sizeof(uint32_t));
   }
   uint32_t *stamp = upg__os_alloc(r->npages * sizeof(uint32_t));
-  *free_table = (stamp_table_t){stamp != NULL ? r : NULL, r->npages, stamp};
+  *free_table = (upg__stamp_table_t){stamp != NULL ? r : NULL, r->npages, stamp};
   return stamp;
 }
 
 void upg__thrash_forget_region(const upg__region_t *r) {
+  upg__stamp_table_t *tables = T->tables;
   for (int i = 0; i < MAX_TABLES; i++) {
     if (tables[i].region != r) continue;
     upg__os_free(tables[i].stamp, tables[i].npages * sizeof(uint32_t));
-    tables[i] = (stamp_table_t){NULL, 0, NULL};
+    tables[i] = (upg__stamp_table_t){NULL, 0, NULL};
   }
 }
+
+/* The tables went with the regions of the runtime before. */
+void upg__thrash_reset(void) { *T = (upg__thrash_part_t){0}; }
 
 static void append_number(char *buf, size_t size, uint64_t v) {
   char digits[24];
@@ -92,34 +86,34 @@ static void warn(uint64_t majors_per_second, uint64_t median_pages) {
 static uint64_t median_distance(void) {
   uint64_t seen = 0, quarter = upg__rt.nframes / 4 > 0 ? upg__rt.nframes / 4 : 1;
   for (int b = 0; b <= DISTANCE_BUCKETS; b++) {
-    seen += distance_hist[b];
-    if (2 * seen >= window_majors) return (uint64_t)(b + 1) * quarter;
+    seen += T->distance_hist[b];
+    if (2 * seen >= T->window_majors) return (uint64_t)(b + 1) * quarter;
   }
   return UINT64_MAX;
 }
 
 static void start_window(uint64_t now) {
-  window_start_ns = now;
-  window_majors = 0;
-  memset(distance_hist, 0, sizeof distance_hist);
+  T->window_start_ns = now;
+  T->window_majors = 0;
+  memset(T->distance_hist, 0, sizeof T->distance_hist);
 }
 
 /* Judged when full, at a refault, so a verdict always belongs to the
  * faults that made it; a window too slow to fill is dropped unjudged. */
 static void judge_window(uint64_t now) {
-  uint64_t elapsed = now - window_start_ns;
+  uint64_t elapsed = now - T->window_start_ns;
   if (elapsed > WINDOW_NS) {
     start_window(now);
     return;
   }
-  if (window_majors < WINDOW_MAJORS) return;
-  uint64_t rate = window_majors * 1000000000ull / (elapsed > 0 ? elapsed : 1);
+  if (T->window_majors < WINDOW_MAJORS) return;
+  uint64_t rate = T->window_majors * 1000000000ull / (elapsed > 0 ? elapsed : 1);
   uint64_t median = median_distance();
   if (rate >= MIN_MAJORS_PER_SECOND && median <= MAX_DISTANCE_BUDGETS * upg__rt.nframes) {
     UPG__COUNT(thrash_windows, 1);
     UPG__SET(thrash_working_set, median);
-    if (last_warning_ns == 0 || now - last_warning_ns >= WARNING_INTERVAL_NS) {
-      last_warning_ns = now;
+    if (T->last_warning_ns == 0 || now - T->last_warning_ns >= WARNING_INTERVAL_NS) {
+      T->last_warning_ns = now;
       UPG__COUNT(thrash_warnings, 1);
       warn(rate, median);
     }
@@ -135,14 +129,14 @@ void upg__thrash_loaded(const upg__region_t *r, size_t first, size_t n) {
   uint64_t quarter = upg__rt.nframes / 4 > 0 ? upg__rt.nframes / 4 : 1;
   int refaulted = 0;
   for (size_t page = first; page < first + n; page++) {
-    loads++;
+    T->loads++;
     if (r->pte[page].slot != UPG__NO_SLOT) { /* back from swap */
-      uint64_t bucket = (uint32_t)(loads - stamp[page]) / quarter;
-      distance_hist[bucket < DISTANCE_BUCKETS ? bucket : DISTANCE_BUCKETS]++;
-      window_majors++;
+      uint64_t bucket = (uint32_t)(T->loads - stamp[page]) / quarter;
+      T->distance_hist[bucket < DISTANCE_BUCKETS ? bucket : DISTANCE_BUCKETS]++;
+      T->window_majors++;
       refaulted = 1;
     }
-    stamp[page] = loads;
+    stamp[page] = T->loads;
   }
   if (refaulted) judge_window(upg__os_now_ns());
 }

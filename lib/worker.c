@@ -5,21 +5,18 @@
  * touches no paged memory, and the program's handlers are not its business.
  * SIGSEGV too, which the preload's pthread_sigmask would leave open: a crash
  * in a worker, which may hold the lock, then ends the process with a core
- * instead of a fault handler waiting forever for that lock. */
+ * instead of a fault handler waiting forever for that lock. The count of
+ * threads started is upg__rt.workers. */
 #define _GNU_SOURCE
 #include <signal.h>
 
 #include "internal.h"
 
-/* Threads created, and those of them past glibc's start; a futex. */
-static uint32_t created;
-static _Atomic uint32_t running;
-
 static void *worker_main(void *arg) {
   upg__worker_t *w = arg;
   upg__os_block_signals(NULL);
-  atomic_fetch_add(&running, 1);
-  upg__os_wake_all((const uint32_t *)&running);
+  atomic_fetch_add(&upg__rt.workers.running, 1);
+  upg__os_wake_all((const uint32_t *)&upg__rt.workers.running);
   upg__lock();
   while (!w->stop) {
     if (w->step()) continue;
@@ -44,7 +41,7 @@ int upg__worker_start(upg__worker_t *w, int (*step)(void)) {
   w->step = step;
   int rc = pthread_create(&w->thread, NULL, worker_main, w);
   if (rc != 0) return -rc;
-  created++;
+  upg__rt.workers.created++;
   w->running = 1;
   return 0;
 }
@@ -58,8 +55,10 @@ int upg__worker_start(upg__worker_t *w, int (*step)(void)) {
  * threads, all at once: a thread can take a few hundred microseconds to
  * be first scheduled on this VM, and the waits would add up in turn. */
 void upg__workers_await(void) {
+  upg__workers_part_t *w = &upg__rt.workers;
   uint32_t n;
-  while ((n = atomic_load(&running)) < created) upg__os_wait((const uint32_t *)&running, n);
+  while ((n = atomic_load(&w->running)) < w->created)
+    upg__os_wait((const uint32_t *)&w->running, n);
 }
 
 void upg__worker_stop(upg__worker_t *w) {
@@ -72,8 +71,6 @@ void upg__worker_stop(upg__worker_t *w) {
   pthread_join(w->thread, NULL);
   w->running = 0;
 }
-
-void upg__worker_forget(upg__worker_t *w) { w->running = 0; }
 
 void upg__worker_wake(upg__worker_t *w) {
   if (w->running && w->sleeping) kick(w);

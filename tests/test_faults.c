@@ -270,6 +270,41 @@ Test(faults, fork_child_sees_no_paged_memory_and_parent_pages_stay_intact, .time
   for (size_t p = 0; p < pages; p++) cr_assert_eq(a[p * PAGE / 8], pattern(p, 0, 1));
 }
 
+/* A child that starts a runtime of its own, untraced, and ends it. */
+static void child_runs_untraced(void) {
+  start_runtime(16 * PAGE, NULL);
+  char *p = upg_map(64 * PAGE, 0);
+  for (size_t i = 0; i < 64; i++) p[i * PAGE] = (char)i;
+  upg_shutdown();
+  _exit(0);
+}
+
+/* The child's copy of the trace's descriptor shares the parent's file
+ * offset: what the child records, or writes of the parent's buffered
+ * records, would land in the parent's trace. */
+Test(faults, a_fork_child_leaves_the_parents_trace_alone, .timeout = 60) {
+  char path[] = "/tmp/upager-test-trace-XXXXXX";
+  int fd = mkstemp(path);
+  cr_assert_geq(fd, 0);
+  close(fd);
+  upg_options_t opt = {.budget = 32 * PAGE, .trace = path};
+  cr_assert_eq(upg_init(&opt), 0, "%s", upg_last_error());
+  char *p = upg_map(16 * PAGE, 0);
+  for (size_t i = 0; i < 16; i++) p[i * PAGE] = 1;
+  char err[1024];
+  int status = run_child(child_runs_untraced, err, sizeof err);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x %s", status, err);
+  upg_stats_t s = stats_now();
+  uint64_t faults = s.fault_zero + s.fault_minor + s.fault_write + s.fault_major;
+  upg_shutdown();
+  struct stat st;
+  cr_assert_eq(stat(path, &st), 0);
+  unlink(path);
+  cr_assert_eq((uint64_t)st.st_size,
+               sizeof(upg_trace_header_t) + faults * sizeof(upg_trace_record_t),
+               "%lld bytes for %llu faults", (long long)st.st_size, (unsigned long long)faults);
+}
+
 /* An atfork child handler registered before the runtime's runs first, in a
  * child whose views are gone: its access must be an invalid one, not a
  * fault the copied tables resolve forever. */

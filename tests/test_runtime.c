@@ -501,3 +501,44 @@ Test(runtime, shutdown_then_init_again, .timeout = 20) {
   p = upg_map(PAGE, 0);
   cr_assert_eq(p[0], 0);
 }
+
+/* Writes `pages` pages of `page` bytes, then reads them over and over in a
+ * cycle twice the budget, one page a fault (UPG_ADV_RANDOM): every read is
+ * a page back from swap (from the page cache: fast), reused within two
+ * budgets of loads: the thrashing detector's verdict. */
+static void thrash(size_t page, size_t pages) {
+  volatile char *p = upg_map(pages * page, 0);
+  cr_assert_not_null(p);
+  cr_assert_eq(upg_advise((void *)p, pages * page, UPG_ADV_RANDOM), 0);
+  for (size_t i = 0; i < pages; i++) p[i * page] = (char)i;
+  for (int round = 0; round < 64; round++)
+    for (size_t i = 0; i < pages; i++) cr_assert_eq(p[i * page], (char)i, "page %zu changed", i);
+}
+
+/* A runtime started again, with another budget and page size, keeps
+ * nothing of the one before: its counters, its frames and swap, and the
+ * thrashing detector's window and last warning (so it warns again). */
+Test(runtime, a_runtime_started_again_starts_fresh, .timeout = 60) {
+  upg_options_t opt = {.budget = 16 * PAGE, .direct_io = "0"};
+  cr_assert_eq(upg_init(&opt), 0, "%s", upg_last_error());
+  thrash(PAGE, 32);
+  upg_stats_t s = stats_now();
+  cr_assert_eq(s.thrash_warnings, 1);
+  cr_assert_gt(s.fault_major, 0);
+  upg_shutdown();
+
+  opt = (upg_options_t){.budget = 32 * 2 * PAGE, .page_size = 2 * PAGE, .policy = "fifo",
+                        .direct_io = "0"};
+  cr_assert_eq(upg_init(&opt), 0, "%s", upg_last_error());
+  s = stats_now();
+  cr_assert_eq(s.page_size, 2 * PAGE);
+  cr_assert_eq(s.frames, 32);
+  cr_assert_eq(s.fault_zero + s.fault_minor + s.fault_write + s.fault_major, 0);
+  cr_assert_eq(s.pages_resident + s.pages_resident_peak + s.swap_slots_in_use, 0);
+  cr_assert_eq(s.evict_batches + s.thrash_windows + s.thrash_warnings, 0);
+  thrash(2 * PAGE, 64);
+  s = stats_now();
+  cr_assert_eq(s.thrash_warnings, 1, "the runtime before's warning silenced this one's");
+  cr_assert_leq(s.pages_resident, 32);
+  upg_shutdown();
+}

@@ -13,7 +13,7 @@
 static upg__slots_t sw;
 
 static void open_swap(void) {
-  memset(&upg__rt.counters, 0, sizeof upg__rt.counters);
+  memset(&upg__counters, 0, sizeof upg__counters);
   cr_assert_eq(upg__slots_init(&sw), 0);
 }
 
@@ -29,7 +29,7 @@ Test(swap, runs_are_consecutive_and_start_at_slot_one, .timeout = 10) {
   cr_assert_eq(alloc(8, 8), 1);
   cr_assert_eq(alloc(4, 4), 9);
   cr_assert_eq(sw.high, 12);
-  cr_assert_eq(upg__rt.counters.swap_slots_in_use, 12);
+  cr_assert_eq(upg__counters.swap_slots_in_use, 12);
 }
 
 Test(swap, a_freed_slot_is_taken_again_before_the_file_grows, .timeout = 10) {
@@ -58,7 +58,7 @@ Test(swap, the_file_grows_to_at_most_twice_its_use_for_contiguous_runs, .timeout
       left -= (uint32_t)n;
     }
   }
-  cr_assert_eq(upg__rt.counters.swap_slots_in_use, 4096);
+  cr_assert_eq(upg__counters.swap_slots_in_use, 4096);
   cr_assert_leq(sw.high, 2 * 4096 + 2 * 16, "file of %u slots for 4096 in use", sw.high);
 }
 
@@ -135,7 +135,7 @@ Test(swap, scattered_single_free_slots_keep_their_space_for_reuse, .timeout = 20
   for (uint32_t s = first; s < first + 1024; s += 2) upg__slots_release(&sw, s);
   upg__slots_give_back(&sw, MIN_SLOTS, count_discard, NULL);
   cr_assert_eq(discards, 0);
-  cr_assert_eq(upg__rt.counters.swap_slots_in_use, 512);
+  cr_assert_eq(upg__counters.swap_slots_in_use, 512);
   uint32_t again = alloc(1, 1);
   cr_assert(again < first + 1024 && (again - first) % 2 == 0, "slot %u: a freed one is taken again",
             again);
