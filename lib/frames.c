@@ -336,10 +336,13 @@ static void prepare_batch(batch_t *b, size_t want) {
   if (want > MAX_BATCH) want = MAX_BATCH;
   upg__regions_share(); /* the first batch: the alias is where victims drain from */
   choose_victims(b, want);
+  /* Counted busy as they are marked evicting: closing their views may let
+   * other threads in, and one that found every frame evicting and none
+   * counted busy would take the budget for all pinned and fail. */
+  upg__rt.busy_frames += b->n;
   if (b->n == 0) return;
   close_views(b);
   drop_stale_copies(b);
-  upg__rt.busy_frames += b->n;
 }
 
 /* A batch of a few long runs of neighbours: its holes cost a TLB flush a
