@@ -54,7 +54,9 @@ extern "C" {
   XX(EOPTION, -4006, "unparsable option value")                               \
   XX(EPINLIMIT, -4007, "pinning would exceed the frame budget")               \
   XX(ENOTINIT, -4008, "runtime is not initialised")                           \
-  XX(EMAPLIMIT, -4009, "kernel mapping limit (vm.max_map_count) reached")
+  XX(EMAPLIMIT, -4009, "kernel mapping limit (vm.max_map_count) reached")   \
+  XX(ESEALED, -4010, "a sealed page failed to open: altered, swapped or replayed") \
+  XX(ESTORE, -4011, "the backing store failed, refused, or lost a page's copy")
 
 typedef enum {
 #define UPG_ERR_ENUM_(name, code, text) UPG_##name = (code),
@@ -91,7 +93,14 @@ typedef struct upg_options {
   size_t heap_size;       /* UPAGER_HEAP_SIZE: address space reserved for the
                              paged heap of upg_malloc and upager run (32G) */
   const char *store;      /* UPAGER_STORE: where evicted pages go: "file"
-                             (default), the swap file */
+                             (default), the swap file, or
+                             "redis://[user:password@]host:port[,...]" */
+  const char *store_auth_file; /* UPAGER_STORE_AUTH_FILE: the Redis store's
+                             credentials, "user:password" or a password */
+  size_t store_timeout_ms; /* UPAGER_STORE_TIMEOUT: milliseconds a store call
+                             retries across a failover (5000) */
+  int encrypt;            /* UPAGER_ENCRYPT: 1 seals the swap file's pages
+                             (a Redis store's always are) */
 } upg_options_t;
 
 /* Starts the process's one runtime: reads the options, opens the swap file
@@ -193,7 +202,14 @@ UPG_EXTERN void upg_free(void *p);
   X(thrash_windows, "windows of faults judged thrashing (lib/thrash.c)")     \
   X(thrash_warnings, "thrashing warnings printed to stderr")                 \
   X(thrash_working_set, "median reuse distance of the last thrashing window, pages") \
-  X(trace_dropped, "trace records dropped while the trace's reader stalled")
+  X(trace_dropped, "trace records dropped while the trace's reader stalled") \
+  X(store_round_trips, "network store: pipelined rounds, one a node a call")  \
+  X(store_bytes_sent, "network store: bytes sent to its servers")             \
+  X(store_bytes_received, "network store: bytes received from its servers")   \
+  X(store_redirects, "network store: MOVED and ASK redirects followed")       \
+  X(store_retries, "network store: calls' rounds tried again")               \
+  X(store_failover_waits, "network store: calls that waited out a node's failure") \
+  X(store_seal_failures, "sealed pages that failed to open (altered, swapped, replayed)")
 
 #define UPG_LATENCY_BUCKETS 32 /* bucket i: latency in [2^i, 2^(i+1)) ns */
 

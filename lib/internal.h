@@ -30,6 +30,10 @@ typedef struct upg__config {
   int direct_io;
   const upg__policy_ops_t *policy;
   const struct upg__store_class *store;
+  char store_url[1024];  /* UPAGER_STORE when it names a server: redis://... */
+  char store_auth_file[PATH_MAX];
+  uint64_t store_timeout_ms; /* how long a store call retries across a failover */
+  int encrypt;           /* seal the swap file's pages too */
   char swap_dir[PATH_MAX];
   char trace_path[PATH_MAX];
 } upg__config_t;
@@ -167,12 +171,84 @@ int upg__store_read_begin(upg__store_t *s, const upg__handle_t *handles, const s
 int upg__store_read_done(upg__store_t *s);
 int upg__store_read_end(upg__store_t *s);
 
+/* Why the last store open failed, for init's message (a store's open
+ * writes it; runtime.c reads it). Never a password. */
+extern char upg__store_why[512];
+void upg__store_explain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- seal.c: the process's key and the AEAD of pages that leave it ------
+ * Pure computation after upg__seal_init: safe in the fault handler. */
+#define UPG__SEAL_TAG 16
+int upg__seal_init(void);
+const char *upg__seal_cipher(void);
+/* A number never handed out before in this process: a seal's version. */
+uint64_t upg__seal_next_version(void);
+/* Seals len bytes of `in` into `out` (may be the same), bound to id and
+ * version; the tag goes apart. */
+void upg__seal(const void *in, void *out, size_t len, uint64_t id, uint64_t version,
+               unsigned char tag[UPG__SEAL_TAG]);
+/* Opens in place: 0, or UPG_ESEALED when anything differs. */
+int upg__seal_open(void *buf, size_t len, uint64_t id, uint64_t version,
+                   const unsigned char tag[UPG__SEAL_TAG]);
+
+/* ---- store_sealed.c: the sealing layer over a store ---------------------*/
+/* Opens the layer on `below`, which it owns from then (closed on failure). */
+int upg__sealed_open(const upg__config_t *cfg, upg__store_t *below, upg__store_t **out);
+int upg__store_is_sealed(const upg__store_t *s);
+
+/* ---- redis_slot.c: Redis Cluster's key slots --------------------------*/
+#define UPG__REDIS_SLOTS 16384
+/* The slot of a key: CRC16 (XMODEM) of its hash tag, the text between the
+ * first '{' and the next '}' when not empty, else of the whole key. */
+unsigned upg__redis_slot(const char *key, size_t len);
+
+/* ---- resp.c: the Redis protocol over a raw socket ------------------------
+ * Signal-safe: system calls through os.c, buffers inside the connection
+ * (from upg__os_alloc). One thread uses a connection at a time. */
+#define UPG__RESP_IOV 1100
+typedef struct upg__resp {
+  int fd; /* -1 (or 0, as allocated): not connected */
+  int timeout_ms;
+  size_t start, end; /* unread input: in[start, end) */
+  char in[64 << 10];
+  size_t used, seg; /* text used; where the segment not yet in out[] begins */
+  int nout;
+  char text[64 << 10];
+  struct iovec out[UPG__RESP_IOV];
+} upg__resp_t;
+typedef struct upg__resp_reply {
+  char type;      /* '+', '-', ':', '$' or '*' */
+  const char *text; /* '+' and '-': the line, valid until the next read */
+  size_t len;
+  int64_t number; /* ':', and the length of '$' (-1: nil) and '*' */
+} upg__resp_reply_t;
+int upg__resp_connect(upg__resp_t *c, uint32_t ip, uint16_t port, int timeout_ms);
+void upg__resp_close(upg__resp_t *c);
+/* A command: its argument count, then each argument; upg__resp_send sends
+ * every command queued. -ENOBUFS when the queue is full. */
+int upg__resp_command(upg__resp_t *c, int nargs);
+int upg__resp_arg(upg__resp_t *c, const void *p, size_t len);
+int upg__resp_arg_text(upg__resp_t *c, const char *text);
+int upg__resp_arg_number(upg__resp_t *c, uint64_t v);
+/* Whether another command with this much small text fits the queue. */
+int upg__resp_room(const upg__resp_t *c, size_t text);
+int upg__resp_send(upg__resp_t *c);
+/* The next reply's first line; a '$' reply's data follows, to be read with
+ * upg__resp_read_bulk (dst NULL skips it), an array's elements too. */
+int upg__resp_read(upg__resp_t *c, upg__resp_reply_t *r);
+int upg__resp_read_bulk(upg__resp_t *c, void *dst, size_t len);
+/* Skips the rest of a reply whose first line was read. */
+int upg__resp_skip(upg__resp_t *c, const upg__resp_reply_t *r);
+/* A '$' reply's data as a string ("" for nil, or too long, skipped). */
+int upg__resp_read_text(upg__resp_t *c, const upg__resp_reply_t *r, char *dst, size_t size);
+
 /* ---- slots.c: the file store's slots, page-sized, in runs --------------*/
 typedef struct upg__slots {
   uint64_t *used;  /* bitmap: bit s set while slot s holds (or awaits) a page */
   uint32_t high;   /* highest slot handed out: the file's extent */
   uint32_t cursor; /* next-fit: where the search for free slots resumes */
   uint32_t released_lo, released_hi; /* slots released since the last give-back */
+  int uncounted; /* a layer's handles over a store's own: not in the swap counters */
 } upg__slots_t;
 
 /* Slots count from 1: slot s is handle s, and 0 is no slot. */

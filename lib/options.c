@@ -31,6 +31,9 @@ static int apply_heap_size(const char *, const char *, upg__config_t *);
 static int apply_readahead(const char *, const char *, upg__config_t *);
 static int apply_direct_io(const char *, const char *, upg__config_t *);
 static int apply_store(const char *, const char *, upg__config_t *);
+static int apply_store_auth_file(const char *, const char *, upg__config_t *);
+static int apply_store_timeout(const char *, const char *, upg__config_t *);
+static int apply_encrypt(const char *, const char *, upg__config_t *);
 
 /* X(field, kind, environment variable, default, what an empty default
  * means, what it is, more about it, apply). An empty default is worked out
@@ -48,10 +51,25 @@ static int apply_store(const char *, const char *, upg__config_t *);
     "The swap file is made with O_TMPFILE where the filesystem allows, else mode 0600 and "     \
     "unlinked at once: nothing is left behind.",                                                \
     apply_swap_dir)                                                                             \
-  X(store, string, "UPAGER_STORE", "file", "", "where evicted pages go: file",                  \
+  X(store, string, "UPAGER_STORE", "file", "", "where evicted pages go: file or redis://...",   \
     "`file` is the swap file of `UPAGER_SWAP_DIR` and `UPAGER_DIRECT_IO`; `faulty` wraps it "   \
-    "with the failures tests ask for.",                                                         \
+    "with the failures tests ask for; `redis://[user:password@]host:port[,host:port...]` is a " \
+    "Redis Cluster (or one Redis server), every page sealed ([design.md](design.md))",          \
     apply_store)                                                                                \
+  X(store_auth_file, string, "UPAGER_STORE_AUTH_FILE", "", "none", "the Redis store's credentials", \
+    "A file whose first line is `user:password` or a password alone (AUTH); it wins over "      \
+    "the URL's, and neither is ever printed.",                                                  \
+    apply_store_auth_file)                                                                      \
+  X(store_timeout_ms, size, "UPAGER_STORE_TIMEOUT", "5000", "",                                 \
+    "milliseconds a store call retries across a failover",                                      \
+    "A Redis node that fails is waited for this long (its replica's promotion) before a get "   \
+    "ends the access naming the node, or a put leaves its pages resident.",                     \
+    apply_store_timeout)                                                                        \
+  X(encrypt, flag, "UPAGER_ENCRYPT", "0", "", "1: seal the swap file's pages",                  \
+    "With a key drawn at init that never leaves the process (AES-256-GCM or "                   \
+    "XChaCha20-Poly1305); a page altered on disk ends the access. The Redis store always "      \
+    "seals.",                                                                                   \
+    apply_encrypt)                                                                              \
   X(policy, string, "UPAGER_POLICY", "clock", "", "replacement policy: clock or fifo", "",      \
     apply_policy)                                                                               \
   X(stats, flag, "UPAGER_STATS", "0", "", "1: print the report to stderr at exit",              \
@@ -158,13 +176,40 @@ static int apply_swap_dir(const char *text, const char *source, upg__config_t *c
   return 0;
 }
 
+/* A URL may hold a password: messages show its scheme alone. */
 static int apply_store(const char *text, const char *source, upg__config_t *cfg) {
   cfg->store = upg__store_find(text);
+  if (cfg->store == NULL && strstr(text, "://") != NULL)
+    return upg__fail(UPG_EOPTION, "%s='%.*s://...' is not a store (one of: %s)", source,
+                     (int)(strstr(text, "://") - text), text, upg__store_names());
   if (cfg->store == NULL)
     return upg__fail(UPG_EOPTION, "%s='%s' is not a store (one of: %s)", source, text,
                      upg__store_names());
+  if (strstr(text, "://") == NULL) return 0;
+  if (strlen(text) >= sizeof cfg->store_url || strchr(text + strlen(cfg->store->name) + 3, ':') == NULL)
+    return upg__fail(UPG_EOPTION, "%s='%s://...' is not [user:password@]host:port[,host:port...]",
+                     source, cfg->store->name);
+  strcpy(cfg->store_url, text);
   return 0;
 }
+
+static int apply_store_auth_file(const char *text, const char *source, upg__config_t *cfg) {
+  if (strlen(text) >= sizeof cfg->store_auth_file)
+    return upg__fail(UPG_EOPTION, "%s='%s' is too long", source, text);
+  strcpy(cfg->store_auth_file, text);
+  return 0;
+}
+
+static int apply_store_timeout(const char *text, const char *source, upg__config_t *cfg) {
+  size_t v;
+  int rc = parse_size_or_fail(text, source, UPG_EOPTION, &v);
+  if (rc) return rc;
+  if (v < 100 || v > 3600000)
+    return upg__fail(UPG_EOPTION, "%s='%s' is outside 100..3600000 milliseconds", source, text);
+  cfg->store_timeout_ms = v;
+  return 0;
+}
+
 
 static int apply_policy(const char *text, const char *source, upg__config_t *cfg) {
   cfg->policy = upg__policy_find(text);
@@ -182,6 +227,10 @@ static int parse_flag(const char *text, const char *source, int *out) {
   else
     return upg__fail(UPG_EOPTION, "%s='%s' is not 1 or 0", source, text);
   return 0;
+}
+
+static int apply_encrypt(const char *text, const char *source, upg__config_t *cfg) {
+  return parse_flag(text, source, &cfg->encrypt);
 }
 
 static int apply_stats(const char *text, const char *source, upg__config_t *cfg) {

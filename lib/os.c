@@ -7,6 +7,9 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -162,6 +165,81 @@ int upg__os_random(void *buf, size_t len) {
     p += n, len -= (size_t)n;
   }
   return 0;
+}
+
+/* Waits until fd is ready for `events`: 0, -ETIMEDOUT, or the error. */
+static int wait_ready(int fd, short events, int timeout_ms) {
+  struct pollfd p = {.fd = fd, .events = events};
+  struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000L};
+  long rc;
+  while ((rc = SYS4(SYS_ppoll, &p, 1, &ts, NULL)) == -EINTR) continue;
+  if (rc < 0) return (int)rc;
+  if (rc == 0) return -ETIMEDOUT;
+  return 0;
+}
+
+/* Non-blocking from the start, so that a connect to a node that does not
+ * answer ends at the timeout, not at the kernel's minutes. */
+int upg__os_tcp_connect(uint32_t ip, uint16_t port, int timeout_ms) {
+  int fd = (int)SYS3(SYS_socket, AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return fd;
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port),
+                           .sin_addr = {htonl(ip)}};
+  int one = 1, rc = (int)SYS3(SYS_connect, fd, &sa, sizeof sa);
+  if (rc == -EINPROGRESS && (rc = wait_ready(fd, POLLOUT, timeout_ms)) == 0) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    rc = (int)sys6(SYS_getsockopt, fd, SOL_SOCKET, SO_ERROR, (long)&err, (long)&len, 0);
+    if (rc == 0) rc = -err;
+  }
+  if (rc == 0) rc = status(sys6(SYS_setsockopt, fd, IPPROTO_TCP, TCP_NODELAY, (long)&one,
+                                sizeof one, 0));
+  if (rc != 0) {
+    upg__os_close(fd);
+    return rc;
+  }
+  return fd;
+}
+
+int upg__os_sendv_all(int fd, const struct iovec *iov, int n, int timeout_ms) {
+  struct iovec rest[64];
+  while (n > 0) {
+    int k = n < 64 ? n : 64;
+    memcpy(rest, iov, (size_t)k * sizeof *iov);
+    struct iovec *v = rest;
+    int left = k;
+    while (left > 0) {
+      struct msghdr msg = {.msg_iov = v, .msg_iovlen = (size_t)left};
+      long sent = SYS3(SYS_sendmsg, fd, &msg, MSG_NOSIGNAL);
+      if (sent == -EAGAIN) {
+        int rc = wait_ready(fd, POLLOUT, timeout_ms);
+        if (rc != 0) return rc;
+        continue;
+      }
+      if (sent == -EINTR) continue;
+      if (sent < 0) return (int)sent;
+      while (left > 0 && (size_t)sent >= v->iov_len) sent -= (long)v->iov_len, v++, left--;
+      if (left > 0) v->iov_base = (char *)v->iov_base + sent, v->iov_len -= (size_t)sent;
+    }
+    iov += k, n -= k;
+  }
+  return 0;
+}
+
+long upg__os_recv(int fd, void *buf, size_t len, int timeout_ms) {
+  for (;;) {
+    long got = sys6(SYS_recvfrom, fd, (long)buf, (long)len, MSG_DONTWAIT, 0, 0);
+    if (got != -EAGAIN && got != -EINTR) return got;
+    if (got == -EAGAIN) {
+      int rc = wait_ready(fd, POLLIN, timeout_ms);
+      if (rc != 0) return rc;
+    }
+  }
+}
+
+void upg__os_sleep_ns(uint64_t ns) {
+  struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+  (void)SYS2(SYS_nanosleep, &ts, NULL);
 }
 
 int upg__os_punch_hole(int fd, uint64_t offset, uint64_t len) {

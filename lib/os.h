@@ -54,6 +54,17 @@ long upg__os_write(int fd, const void *from, size_t len);
 /* Fills buf with random bytes from the kernel. */
 int upg__os_random(void *buf, size_t len);
 
+/* Sockets, for the network stores: a TCP connection to an IPv4 address
+ * (host byte order), made within timeout_ms; sends and receives that wait
+ * at most timeout_ms for the peer, answering -ETIMEDOUT after; a send
+ * never raises SIGPIPE. upg__os_recv returns the bytes read, 0 at the
+ * peer's end. */
+int upg__os_tcp_connect(uint32_t ip, uint16_t port, int timeout_ms);
+int upg__os_sendv_all(int fd, const struct iovec *iov, int n, int timeout_ms);
+long upg__os_recv(int fd, void *buf, size_t len, int timeout_ms);
+/* Sleeps ns nanoseconds (a signal may end it early). */
+void upg__os_sleep_ns(uint64_t ns);
+
 /* Frees [offset, offset+len) of fd's file, which reads back as zeros. */
 int upg__os_punch_hole(int fd, uint64_t offset, uint64_t len);
 

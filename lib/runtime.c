@@ -136,8 +136,12 @@ static int start(const upg_options_t *opt) {
   if ((rc = upg__frames_create(nframes)) != 0)
     return upg__fail(rc, "cannot allocate the frame table for %zu frames", nframes);
   if ((rc = upg__store_open(&cfg, &upg__rt.store)) != 0) {
-    rc = upg__fail(UPG_ESWAPDIR, "cannot open the %s store in '%s' (UPAGER_STORE, UPAGER_SWAP_DIR): %s",
-                   cfg.store->name, cfg.swap_dir, strerror(-rc));
+    if (*upg__store_why) /* the store said why, and its code says what */
+      rc = upg__fail(rc < -4000 || rc == UPG_EACCES ? rc : UPG_ESTORE,
+                     "cannot open the %s store (UPAGER_STORE): %s", cfg.store->name, upg__store_why);
+    else
+      rc = upg__fail(UPG_ESWAPDIR, "cannot open the %s store in '%s' (UPAGER_STORE, UPAGER_SWAP_DIR): %s",
+                     cfg.store->name, cfg.swap_dir, strerror(-rc));
     goto no_swap;
   }
   if ((rc = upg__trace_open(cfg.trace_path)) != 0 || (rc = upg__fault_sigsegv.install()) != 0) {

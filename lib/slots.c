@@ -25,7 +25,7 @@ static void mark(upg__slots_t *sl, uint32_t first, uint32_t n, int used) {
     if (used) sl->used[s / 64] |= 1ull << (s % 64);
     else sl->used[s / 64] &= ~(1ull << (s % 64));
   }
-  UPG__COUNT(swap_slots_in_use, used ? (uint64_t)n : -(uint64_t)n);
+  if (!sl->uncounted) UPG__COUNT(swap_slots_in_use, used ? (uint64_t)n : -(uint64_t)n);
 }
 
 /* The first free slot in [from, to], or 0; skips full words. */
@@ -87,7 +87,7 @@ long upg__slots_alloc_run(upg__slots_t *sl, uint32_t want, uint32_t *first) {
   }
   if (s + n - 1 > sl->high) {
     sl->high = s + n - 1;
-    UPG__SET(swap_slots_high, sl->high);
+    if (!sl->uncounted) UPG__SET(swap_slots_high, sl->high);
   }
   mark(sl, s, n, 1);
   sl->cursor = s + n;

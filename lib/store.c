@@ -3,23 +3,41 @@
  * another is opened on it. The wrappers retry a call a signal interrupted
  * and count what could not be stored. */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
 
 extern const upg__store_class_t upg__store_file;
 extern const upg__store_class_t upg__store_faulty;
+extern const upg__store_class_t upg__store_redis;
 
 /* Every store, the default first. */
-static const upg__store_class_t *const stores[] = {&upg__store_file, &upg__store_faulty};
+static const upg__store_class_t *const stores[] = {&upg__store_file, &upg__store_faulty,
+                                                   &upg__store_redis};
 
+/* A name, or a URL whose scheme is the name ("redis://host:port"). */
 const upg__store_class_t *upg__store_find(const char *name) {
-  for (size_t i = 0; i < sizeof stores / sizeof stores[0]; i++)
-    if (strcmp(stores[i]->name, name) == 0) return stores[i];
+  for (size_t i = 0; i < sizeof stores / sizeof stores[0]; i++) {
+    size_t len = strlen(stores[i]->name);
+    if (strncmp(stores[i]->name, name, len) == 0 &&
+        (name[len] == '\0' || strncmp(name + len, "://", 3) == 0))
+      return stores[i];
+  }
   return NULL;
 }
 
-const char *upg__store_names(void) { return "file, faulty"; }
+const char *upg__store_names(void) { return "file, faulty, redis://host:port"; }
+
+char upg__store_why[512];
+
+void upg__store_explain(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(upg__store_why, sizeof upg__store_why, fmt, ap);
+  va_end(ap);
+}
 
 /* Stores wrapped deeper than this are taken for a loop in the list. */
 #define MAX_DEPTH 8
@@ -42,8 +60,12 @@ static int open_class(const upg__store_class_t *c, const upg__config_t *cfg, int
   return 0;
 }
 
+/* UPAGER_ENCRYPT=1 seals what a store keeps, unless it seals already. */
 int upg__store_open(const upg__config_t *cfg, upg__store_t **out) {
-  return open_class(cfg->store, cfg, 0, out);
+  upg__store_why[0] = '\0';
+  int rc = open_class(cfg->store, cfg, 0, out);
+  if (rc == 0 && cfg->encrypt && !upg__store_is_sealed(*out)) rc = upg__sealed_open(cfg, *out, out);
+  return rc;
 }
 
 void upg__store_close(upg__store_t *s) {
