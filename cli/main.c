@@ -42,6 +42,7 @@ static const upg_cli_command_t commands[] = {
     {"sim", "replay a page-reference trace through replacement policies", upg__cmd_sim},
     {"trace", "summarise a fault trace written with UPAGER_TRACE", upg__cmd_trace},
     {"run", "run a program with its heap in paged memory", upg_cli_run},
+    {"store", "clean URL: remove a Redis store's pages of dead runs", upg_cli_store},
     {"options", "list the UPAGER_* variables (--markdown: docs/options.md)", cmd_options},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

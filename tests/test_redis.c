@@ -1,0 +1,418 @@
+/* test_redis.c: the Redis store against real servers, and the sealing of
+ * pages. tests/redis/with_servers.sh starts the servers and names them in
+ * the environment: the suite redis_single runs under `with_servers.sh
+ * single` (one server), redis_cluster under `with_servers.sh cluster`
+ * (three masters, a replica each); the suite sealed needs none. */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include "helpers.h"
+#include "internal.h"
+
+#define PAGE 4096u
+#define WORDS (PAGE / 8)
+
+static const char *need_env(const char *name) {
+  const char *v = getenv(name);
+  cr_assert_not_null(v, "%s is unset: run under tests/redis/with_servers.sh", name);
+  return v;
+}
+
+static char url_text[512];
+static const char *url_of(const char *servers) {
+  snprintf(url_text, sizeof url_text, "redis://%s", servers);
+  return url_text;
+}
+
+static int start_store(const char *url, size_t budget) {
+  upg_options_t opt = {.budget = budget, .store = url, .store_timeout_ms = 20000};
+  return upg_init(&opt);
+}
+
+static void must_start(const char *url, size_t budget) {
+  int rc = start_store(url, budget);
+  cr_assert_eq(rc, 0, "upg_init: %s (%s)", upg_strerror(rc), upg_last_error());
+}
+
+/* ---- threads writing and checking a pattern --------------------------------*/
+typedef struct job {
+  uint64_t *region;
+  size_t pages, first, step;
+  uint64_t round;
+  size_t bad; /* pages whose words were not the round's */
+} job_t;
+
+static void *write_round(void *arg) {
+  job_t *j = arg;
+  for (size_t p = j->first; p < j->pages; p += j->step)
+    for (size_t w = 0; w < WORDS; w++) j->region[p * WORDS + w] = pattern(p, w, j->round);
+  return NULL;
+}
+
+static void *check_round(void *arg) {
+  job_t *j = arg;
+  for (size_t p = j->first; p < j->pages; p += j->step)
+    for (size_t w = 0; w < WORDS; w++)
+      if (j->region[p * WORDS + w] != pattern(p, w, j->round)) {
+        j->bad++;
+        break;
+      }
+  return NULL;
+}
+
+#define THREADS 4
+
+static void start_threads(pthread_t *t, job_t *jobs, uint64_t *region, size_t pages,
+                          uint64_t round, void *(*fn)(void *)) {
+  for (int i = 0; i < THREADS; i++) {
+    jobs[i] = (job_t){region, pages, (size_t)i, THREADS, round, 0};
+    cr_assert_eq(pthread_create(&t[i], NULL, fn, &jobs[i]), 0);
+  }
+}
+
+static size_t join_threads(pthread_t *t, job_t *jobs) {
+  size_t bad = 0;
+  for (int i = 0; i < THREADS; i++) pthread_join(t[i], NULL), bad += jobs[i].bad;
+  return bad;
+}
+
+static size_t run_round(uint64_t *region, size_t pages, uint64_t round, void *(*fn)(void *)) {
+  pthread_t t[THREADS];
+  job_t jobs[THREADS];
+  start_threads(t, jobs, region, pages, round, fn);
+  return join_threads(t, jobs);
+}
+
+/* Two rounds written and each read back by four threads, under a budget of
+ * an eighth of the region: most pages go through the store. */
+static void pages_survive(const char *servers) {
+  const size_t pages = 2048;
+  must_start(url_of(servers), pages * PAGE / 8);
+  uint64_t *region = upg_map(pages * PAGE, 0);
+  cr_assert_not_null(region);
+  for (uint64_t round = 1; round <= 2; round++) {
+    run_round(region, pages, round, write_round);
+    cr_assert_eq(run_round(region, pages, round, check_round), 0, "round %lu", round);
+  }
+  upg_stats_t s = stats_now();
+  cr_assert_gt(s.fault_major, 100, "only %lu major faults: the store was hardly used", s.fault_major);
+  cr_assert_gt(s.store_round_trips, 0);
+  cr_assert_eq(s.store_seal_failures, 0);
+  upg_shutdown();
+}
+
+/* ---- redis-cli, for what a test does to the store behind the run's back -----*/
+static void split_host(const char *servers, char *host, size_t len, int *port) {
+  cr_assert_eq(sscanf(servers, "%63[^:]:%d", host, port), 2, "servers '%s'", servers);
+  (void)len;
+}
+
+static long cli_number(const char *servers, const char *fmt, ...) {
+  char host[64], cmd[1024], args[768], out[64] = "";
+  int port;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(args, sizeof args, fmt, ap);
+  va_end(ap);
+  split_host(servers, host, sizeof host, &port);
+  snprintf(cmd, sizeof cmd, "redis-cli -h %s -p %d %s", host, port, args);
+  FILE *p = popen(cmd, "r");
+  cr_assert_not_null(p);
+  if (fgets(out, sizeof out, p) == NULL) out[0] = '\0';
+  pclose(p);
+  return strtol(out, NULL, 10);
+}
+
+static int cli_run(const char *servers, const char *script) {
+  char host[64], cmd[2048];
+  int port;
+  split_host(servers, host, sizeof host, &port);
+  snprintf(cmd, sizeof cmd, "cli='redis-cli -h %s -p %d'; %s", host, port, script);
+  return system(cmd);
+}
+
+/* Runs body in a child with stderr captured; its wait status. */
+static int run_child(void (*body)(void), char *err, size_t errlen) {
+  int fds[2];
+  cr_assert_eq(pipe(fds), 0);
+  pid_t pid = fork();
+  cr_assert_neq(pid, -1);
+  if (pid == 0) {
+    dup2(fds[1], 2);
+    close(fds[0]);
+    body();
+    _exit(0);
+  }
+  close(fds[1]);
+  size_t got = 0;
+  ssize_t n;
+  while (got < errlen - 1 && (n = read(fds[0], err + got, errlen - 1 - got)) > 0) got += (size_t)n;
+  err[got] = '\0';
+  close(fds[0]);
+  int status;
+  waitpid(pid, &status, 0);
+  return status;
+}
+
+/* 64 pages written under a 16-page budget, then every copy in the store
+ * changed by `script` (redis-cli as $cli), then read back. */
+static const char *change_script;
+static void fill_change_read(void) {
+  const char *servers = getenv("REDIS_SINGLE");
+  if (start_store(url_of(servers), 16 * PAGE) != 0) _exit(3);
+  char *p = upg_map(64 * PAGE, 0);
+  for (size_t i = 0; i < 64; i++) memset(p + i * PAGE, (int)i + 1, PAGE);
+  settle();
+  if (cli_run(servers, change_script) != 0) _exit(4);
+  volatile char sink = 0;
+  for (size_t i = 0; i < 64; i++) sink += p[i * PAGE];
+  _exit(5); /* the store handed back a page it should have refused */
+}
+
+static void assert_access_ends(const char *script, const char *cause) {
+  char err[8192];
+  change_script = script;
+  int status = run_child(fill_change_read, err, sizeof err);
+  cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "status %#x, stderr: %s", status,
+            err);
+  cr_assert_not_null(strstr(err, cause), "stderr: %s", err);
+  cr_assert_not_null(strstr(err, "upager: fatal"), "stderr: %s", err);
+}
+
+/* ---- one server --------------------------------------------------------------*/
+TestSuite(redis_single, .timeout = 120);
+
+Test(redis_single, pages_survive_eviction_with_four_threads) {
+  pages_survive(need_env("REDIS_SINGLE"));
+}
+
+Test(redis_single, a_wrong_password_fails_init_naming_the_cause_not_the_password) {
+  const char *servers = need_env("REDIS_SINGLE");
+  cr_assert_eq(cli_run(servers, "$cli ACL SETUSER upgtest on '>right-pw' '~*' '+@all' >/dev/null"), 0);
+  char url[256];
+  snprintf(url, sizeof url, "redis://upgtest:wrong-pw@%s", servers);
+  cr_assert_eq(start_store(url, 64 * PAGE), UPG_EACCES);
+  cr_assert_not_null(strstr(upg_last_error(), "WRONGPASS"), "%s", upg_last_error());
+  cr_assert_not_null(strstr(upg_last_error(), servers), "%s", upg_last_error());
+  cr_assert_null(strstr(upg_last_error(), "wrong-pw"), "%s", upg_last_error());
+  snprintf(url, sizeof url, "redis://upgtest:right-pw@%s", servers);
+  must_start(url, 64 * PAGE);
+  upg_shutdown();
+}
+
+Test(redis_single, the_password_may_come_from_a_file) {
+  const char *servers = need_env("REDIS_SINGLE");
+  cr_assert_eq(cli_run(servers, "$cli ACL SETUSER upgfile on '>file-pw' '~*' '+@all' >/dev/null"), 0);
+  char path[] = "/tmp/upager-auth-XXXXXX";
+  int fd = mkstemp(path);
+  cr_assert_geq(fd, 0);
+  cr_assert_eq(write(fd, "upgfile:file-pw\n", 16), 16);
+  close(fd);
+  upg_options_t opt = {.budget = 64 * PAGE, .store = url_of(servers), .store_auth_file = path};
+  int rc = upg_init(&opt);
+  unlink(path);
+  cr_assert_eq(rc, 0, "%s", upg_last_error());
+  upg_shutdown();
+}
+
+Test(redis_single, a_server_down_at_init_fails_init_naming_it) {
+  const char *down = need_env("REDIS_DOWN");
+  cr_assert_eq(start_store(url_of(down), 64 * PAGE), UPG_ESTORE);
+  cr_assert_not_null(strstr(upg_last_error(), down), "%s", upg_last_error());
+  cr_assert_not_null(strstr(upg_last_error(), "refused"), "%s", upg_last_error());
+}
+
+Test(redis_single, a_value_altered_in_the_store_ends_the_access_naming_it) {
+  need_env("REDIS_SINGLE");
+  assert_access_ends("$cli --scan --pattern 'upg:*:*' | while read k; do "
+                     "$cli setrange \"$k\" 100 X >/dev/null; done",
+                     "fails to open: altered, swapped or replayed");
+}
+
+Test(redis_single, a_value_swapped_with_another_ends_the_access) {
+  need_env("REDIS_SINGLE");
+  assert_access_ends("keys=$($cli --scan --pattern 'upg:*:*'); first=$(echo \"$keys\" | head -1); "
+                     "for k in $keys; do [ \"$k\" = \"$first\" ] || "
+                     "$cli copy \"$first\" \"$k\" replace >/dev/null; done",
+                     "fails to open");
+}
+
+Test(redis_single, a_missing_key_ends_the_access_naming_the_node) {
+  const char *servers = need_env("REDIS_SINGLE");
+  assert_access_ends("$cli --scan --pattern 'upg:*:*' | while read k; do "
+                     "$cli del \"$k\" >/dev/null; done",
+                     "no such key");
+  char err[8192];
+  change_script = "$cli --scan --pattern 'upg:*:*' | while read k; do $cli del \"$k\" >/dev/null; done";
+  run_child(fill_change_read, err, sizeof err);
+  cr_assert_not_null(strstr(err, servers), "stderr: %s", err);
+}
+
+static void exit_without_shutdown(void) {
+  if (start_store(url_of(getenv("REDIS_SINGLE")), 16 * PAGE) != 0) _exit(3);
+  char *p = upg_map(64 * PAGE, 0);
+  for (size_t i = 0; i < 64; i++) memset(p + i * PAGE, 7, PAGE);
+  settle();
+  upg_stats_t s = UPG_STATS_INIT;
+  upg_stats(&s);
+  exit(s.swap_writes > 0 ? 0 : 4);
+}
+
+Test(redis_single, a_normal_exit_deletes_every_key_the_run_wrote) {
+  const char *servers = need_env("REDIS_SINGLE");
+  long before = cli_number(servers, "dbsize");
+  char err[4096];
+  int status = run_child(exit_without_shutdown, err, sizeof err);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x: %s", status, err);
+  cr_assert_eq(cli_number(servers, "dbsize"), before);
+}
+
+static void crash_after_writing(void) {
+  if (start_store(url_of(getenv("REDIS_SINGLE")), 16 * PAGE) != 0) _exit(3);
+  char *p = upg_map(64 * PAGE, 0);
+  for (size_t i = 0; i < 64; i++) memset(p + i * PAGE, 9, PAGE);
+  settle();
+  raise(SIGKILL);
+}
+
+/* Keys of the run whose heartbeat is "upg:<run>". */
+static long run_keys(const char *servers, const char *run) {
+  char script[256];
+  snprintf(script, sizeof script, "--scan --pattern '%s:*' | wc -l", run);
+  char host[64], cmd[512], out[32] = "";
+  int port;
+  split_host(servers, host, sizeof host, &port);
+  snprintf(cmd, sizeof cmd, "redis-cli -h %s -p %d %s", host, port, script);
+  FILE *f = popen(cmd, "r");
+  if (fgets(out, sizeof out, f) == NULL) out[0] = '\0';
+  pclose(f);
+  return strtol(out, NULL, 10);
+}
+
+static void heartbeats(const char *servers, char runs[][32], int *n) {
+  char host[64], cmd[512];
+  int port;
+  split_host(servers, host, sizeof host, &port);
+  snprintf(cmd, sizeof cmd,
+           "redis-cli -h %s -p %d --scan --pattern 'upg:*' | grep -E '^upg:[0-9a-f]{16}$'", host,
+           port);
+  FILE *f = popen(cmd, "r");
+  *n = 0;
+  while (*n < 8 && fgets(runs[*n], 32, f) != NULL) {
+    runs[*n][strcspn(runs[*n], "\n")] = '\0';
+    (*n)++;
+  }
+  pclose(f);
+}
+
+Test(redis_single, store_clean_removes_the_pages_of_dead_runs_only) {
+  const char *servers = need_env("REDIS_SINGLE");
+  cr_assert_eq(cli_run(servers, "$cli flushall >/dev/null"), 0);
+  char err[4096], runs[8][32];
+  int n;
+  int status = run_child(crash_after_writing, err, sizeof err);
+  cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "status %#x: %s", status, err);
+  heartbeats(servers, runs, &n);
+  cr_assert_eq(n, 1, "heartbeats of the crashed run: %d", n);
+  char dead[32];
+  strcpy(dead, runs[0]);
+  long ttl = cli_number(servers, "ttl %s", dead);
+  cr_assert(ttl > 0 && ttl <= 10, "the heartbeat's TTL is %ld", ttl);
+  cr_assert_gt(run_keys(servers, dead), 0);
+  cr_assert_eq(cli_number(servers, "del %s", dead), 1); /* as its TTL would */
+
+  must_start(url_of(servers), 16 * PAGE); /* a live run beside it */
+  char *p = upg_map(64 * PAGE, 0);
+  for (size_t i = 0; i < 64; i++) memset(p + i * PAGE, 5, PAGE);
+  settle();
+  heartbeats(servers, runs, &n);
+  cr_assert_eq(n, 1);
+  long live_before = run_keys(servers, runs[0]);
+  cr_assert_gt(live_before, 0);
+
+  char cmd[1024];
+  snprintf(cmd, sizeof cmd, "%s store clean %s >/dev/null", UPAGER_BIN, url_of(servers));
+  cr_assert_eq(system(cmd), 0);
+  cr_assert_eq(run_keys(servers, dead), 0);
+  cr_assert_eq(run_keys(servers, runs[0]), live_before);
+  for (size_t i = 0; i < 64; i++) cr_assert_eq(p[i * PAGE], 5);
+  upg_shutdown();
+}
+
+/* ---- a cluster ------------------------------------------------------------*/
+TestSuite(redis_cluster, .timeout = 180);
+
+Test(redis_cluster, pages_survive_eviction_with_four_threads) {
+  pages_survive(need_env("REDIS_CLUSTER"));
+}
+
+/* The pid of the first master's server, from with_servers.sh's list. */
+static pid_t first_master(const char *servers, int *port) {
+  FILE *f = fopen(need_env("REDIS_PIDS"), "r");
+  int pid = 0;
+  cr_assert_not_null(f);
+  cr_assert_eq(sscanf(servers, "%*[^:]:%d", port), 1);
+  int p, q;
+  while (fscanf(f, "%d %d", &p, &q) == 2)
+    if (p == *port) pid = q;
+  fclose(f);
+  cr_assert_gt(pid, 0);
+  return pid;
+}
+
+Test(redis_cluster, a_master_killed_mid_run_loses_no_page) {
+  const char *servers = need_env("REDIS_CLUSTER");
+  const size_t pages = 2048;
+  int port;
+  pid_t victim = first_master(servers, &port);
+  must_start(url_of(servers), pages * PAGE / 8);
+  uint64_t *region = upg_map(pages * PAGE, 0);
+  run_round(region, pages, 1, write_round);
+  pthread_t t[THREADS];
+  job_t jobs[THREADS];
+  start_threads(t, jobs, region, pages, 2, write_round);
+  usleep(100 * 1000);
+  cr_assert_eq(kill(victim, SIGKILL), 0);
+  join_threads(t, jobs);
+  size_t lost = run_round(region, pages, 2, check_round);
+  fprintf(stderr, "pages lost: %zu of %zu (master on port %d killed)\n", lost, pages, port);
+  cr_assert_eq(lost, 0);
+  upg_stats_t s = stats_now();
+  cr_assert_gt(s.store_failover_waits, 0, "the killed master was never waited for");
+  upg_shutdown();
+}
+
+/* ---- sealing the swap file -------------------------------------------------*/
+TestSuite(sealed, .timeout = 60);
+
+Test(sealed, an_encrypted_swap_file_returns_every_page) {
+  upg_options_t opt = {.budget = 16 * PAGE, .encrypt = 1};
+  cr_assert_eq(upg_init(&opt), 0, "%s", upg_last_error());
+  uint64_t *region = upg_map(256 * PAGE, 0);
+  cr_assert_eq(run_round(region, 256, 1, write_round), 0);
+  cr_assert_eq(run_round(region, 256, 1, check_round), 0);
+  cr_assert_gt(stats_now().fault_major, 0);
+  upg_shutdown();
+}
+
+static void read_back_corrupted(void) {
+  setenv("UPAGER_STORE", "faulty", 1);
+  upg_options_t opt = {.budget = 16 * PAGE, .encrypt = 1};
+  if (upg_init(&opt) != 0) _exit(3);
+  char *p = upg_map(64 * PAGE, 0);
+  for (size_t i = 0; i < 64; i++) memset(p + i * PAGE, 1, PAGE);
+  upg__faulty.corrupt_gets = 1;
+  volatile char sink = 0;
+  for (size_t i = 0; i < 64; i++) sink += p[i * PAGE];
+  _exit(5);
+}
+
+Test(sealed, a_page_altered_in_the_swap_file_ends_the_access_naming_it) {
+  char err[4096];
+  int status = run_child(read_back_corrupted, err, sizeof err);
+  cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "status %#x: %s", status, err);
+  cr_assert_not_null(strstr(err, "fails to open: altered, swapped or replayed"), "%s", err);
+}
