@@ -1,0 +1,152 @@
+/* redis_store.c: what paging to Redis costs, beside what Redis itself
+ * costs on the same server in the same run.
+ *
+ * - Floor: a bare SIGSEGV handler that mprotects the page back, in a
+ *   scattered order (as fault_latency's), and one plain GET of a 4 KiB
+ *   value through hiredis, in its own loop, against the first server of
+ *   the URL. A major fault of a random page from the store is compared
+ *   with their sum.
+ * - Sequential: a region eight times the budget written in order (its
+ *   pages leave as puts) and read back in order (gets with readahead), in
+ *   bytes/s, beside redis-benchmark's pipelined 4 KiB SET and GET.
+ *
+ *   redis_store URL [budget_pages]      e.g. redis://127.0.0.1:6379 1024
+ *
+ * Targets (issue 21): major fault <= 1.2x (GET + SIGSEGV floor);
+ * sequential >= half of redis-benchmark's 4 KiB SET/GET pipelined. */
+#define _GNU_SOURCE
+#include <hiredis/hiredis.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "upager.h"
+
+#define PAGE 4096u
+
+static size_t scattered(size_t i, size_t pages) { return (i * 0x9E3779B1u) & (pages - 1); }
+
+static void open_page(int sig, siginfo_t *info, void *ctx) {
+  (void)sig, (void)ctx;
+  void *page = (void *)((uintptr_t)info->si_addr & ~(uintptr_t)(PAGE - 1));
+  if (mprotect(page, PAGE, PROT_READ | PROT_WRITE) != 0) abort();
+}
+
+static double floor_fault_us(size_t pages) {
+  struct sigaction sa = {0}, old;
+  sa.sa_sigaction = open_page;
+  sa.sa_flags = SA_SIGINFO;
+  sigaction(SIGSEGV, &sa, &old);
+  volatile char *p = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (p == MAP_FAILED) bench_die("mmap");
+  if (mprotect((void *)p, pages * PAGE, PROT_NONE) != 0) bench_die("mprotect");
+  double t0 = bench_now_us();
+  for (size_t i = 0; i < pages; i++) (void)p[scattered(i, pages) * PAGE];
+  double us = (bench_now_us() - t0) / (double)pages;
+  munmap((void *)p, pages * PAGE);
+  sigaction(SIGSEGV, &old, NULL);
+  return us;
+}
+
+/* One GET of a 4 KiB value, averaged over n, on a key the node owns. */
+static double get_us(const char *host, int port, int n) {
+  redisContext *c = redisConnect(host, port);
+  if (c == NULL || c->err) bench_die("redisConnect");
+  static char value[PAGE];
+  memset(value, 'v', sizeof value);
+  char key[32];
+  for (int k = 0;; k++) {
+    snprintf(key, sizeof key, "upg-bench:%d", k);
+    redisReply *r = redisCommand(c, "SET %s %b", key, value, (size_t)PAGE);
+    int mine = r != NULL && r->type == REDIS_REPLY_STATUS;
+    freeReplyObject(r);
+    if (mine) break;
+    if (k > 1000) bench_die("no key the first node owns");
+  }
+  double t0 = bench_now_us();
+  for (int i = 0; i < n; i++) freeReplyObject(redisCommand(c, "GET %s", key));
+  double us = (bench_now_us() - t0) / n;
+  freeReplyObject(redisCommand(c, "DEL %s", key));
+  redisFree(c);
+  return us;
+}
+
+/* redis-benchmark's requests per second for SET or GET, 4 KiB, pipelined. */
+static double benchmark_rps(const char *host, int port, int cluster, const char *test) {
+  char cmd[256], line[512];
+  snprintf(cmd, sizeof cmd,
+           "redis-benchmark -h %s -p %d %s -t %s -d 4096 -P 16 -n 50000 -q 2>/dev/null", host,
+           port, cluster ? "--cluster" : "", test);
+  FILE *f = popen(cmd, "r");
+  double rps = 0;
+  while (f && fgets(line, sizeof line, f)) {
+    char *at = strrchr(line, '\r');
+    at = at ? at + 1 : line;
+    if (sscanf(at, "%*[A-Z]: %lf requests per second", &rps) == 1) break;
+  }
+  if (f) pclose(f);
+  return rps;
+}
+
+static upg_stats_t stats(void) {
+  upg_stats_t s = UPG_STATS_INIT;
+  if (upg_stats(&s) != 0) bench_die("upg_stats");
+  return s;
+}
+
+int main(int argc, char **argv) {
+  size_t budget = argc > 2 ? strtoul(argv[2], NULL, 10) : 1024;
+  char host[64];
+  int port;
+  if (argc < 2 || sscanf(argv[1], "redis://%63[^:]:%d", host, &port) != 2 || budget < 16 ||
+      (budget & (budget - 1)) != 0) {
+    fprintf(stderr, "usage: redis_store redis://host:port[,...] [budget_pages (power of two)]\n");
+    return 2;
+  }
+  double floor_us = floor_fault_us(4 * budget), get = get_us(host, port, 2000);
+
+  upg_options_t opt = {.budget = budget * PAGE, .store = argv[1]};
+  int rc = upg_init(&opt);
+  if (rc != 0) return fprintf(stderr, "upg_init: %s\n", upg_last_error()), 1;
+  int cluster = strchr(argv[1], ',') != NULL;
+  size_t pages = 8 * budget, bytes = pages * PAGE;
+  volatile char *p = upg_map(bytes, 0);
+  if (p == NULL) bench_die("upg_map");
+
+  double t0 = bench_now_us();
+  for (size_t i = 0; i < pages; i++) p[i * PAGE] = (char)i; /* out as puts, in order */
+  double write_s = (bench_now_us() - t0) / 1e6;
+  t0 = bench_now_us();
+  for (size_t i = 0; i < pages; i++) (void)p[i * PAGE]; /* back as gets, readahead */
+  double read_s = (bench_now_us() - t0) / 1e6;
+
+  if (upg_advise((void *)p, bytes, UPG_ADV_RANDOM) != 0) bench_die("upg_advise");
+  upg_stats_t before = stats();
+  t0 = bench_now_us();
+  for (size_t i = 0; i < pages; i++) (void)p[scattered(i, pages) * PAGE];
+  double major_us = bench_now_us() - t0;
+  upg_stats_t after = stats();
+  uint64_t majors = after.fault_major - before.fault_major;
+  major_us /= (double)(majors ? majors : 1);
+  upg_shutdown();
+
+  double set_rps = benchmark_rps(host, port, cluster, "set");
+  double get_rps = benchmark_rps(host, port, cluster, "get");
+  printf("redis store: %s, %zu-page budget, %zu-page region, 4 KiB pages\n",
+         cluster ? "cluster" : "one server", budget, pages);
+  printf("major fault, random page      %8.1f us  (%lu faults)\n", major_us,
+         (unsigned long)majors);
+  printf("  floor: GET 4 KiB %.1f us + SIGSEGV/mprotect %.1f us = %.1f us: ratio %.2fx "
+         "(target <= 1.2x)\n", get, floor_us, get + floor_us, major_us / (get + floor_us));
+  printf("sequential write-out          %8.1f MB/s   redis-benchmark SET -P 16: %.1f MB/s (%.2fx)\n",
+         bytes / write_s / 1e6, set_rps * PAGE / 1e6, bytes / write_s / (set_rps * PAGE));
+  printf("sequential read-back          %8.1f MB/s   redis-benchmark GET -P 16: %.1f MB/s (%.2fx)\n",
+         bytes / read_s / 1e6, get_rps * PAGE / 1e6, bytes / read_s / (get_rps * PAGE));
+  printf("  (target: each >= 0.5x)\n");
+  return 0;
+}
