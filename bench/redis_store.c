@@ -6,6 +6,9 @@
  *   value through hiredis, in its own loop, against the first server of
  *   the URL. A major fault of a random page from the store is compared
  *   with their sum.
+ * - Hand-off: a request passed to another thread and its answer passed
+ *   back, each with a futex wake, as a dedicated I/O thread would cost a
+ *   fault on top of the GET (why the store speaks RESP in the handler).
  * - Sequential: a region eight times the budget written in order (its
  *   pages leave as puts) and read back in order (gets with readahead), in
  *   bytes/s, beside redis-benchmark's pipelined 4 KiB SET and GET.
@@ -16,7 +19,11 @@
  * sequential >= half of redis-benchmark's 4 KiB SET/GET pipelined. */
 #define _GNU_SOURCE
 #include <hiredis/hiredis.h>
+#include <linux/futex.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +83,42 @@ static double get_us(const char *host, int port, int n) {
   return us;
 }
 
+/* ---- the hand-off a dedicated I/O thread would add -------------------------*/
+static _Atomic uint32_t turn; /* odd: the I/O thread's turn; even: the caller's */
+#define HANDOFFS 20000
+
+static void futex_wait(_Atomic uint32_t *w, uint32_t v) {
+  syscall(SYS_futex, w, FUTEX_WAIT_PRIVATE, v, NULL, NULL, 0);
+}
+static void futex_wake(_Atomic uint32_t *w) {
+  syscall(SYS_futex, w, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+static void *io_thread(void *arg) {
+  (void)arg;
+  for (uint32_t i = 0; i < HANDOFFS; i++) {
+    uint32_t t;
+    while (((t = atomic_load(&turn)) & 1) == 0) futex_wait(&turn, t);
+    atomic_store(&turn, t + 1);
+    futex_wake(&turn);
+  }
+  return NULL;
+}
+
+static double handoff_us(void) {
+  pthread_t t;
+  pthread_create(&t, NULL, io_thread, NULL);
+  double t0 = bench_now_us();
+  for (uint32_t i = 0; i < HANDOFFS; i++) {
+    uint32_t v = atomic_fetch_add(&turn, 1) + 1;
+    futex_wake(&turn);
+    while (atomic_load(&turn) == v) futex_wait(&turn, v);
+  }
+  double us = (bench_now_us() - t0) / HANDOFFS;
+  pthread_join(t, NULL);
+  return us;
+}
+
 /* redis-benchmark's requests per second for SET or GET, 4 KiB, pipelined. */
 static double benchmark_rps(const char *host, int port, int cluster, const char *test) {
   char cmd[256], line[512];
@@ -109,6 +152,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   double floor_us = floor_fault_us(4 * budget), get = get_us(host, port, 2000);
+  double handoff = handoff_us();
 
   upg_options_t opt = {.budget = budget * PAGE, .store = argv[1]};
   int rc = upg_init(&opt);
@@ -134,6 +178,8 @@ int main(int argc, char **argv) {
   uint64_t majors = after.fault_major - before.fault_major;
   major_us /= (double)(majors ? majors : 1);
   upg_shutdown();
+  double get_again = get_us(host, port, 2000); /* the machine drifts: the better of two */
+  if (get_again < get) get = get_again;
 
   double set_rps = benchmark_rps(host, port, cluster, "set");
   double get_rps = benchmark_rps(host, port, cluster, "get");
@@ -143,6 +189,7 @@ int main(int argc, char **argv) {
          (unsigned long)majors);
   printf("  floor: GET 4 KiB %.1f us + SIGSEGV/mprotect %.1f us = %.1f us: ratio %.2fx "
          "(target <= 1.2x)\n", get, floor_us, get + floor_us, major_us / (get + floor_us));
+  printf("  a hand-off to an I/O thread and back (futex wakes): %.1f us more a fault\n", handoff);
   printf("sequential write-out          %8.1f MB/s   redis-benchmark SET -P 16: %.1f MB/s (%.2fx)\n",
          bytes / write_s / 1e6, set_rps * PAGE / 1e6, bytes / write_s / (set_rps * PAGE));
   printf("sequential read-back          %8.1f MB/s   redis-benchmark GET -P 16: %.1f MB/s (%.2fx)\n",
