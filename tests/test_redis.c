@@ -385,6 +385,32 @@ Test(redis_cluster, a_master_killed_mid_run_loses_no_page) {
   upg_shutdown();
 }
 
+/* Moves 200 slots from the first master to the second with redis-cli,
+ * while four threads page: the store follows MOVED and ASK. */
+Test(redis_cluster, slots_moved_mid_run_are_followed_and_lose_no_page) {
+  const char *servers = need_env("REDIS_CLUSTER");
+  const size_t pages = 2048;
+  char first[64], second[64], script[1024];
+  cr_assert_eq(sscanf(servers, "%63[^,],%63[^,]", first, second), 2);
+  must_start(url_of(servers), pages * PAGE / 8);
+  uint64_t *region = upg_map(pages * PAGE, 0);
+  run_round(region, pages, 1, write_round);
+  pthread_t t[THREADS];
+  job_t jobs[THREADS];
+  start_threads(t, jobs, region, pages, 2, write_round);
+  snprintf(script, sizeof script,
+           "from=$(redis-cli -h %.*s -p %s cluster myid); to=$(redis-cli -h %.*s -p %s cluster myid); "
+           "redis-cli --cluster reshard %s --cluster-from $from --cluster-to $to "
+           "--cluster-slots 200 --cluster-yes >/dev/null 2>&1",
+           (int)(strchr(first, ':') - first), first, strchr(first, ':') + 1,
+           (int)(strchr(second, ':') - second), second, strchr(second, ':') + 1, first);
+  cr_assert_eq(system(script), 0);
+  join_threads(t, jobs);
+  cr_assert_eq(run_round(region, pages, 2, check_round), 0);
+  cr_assert_gt(stats_now().store_redirects, 0, "no redirect was followed");
+  upg_shutdown();
+}
+
 /* ---- sealing the swap file -------------------------------------------------*/
 TestSuite(sealed, .timeout = 60);
 
