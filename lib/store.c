@@ -13,17 +13,18 @@ extern const upg__store_class_t upg__store_file;
 extern const upg__store_class_t upg__store_faulty;
 extern const upg__store_class_t upg__store_redis;
 
-/* Every store, the default first. */
-static const upg__store_class_t *const stores[] = {&upg__store_file, &upg__store_faulty,
-                                                   &upg__store_redis};
+/* Every store named by a word, the default first; then those named by a
+ * URL, whose scheme is their name ("redis://host:port"). */
+static const upg__store_class_t *const stores[] = {&upg__store_file, &upg__store_faulty};
+static const upg__store_class_t *const url_stores[] = {&upg__store_redis};
 
-/* A name, or a URL whose scheme is the name ("redis://host:port"). */
 const upg__store_class_t *upg__store_find(const char *name) {
-  for (size_t i = 0; i < sizeof stores / sizeof stores[0]; i++) {
-    size_t len = strlen(stores[i]->name);
-    if (strncmp(stores[i]->name, name, len) == 0 &&
-        (name[len] == '\0' || strncmp(name + len, "://", 3) == 0))
-      return stores[i];
+  for (size_t i = 0; i < sizeof stores / sizeof stores[0]; i++)
+    if (strcmp(stores[i]->name, name) == 0) return stores[i];
+  for (size_t i = 0; i < sizeof url_stores / sizeof url_stores[0]; i++) {
+    size_t len = strlen(url_stores[i]->name);
+    if (strncmp(url_stores[i]->name, name, len) == 0 && strncmp(name + len, "://", 3) == 0)
+      return url_stores[i];
   }
   return NULL;
 }

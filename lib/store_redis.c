@@ -43,7 +43,7 @@
  * keeper); the next waits for one to be free. */
 #define POOL 4
 /* One connect, or one reply: a node silent this long is taken for down. */
-#define IO_TIMEOUT_MS 1000
+#define IO_TIMEOUT_MS 2000
 /* Between attempts while a failover goes on. */
 #define RETRY_PAUSE_NS (50 * 1000 * 1000ull)
 #define HEARTBEAT_TTL_S 10
@@ -81,6 +81,8 @@ typedef struct redis_store {
   pthread_t keeper;
   int keeper_running;
   _Atomic int stop;
+  _Atomic int exiting; /* the exit hook deletes the run: see park() */
+  pthread_t exiter;
 } redis_store_t;
 
 enum { OP_GET, OP_SET, OP_DEL, OP_BEAT };
@@ -92,6 +94,8 @@ typedef struct op {
   signed char ask;  /* the node ASK sent it to, for its next try */
   unsigned char state; /* PENDING, WRITTEN (awaits WAIT), DONE */
   signed char sent_to; /* the node this round sent it to, or -1 */
+  unsigned char tainted; /* sent on a connection that broke before its reply:
+                            the node may still run it, late */
   char key[KEY_MAX];
   size_t key_len;
 } op_t;
@@ -428,8 +432,13 @@ static int read_node(redis_store_t *rs, upg__resp_t *c, int node, int kind, op_t
   int rc = 0;
   for (int i = 0; i < n && rc == 0; i++)
     if (ops[i].sent_to == node) rc = read_op(rs, c, node, kind, &ops[i], f);
+  for (int i = 0; rc != 0 && i < n; i++) /* their replies are lost: they may still run */
+    if (ops[i].sent_to == node && ops[i].state != DONE) ops[i].tainted = 1;
   upg__resp_reply_t r;
   if (rc == 0 && waits) rc = upg__resp_read(c, &r);
+  if (rc != 0 && waits) /* the WAIT's answer is lost: the SETs may be anywhere */
+    for (int i = 0; i < n; i++)
+      if (ops[i].sent_to == node && ops[i].state == WRITTEN) ops[i].tainted = 1;
   int durable = rc == 0 && (!waits || (r.type == ':' && r.number >= 1));
   if (rc == 0 && !durable) set_cause(f, node, "WAIT: no replica acknowledged the writes", 127);
   for (int i = 0; i < n; i++) {
@@ -455,7 +464,7 @@ static int round_trip(redis_store_t *rs, int kind, op_t *ops, int n, failure_t *
       give_conn(rs, node, slot[node]);
       conn[node] = NULL;
       for (int i = 0; i < n; i++)
-        if (ops[i].sent_to == node) ops[i].sent_to = -1;
+        if (ops[i].sent_to == node) ops[i].sent_to = -1, ops[i].tainted = 1;
     }
   }
   for (int node = 0; node < nodes; node++) {
@@ -491,7 +500,8 @@ static void report(const redis_store_t *rs, int kind, const failure_t *f) {
 static int run_ops(redis_store_t *rs, int kind, op_t *ops, int n) {
   uint64_t deadline = upg__os_now_ns() + rs->timeout_ns;
   int waited = 0;
-  for (int i = 0; i < n; i++) ops[i].state = PENDING, ops[i].ask = -1, ops[i].sent_to = -1;
+  for (int i = 0; i < n; i++)
+    ops[i].state = PENDING, ops[i].ask = -1, ops[i].sent_to = -1, ops[i].tainted = 0;
   for (;;) {
     failure_t f = {.node = -1};
     int pending = round_trip(rs, kind, ops, n, &f);
@@ -509,15 +519,25 @@ static int run_ops(redis_store_t *rs, int kind, op_t *ops, int n) {
 }
 
 /* ---- the store's methods ----------------------------------------------*/
+/* While the process exits and its run's keys are deleted, another thread's
+ * fault cannot be served: it sleeps until the exit ends every thread,
+ * rather than end the process with an abort. The exiting thread goes on. */
+static void park_while_exiting(redis_store_t *rs) {
+  if (!atomic_load(&rs->exiting) || pthread_equal(pthread_self(), rs->exiter)) return;
+  for (;;) upg__os_sleep_ns(1000000000ull);
+}
+
 static int redis_get(upg__store_t *s, const upg__handle_t *handles, const struct iovec *iov,
                      int n) {
   redis_store_t *rs = (redis_store_t *)s;
   op_t ops[UPG__IOV_MAX];
+  park_while_exiting(rs);
   for (int i = 0; i < n; i++) {
     page_key(rs, handles[i], &ops[i]);
     ops[i].page = iov[i].iov_base;
   }
   int rc = run_ops(rs, OP_GET, ops, n);
+  if (rc != 0) park_while_exiting(rs);
   if (rc == 0) {
     UPG__COUNT(swap_reads, 1);
     UPG__COUNT(swap_bytes_read, (uint64_t)n * rs->unit);
@@ -539,6 +559,7 @@ static int redis_put(upg__store_t *s, const struct iovec *iov, int n, upg__handl
   redis_store_t *rs = (redis_store_t *)s;
   op_t ops[UPG__IOV_MAX];
   int got = 0;
+  park_while_exiting(rs);
   pthread_mutex_lock(&rs->lock);
   while (got < n) {
     uint32_t first;
@@ -555,9 +576,13 @@ static int redis_put(upg__store_t *s, const struct iovec *iov, int n, upg__handl
   int rc = got > 0 ? run_ops(rs, OP_SET, ops, got) : -ENOSPC;
   /* A page not written everywhere it must be is not stored: its handle
    * goes back unwritten (a copy on the master alone is overwritten or
-   * deleted with the run). */
-  for (int i = 0; i < got; i++)
-    if (ops[i].state != DONE) free_handles(rs, &handles[i], 1, 0), handles[i] = UPG__NO_HANDLE;
+   * deleted with the run), unless a SET of it may still run late on a node
+   * whose connection broke: that handle is never used again in the run. */
+  for (int i = 0; i < got; i++) {
+    if (ops[i].state == DONE) continue;
+    if (!ops[i].tainted) free_handles(rs, &handles[i], 1, 0);
+    handles[i] = UPG__NO_HANDLE;
+  }
   if (rc == 0 && got > 0) {
     UPG__COUNT(swap_writes, 1);
     UPG__COUNT(swap_bytes_written, (uint64_t)got * rs->unit);
@@ -567,7 +592,8 @@ static int redis_put(upg__store_t *s, const struct iovec *iov, int n, upg__handl
 
 /* Deletes the keys of n handles, then frees the handles: never before,
  * or a late DEL could remove the next put's copy. A handle whose DEL
- * failed is never used again in this run. */
+ * failed, or was sent on a connection that broke (the node may run it
+ * still, late), is never used again in this run. */
 static void delete_handles(redis_store_t *rs, const upg__handle_t *handles, int n) {
   op_t ops[UPG__IOV_MAX];
   for (int i = 0; i < n; i++) page_key(rs, handles[i], &ops[i]);
@@ -575,7 +601,7 @@ static void delete_handles(redis_store_t *rs, const upg__handle_t *handles, int 
   upg__handle_t done[UPG__IOV_MAX];
   int k = 0;
   for (int i = 0; i < n; i++)
-    if (ops[i].state == DONE) done[k++] = handles[i];
+    if (ops[i].state == DONE && !ops[i].tainted) done[k++] = handles[i];
   free_handles(rs, done, k, 1);
 }
 
@@ -682,6 +708,8 @@ static void redis_close(upg__store_t *s) {
 static void delete_at_exit(void) {
   redis_store_t *rs = open_store;
   if (rs == NULL || rs->owner != upg__os_getpid()) return;
+  rs->exiter = pthread_self();
+  atomic_store(&rs->exiting, 1);
   stop_keeper(rs);
   delete_run(rs);
 }
@@ -735,10 +763,6 @@ static int read_auth_file(redis_store_t *rs, const char *path) {
 }
 
 static int parse_url(redis_store_t *rs, const upg__config_t *cfg) {
-  if (strncmp(cfg->store_url, "redis://", 8) != 0) {
-    upg__store_explain("UPAGER_STORE=redis needs the servers: redis://host:port[,host:port...]");
-    return -EINVAL;
-  }
   const char *p = cfg->store_url + strlen("redis://"), *at = strrchr(p, '@');
   if (at != NULL && copy_credentials(rs, p, (size_t)(at - p)) != 0) return -EINVAL;
   if (at != NULL) p = at + 1;

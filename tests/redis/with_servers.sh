@@ -30,11 +30,13 @@ trap 'exit 130' INT TERM
 
 taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# n consecutive ports free, with their cluster bus ports (+10000).
+# n consecutive ports free, with their cluster bus ports (+10000), all
+# below the kernel's ephemeral range (32768 up), which clients' sockets
+# take without listening: a connect finds them free, a bind does not.
 pick_ports() {
   local n=$1 base i ok
   for _ in $(seq 50); do
-    base=$((20000 + RANDOM % 9000)) ok=1
+    base=$((20000 + RANDOM % 2700)) ok=1
     for i in $(seq 0 $((n - 1))); do
       if taken $((base + i)) || taken $((base + i + 10000)); then ok=0; break; fi
     done
