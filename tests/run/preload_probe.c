@@ -235,11 +235,22 @@ static int probe_sigmask(void) {
 /* ---- sigev ---------------------------------------------------------------*/
 #define SIGEV_BLOCKS 64
 #define SIGEV_BLOCK_BYTES (64 << 10) /* 4 MiB in all, four budgets */
+#define SIGEV_CALLS 150
 static unsigned char *sigev_blocks[SIGEV_BLOCKS];
 static atomic_int sigev_calls, sigev_wrong;
 
+static timer_t sigev_timer;
+
+/* glibc makes a thread an expiry, whether the last one has ended or not:
+ * past the calls the probe needs, each returns at once and disarms. */
 static void on_expiry(union sigval value) {
-  unsigned i = (unsigned)atomic_fetch_add(&sigev_calls, 1) % SIGEV_BLOCKS;
+  int call = atomic_fetch_add(&sigev_calls, 1);
+  if (call >= SIGEV_CALLS) {
+    struct itimerspec stop = {{0, 0}, {0, 0}};
+    timer_settime(sigev_timer, 0, &stop, NULL);
+    return;
+  }
+  unsigned i = (unsigned)call % SIGEV_BLOCKS;
   if (!same(sigev_blocks[i], SIGEV_BLOCK_BYTES, i)) atomic_fetch_add(&sigev_wrong, 1);
   fill(sigev_blocks[i], SIGEV_BLOCK_BYTES, i); /* the same bytes, written */
   char *scratch = malloc(1000);
@@ -256,11 +267,10 @@ static int probe_sigev(void) {
   ev.sigev_notify = SIGEV_THREAD;
   ev.sigev_notify_function = on_expiry;
   ev.sigev_value.sival_int = 7;
-  timer_t timer;
-  CHECK(timer_create(CLOCK_MONOTONIC, &ev, &timer) == 0);
-  struct itimerspec every = {{0, 2000000}, {0, 2000000}};
-  CHECK(timer_settime(timer, 0, &every, NULL) == 0);
-  for (int round = 0; round < 200 && atomic_load(&sigev_calls) < 100; round++) {
+  CHECK(timer_create(CLOCK_MONOTONIC, &ev, &sigev_timer) == 0);
+  struct itimerspec every = {{0, 5000000}, {0, 5000000}};
+  CHECK(timer_settime(sigev_timer, 0, &every, NULL) == 0);
+  for (int round = 0; round < 400 && atomic_load(&sigev_calls) < 100; round++) {
     char *flood = malloc(2 * BUDGET); /* the blocks the function reads go out */
     for (size_t i = 0; i < 2 * BUDGET; i += 512) flood[i] = (char)i;
     free(flood);
@@ -268,8 +278,8 @@ static int probe_sigev(void) {
     nanosleep(&pause, NULL);
   }
   struct itimerspec stop = {{0, 0}, {0, 0}};
-  timer_settime(timer, 0, &stop, NULL);
-  timer_delete(timer);
+  timer_settime(sigev_timer, 0, &stop, NULL);
+  timer_delete(sigev_timer);
   struct timespec settle = {0, 50000000}; /* a notification may still be running */
   nanosleep(&settle, NULL);
   CHECK(atomic_load(&sigev_calls) >= 100);
