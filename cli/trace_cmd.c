@@ -14,6 +14,7 @@
 
 typedef struct trace_summary {
   uint32_t page_size;
+  uint8_t source, source_flags; /* the fault source that recorded it */
   uint64_t records, by_kind[UPG_TRACE_KINDS], last_ns;
   upg__pagemap_t pages, regions;
   /* Faults per interval of bucket_ns; the width doubles (merging pairs)
@@ -52,7 +53,9 @@ static int summarise(const char *path, upg__input_t *in, trace_summary_t *s) {
     size_t off = 0;
     if (!header) {
       if (have < 16 && n > 0) continue;
-      if (have < 16 || upg__upt_decode_header(buf, &s->page_size, &why) != 0) break;
+      upg_trace_header_t h;
+      if (have < 16 || upg__upt_decode_header(buf, &h, &why) != 0) break;
+      s->page_size = h.page_size, s->source = h.source, s->source_flags = h.source_flags;
       header = off = 16;
     }
     for (; have - off >= 24; off += 24) {
@@ -83,7 +86,11 @@ static void print_summary(const char *path, const trace_summary_t *s) {
   static const char *const kind_name[UPG_TRACE_KINDS] = {"zero-fill", "minor", "write", "major",
                                                          "invalid"};
   double seconds = (double)s->last_ns / 1e9;
-  printf("%s: upt trace, page size %u\n", path, s->page_size);
+  printf("%s: upt trace, page size %u, fault source %s%s\n", path, s->page_size,
+         s->source == UPG_TRACE_SOURCE_SIGSEGV ? "sigsegv"
+         : s->source == UPG_TRACE_SOURCE_UNKNOWN ? "not recorded"
+                                                 : "unknown",
+         s->source_flags & UPG_TRACE_SOURCE_KNOWS_ACCESS ? " (reads and writes told apart)" : "");
   printf("faults          %llu over %.3f s\n", (unsigned long long)s->records, seconds);
   for (int k = 0; k < UPG_TRACE_KINDS; k++)
     printf("  %-13s %llu\n", kind_name[k], (unsigned long long)s->by_kind[k]);

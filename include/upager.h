@@ -101,6 +101,8 @@ typedef struct upg_options {
                              retries across a failover (5000) */
   int encrypt;            /* UPAGER_ENCRYPT: 1 seals the swap file's pages
                              (a Redis store's always are) */
+  const char *fault;      /* UPAGER_FAULT: where faults come from: "sigsegv"
+                             (default), a SIGSEGV handler and mprotect */
 } upg_options_t;
 
 /* Starts the process's one runtime: reads the options, opens the swap file
@@ -209,7 +211,8 @@ UPG_EXTERN void upg_free(void *p);
   X(store_redirects, "network store: MOVED and ASK redirects followed")       \
   X(store_retries, "network store: calls' rounds tried again")               \
   X(store_failover_waits, "network store: calls that waited out a node's failure") \
-  X(store_seal_failures, "sealed pages that failed to open (altered, swapped, replayed)")
+  X(store_seal_failures, "sealed pages that failed to open (altered, swapped, replayed)") \
+  X(fault_access_known, "1: the fault source tells reads from writes")
 
 #define UPG_LATENCY_BUCKETS 32 /* bucket i: latency in [2^i, 2^(i+1)) ns */
 

@@ -5,15 +5,17 @@
 
 #include "internal.h"
 
-/* Writable when the pages are fresh heap pages, or the program is writing
- * its way through the region, or it writes what it loads (then presumed
- * dirty); read-only otherwise, so a write sets the bit. The sequential
- * judge hears of every load, to keep its streak. */
+/* Writable when the pages are fresh heap pages, or the one page a write
+ * fault loaded (marked dirty already), or the program is writing its way
+ * through the region, or it writes what it loads (then presumed dirty);
+ * read-only otherwise, so a write sets the bit. The sequential judge hears
+ * of every load, to keep its streak. */
 static uint32_t open_prot(upg__region_t *r, size_t first, size_t kept, int all_fresh,
                           int *presumed) {
   int writing = upg__window_writing(r, first, kept);
   *presumed = 0;
   if (all_fresh) return UPG_PROT_RW;
+  if (kept == 1 && (atomic_load(&r->pte[first].word) & UPG__DIRTY)) return UPG_PROT_RW;
   if (writing) {
     *presumed = 1;
     UPG__COUNT(readahead_dirty, kept);

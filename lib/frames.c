@@ -3,7 +3,7 @@
  * loading, resident or evicting holds one, so the budget is never exceeded.
  * This file hands out frames, evicts victims in batches (one protection
  * change and one punched hole a run of pages, one write a run of swap
- * slots), and protects pages early when kernel mappings run short.
+ * slots), closing and freeing them through the fault source.
  *
  * A batch changes page tables twice, closing the victims' views and
  * punching their frames, and each change makes the kernel interrupt every
@@ -155,7 +155,7 @@ static int page_follows(const void *pa, const void *pb) {
   return b->region == a->region && b->page == a->page + 1;
 }
 
-/* Closes the pending pages, one mprotect a run of neighbours still open and
+/* Closes the pending pages, one close a run of neighbours still open and
  * resident. If the kernel refuses, a page stays open and merely loses its
  * bit. Until then a touch goes unseen, for one batch of victim choices. */
 static void close_pending(void) {
@@ -163,7 +163,7 @@ static void close_pending(void) {
   sort_small(p, F->pending->n, sizeof p[0], page_before);
   for (size_t i = 0, n; i < F->pending->n; i += n) {
     n = run_length(p, F->pending->n, sizeof p[0], i, page_follows);
-    (void)upg__pte_protect_run(p[i].region, p[i].page, n, UPG_PROT_NONE);
+    (void)upg__rt.source->close(p[i].region, p[i].page, n);
   }
   F->pending->n = 0;
 }
@@ -234,7 +234,7 @@ static void choose_victims(batch_t *b, size_t want) {
 static void close_views(batch_t *b) {
   for (size_t i = 0, n; i < b->n; i += n) {
     n = victim_run(b, i, victim_follows);
-    int rc = upg__pte_protect_run(b->v[i].region, b->v[i].page, n, UPG_PROT_NONE);
+    int rc = upg__rt.source->close(b->v[i].region, b->v[i].page, n);
     for (size_t k = i; k < i + n; k++) b->v[k].rc = rc;
     upg__lock_yield(); /* victims are marked evicting: a fault on one waits */
   }
@@ -264,10 +264,10 @@ static void drop_stale_copies(batch_t *b) {
 static void write_victims(batch_t *b) {
   struct iovec iov[MAX_BATCH];
   upg__handle_t handles[MAX_BATCH];
-  size_t who[MAX_BATCH], unit = upg__rt.page_size, n = 0;
+  size_t who[MAX_BATCH], n = 0;
   for (size_t i = 0; i < b->n; i++) {
     if (!b->v[i].dirty) continue;
-    iov[n] = (struct iovec){b->v[i].region->alias + b->v[i].page * unit, unit};
+    upg__rt.source->frame_iov(b->v[i].region, b->v[i].page, 1, &iov[n]);
     who[n++] = i;
   }
   if (n == 0) return;
@@ -280,11 +280,11 @@ static void write_victims(batch_t *b) {
 }
 
 /* Gives the memory of victims [i, i+n) back to the kernel, if they left:
- * one hole, which reads as zeros, as a later first touch needs. */
+ * one call (a hole, for the SIGSEGV source), after which the pages read as
+ * zeros, as a later first touch needs. */
 static void punch_run(const batch_t *b, size_t i, size_t n) {
   if (b->v[i].rc != 0) return;
-  size_t unit = upg__rt.page_size;
-  int rc = upg__os_punch_hole(b->v[i].region->memfd, (uint64_t)b->v[i].page * unit, n * unit);
+  int rc = upg__rt.source->free(b->v[i].region, b->v[i].page, n);
   if (rc != 0) upg__fatal("cannot release evicted frames", rc);
 }
 
@@ -334,7 +334,7 @@ static void release_in_order(uint32_t *frames, size_t n) {
  * lock. */
 static void prepare_batch(batch_t *b, size_t want) {
   if (want > MAX_BATCH) want = MAX_BATCH;
-  upg__regions_share(); /* the first batch: the alias is where victims drain from */
+  if (upg__rt.source->evicting != NULL) upg__rt.source->evicting();
   choose_victims(b, want);
   /* Counted busy as they are marked evicting: closing their views may let
    * other threads in, and one that found every frame evicting and none
@@ -582,25 +582,4 @@ void upg__frames_discard(upg__region_t *r, size_t page) {
   upg__rt.policy->freed(upg__rt.policy_state, frame);
   upg__frames_release(frame);
   upg__stats_resident(-1);
-}
-
-/* Closes open, unpinned resident pages whose closing does not add a
- * mapping, until `need` more fit under the limit. */
-int upg__frames_demote(long need) {
-  for (size_t scanned = 0; upg__rt.maps_in_use + need > (long)upg__rt.cfg.max_maps; scanned++) {
-    if (scanned >= 3 * upg__rt.nframes) return UPG_EMAPLIMIT;
-    size_t frame = F->demote_hand;
-    F->demote_hand = (F->demote_hand + 1) % upg__rt.nframes;
-    upg__frame_t *f = &upg__rt.frames[frame];
-    upg__pte_t *pte = frame_pte(frame);
-    if (pte == NULL) continue;
-    uint32_t w = atomic_load(&pte->word);
-    if (upg__pte_state(w) != UPG__RESIDENT || upg__pte_pins(w) != 0 ||
-        upg__pte_prot(w) == UPG_PROT_NONE ||
-        upg__pte_maps_delta(f->region, f->page, 1, UPG_PROT_NONE) > 0)
-      continue;
-    atomic_fetch_and(&pte->word, ~UPG__REFERENCED);
-    if (upg__pte_protect(f->region, f->page, UPG_PROT_NONE) == 0) UPG__COUNT(maps_demotions, 1);
-  }
-  return 0;
 }

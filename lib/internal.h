@@ -34,6 +34,7 @@ typedef struct upg__config {
   char store_auth_file[PATH_MAX];
   uint64_t store_timeout_ms; /* how long a store call retries across a failover */
   int encrypt;           /* seal the swap file's pages too */
+  const struct upg__fault_source *source;
   char swap_dir[PATH_MAX];
   char trace_path[PATH_MAX];
 } upg__config_t;
@@ -66,6 +67,7 @@ typedef struct upg__counters {
   /* What they count, for the report: set by upg__stats_reset. */
   size_t page_size;
   const char *policy;
+  const char *source; /* the fault source's name */
   _Atomic int serving; /* upg_stats answers: a runtime runs */
 } upg__counters_t;
 extern upg__counters_t upg__counters;
@@ -78,8 +80,9 @@ extern upg__counters_t upg__counters;
 void upg__stats_fault_latency(uint64_t ns);
 void upg__stats_resident(long delta);
 /* Every counter to zero, for a runtime of pages of page_size under the
- * named policy (the report's heading); upg_stats does not answer yet. */
-void upg__stats_reset(size_t page_size, const char *policy);
+ * named policy and fault source (the report's heading); upg_stats does not
+ * answer yet. */
+void upg__stats_reset(size_t page_size, const char *policy, const char *source);
 /* Whether upg_stats answers (a runtime is running) or says UPG_ENOTINIT. */
 void upg__stats_serve(int on);
 
@@ -317,61 +320,38 @@ static inline uint32_t upg__pte_pins(uint32_t w) { return w >> UPG__PIN_SHIFT; }
 
 typedef struct upg__region upg__region_t;
 
-/* Replaces the word (not its protection, see upg__pte_protect) and wakes
+/* Replaces the word (not its protection, see upg__pte_set_prot) and wakes
  * any thread that sleeps on it. */
 void upg__pte_store(upg__pte_t *pte, uint32_t word);
 /* Drops the lock and sleeps until the entry's word changes. */
 void upg__pte_wait(upg__pte_t *pte);
-/* Sets the program view's protection of one page, keeping the count of
- * kernel mappings; may first protect other pages to stay under the limit.
- * 0, or a negative errno from mprotect. */
-int upg__pte_protect(upg__region_t *r, size_t page, uint32_t prot);
-/* The same for pages [first, first+n) with one mprotect. */
-int upg__pte_protect_run(upg__region_t *r, size_t first, size_t n, uint32_t prot);
-/* Mappings that giving pages [first, first+n) `prot` would add (may be
- * negative). */
-long upg__pte_maps_delta(const upg__region_t *r, size_t first, size_t n, uint32_t prot);
-/* Marks a page unmapped (a hole in the program view), keeping the count. */
-void upg__pte_set_unmapped(upg__region_t *r, size_t page);
-/* Adds to the region's and the runtime's count of kernel mappings. */
-void upg__maps_add(upg__region_t *r, long delta);
+/* Records in the entries of pages [first, first+n) the access the fault
+ * source has just given the program (UPG_PROT_*). */
+void upg__pte_set_prot(upg__region_t *r, size_t first, size_t n, uint32_t prot);
+/* Whether every page of [first, first+n) has that access already. */
+int upg__pte_run_has_prot(const upg__region_t *r, size_t first, size_t n, uint32_t prot);
 
 /* ---- region.c ----------------------------------------------------------*/
 struct upg__region {
-  char *base;      /* the program's view: protections follow page state */
-  char *alias;     /* always read-write: the runtime fills and drains here */
+  char *base;      /* the program's view: its access follows page state */
+  void *view;      /* the fault source's own state for the region */
   size_t len;
   size_t npages;
-  int memfd;       /* the frames' memory: both views map it */
-  int anonymous;   /* the view is still anonymous memory: nothing was evicted yet */
   upg__pte_t *pte;
   uint64_t *touched; /* a bit a chunk of pages any of which was ever given a
                         frame or unmapped: elsewhere every entry is zero */
   upg__advice_t advice; /* what the advisor learnt of it (advisor.h) */
-  long maps;       /* kernel mappings: the view's runs, the alias, the table */
   uint16_t id;
 };
 
 #define UPG__MAX_REGIONS 1024
+/* Makes the region's tables and, through the fault source, its view. */
 int upg__region_create(size_t len, upg__region_t **out);
 void upg__region_destroy(upg__region_t *r);
 /* In a child of fork(), whose views are gone: frees the tables alone. */
 void upg__region_forget(upg__region_t *r);
 /* The region containing addr, or NULL. Called under the lock. */
 upg__region_t *upg__region_find(const void *addr);
-/* Under the lock, before the first eviction: moves every view from its
- * anonymous memory onto its memfd, copying what the program wrote, and
- * closes the resident pages; regions added later are shared at once.
- * Fatal if the kernel refuses: no page could be evicted. */
-void upg__regions_share(void);
-/* Under the lock, once the region is registered. */
-void upg__region_added(upg__region_t *r);
-/* Under the lock, at a page's last unpin: a page pinned while its view was
- * shared moves onto the memfd now. */
-void upg__region_share_page(upg__region_t *r, size_t page);
-/* Gives back the memory of pages [first, first+n), closed, which then
- * read as zeros. */
-int upg__region_drop(upg__region_t *r, size_t first, size_t n);
 /* Under the lock, before entries of pages [first, first+n) change. */
 void upg__region_touch(upg__region_t *r, size_t first, size_t n);
 /* The first page from `page` below `end` whose entry may have changed, or
@@ -393,7 +373,6 @@ typedef struct upg__frame {
  * tables are frames.c's own types, made by upg__frames_create and freed by
  * upg__frames_destroy. */
 typedef struct upg__frames_part {
-  size_t demote_hand;              /* where upg__frames_demote goes on */
   size_t in_flight;                /* victims of batches not yet settled */
   struct upg__flight *flight;      /* the batches in flight to the writer */
   struct upg__pending *pending;    /* pages whose bit was cleared, to close */
@@ -433,9 +412,6 @@ void upg__frames_release(size_t frame);
 void upg__frames_discard(upg__region_t *r, size_t page);
 /* Wakes faults waiting for a frame (frames were freed or became evictable). */
 void upg__frames_wake_waiters(void);
-/* Protects resident pages until the mapping count leaves room for `need`
- * more; 0 or UPG_EMAPLIMIT. */
-int upg__frames_demote(long need);
 
 /* ---- worker.c: a background thread woken by the fault path --------------*/
 typedef struct upg__worker {
@@ -517,8 +493,9 @@ typedef enum {
   UPG__FAULT_HANDLED = 1,
 } upg__fault_result_t;
 
-/* The fault source's entry: resolves an access to addr. */
-upg__fault_result_t upg__fault(void *addr);
+/* The fault source's entry: resolves an access to addr, of the kind given
+ * (UPG__ACCESS_*) where the source knows it. */
+upg__fault_result_t upg__fault(void *addr, int access);
 /* Under the lock: brings the page into a frame (RESIDENT on return);
  * *loaded tells how: -1 already resident, else UPG_TRACE_ZERO or _MAJOR. */
 int upg__page_make_resident(upg__region_t *r, size_t page, int *loaded);
@@ -594,19 +571,121 @@ void upg__thrash_forget_region(const upg__region_t *r);
 /* At init: no window, no warning given yet. */
 void upg__thrash_reset(void);
 
-/* ---- fault sources ------------------------------------------------------*/
+/* ---- fault sources: fault_source.c (the list) --------------------------
+ * A fault source turns the program's accesses to paged memory into calls
+ * of upg__fault and keeps the program's view of each region: which pages
+ * the program may read or write, and their memory. UPAGER_FAULT names one
+ * of the list. The core calls it through upg__rt.source only; every view
+ * operation comes under the runtime lock unless it says otherwise.
+ *
+ * The contract a source keeps:
+ * - A page the program may not access faults into upg__fault, from the
+ *   faulting thread, which waits until it returns; an access it cannot
+ *   resolve (UPG__FAULT_NOT_OURS) goes to the program's own disposition.
+ * - A region's view starts closed: every page faults, and reads as zeros.
+ * - Closed pages keep their contents, which the runtime reaches through
+ *   frame_iov without the program seeing a page half written.
+ * - Only the calls below change what the program may access. */
+#define UPG__FAULT_SOURCE_VERSION 1 /* the table's layout below */
+/* Faults say whether the access was a read or a write. */
+#define UPG__SOURCE_KNOWS_ACCESS 1u
+/* A kernel access to a closed page fails (EFAULT) instead of faulting:
+ * buffers handed to system calls are pinned first. */
+#define UPG__SOURCE_KERNEL_NEEDS_PINS 2u
+/* Each run of pages of one access is a kernel mapping, counted against
+ * UPAGER_MAX_MAPS (the maps_* statistics). */
+#define UPG__SOURCE_COUNTS_MAPS 4u
+
+/* The access of a fault. */
+enum { UPG__ACCESS_UNKNOWN = 0, UPG__ACCESS_READ = 1, UPG__ACCESS_WRITE = 2 };
+
 typedef struct upg__fault_source {
+  int version;   /* UPG__FAULT_SOURCE_VERSION */
   const char *name;
-  int (*install)(void);
+  unsigned caps; /* UPG__SOURCE_* */
+  uint8_t trace_id; /* names it in upt trace headers (docs/upt.md) */
+  /* Starts and stops delivering faults; without the lock. */
+  int (*install)(const upg__config_t *cfg);
   void (*uninstall)(void);
+  /* A region's view: reserves r->len bytes at r->base, closed, and what
+   * the source keeps beside it (r->view). Without the lock. */
+  int (*view_create)(upg__region_t *r);
+  /* Once the region is registered. */
+  void (*view_added)(upg__region_t *r);
+  /* Unmaps the view and frees what the source kept. */
+  void (*view_destroy)(upg__region_t *r);
+  /* In a child of fork(), whose views are gone: frees what the source kept. */
+  void (*view_forget)(upg__region_t *r);
+  /* Pages [first, first+n), discarded already, leave the view: any access
+   * is then invalid, and their entries are UPG__UNMAPPED. */
+  int (*view_unmap)(upg__region_t *r, size_t first, size_t n);
+  /* Gives the program access `prot` (UPG_PROT_READ or _RW) to resident
+   * pages [first, first+n), recording it in their entries. */
+  int (*open)(upg__region_t *r, size_t first, size_t n, uint32_t prot);
+  /* Takes the program's access to pages [first, first+n) away: its next
+   * touch of one faults. */
+  int (*close)(upg__region_t *r, size_t first, size_t n);
+  /* Where the contents of pages [first, first+n) are while the program's
+   * view of them is closed, a buffer a page: loads fill them there, unseen
+   * by the program, and evictions read them there. Without the lock, for
+   * pages marked loading or evicting. */
+  void (*frame_iov)(const upg__region_t *r, size_t first, size_t n, struct iovec *iov);
+  /* Pages [first, first+n), just filled through frame_iov, become the
+   * program's with `prot`; UPG_PROT_NONE leaves them filled but closed. */
+  int (*publish)(upg__region_t *r, size_t first, size_t n, uint32_t prot);
+  /* Gives back the memory of closed pages [first, first+n), which then
+   * read as zeros. Without the lock, for pages no other thread changes. */
+  int (*free)(upg__region_t *r, size_t first, size_t n);
+  /* Optional: before the first eviction batch is chosen. */
+  void (*evicting)(void);
+  /* Optional: at a page's last unpin. */
+  void (*unpinned)(upg__region_t *r, size_t page);
+  /* Optional: the program's own action for a signal the source drives:
+   * it gets the faults the runtime does not own, and the source's handler
+   * stays. 0 (*old: the program's previous action), or -1 when the source
+   * is not installed or does not drive signo. Without the lock. */
+  int (*program_action)(int signo, const struct sigaction *act, struct sigaction *old);
 } upg__fault_source_t;
-extern const upg__fault_source_t upg__fault_sigsegv;
-/* A SIGSEGV action the program sets while the SIGSEGV source is installed
- * becomes the disposition faults it does not own are passed on to, and the
- * runtime's handler stays. Returns 0 then (with the program's previous
- * action in *old), -1 when the source is not installed. */
-int upg__fault_sigsegv_program_action(const struct sigaction *act, struct sigaction *old);
-/* The same for a handler given to libsigsegv: preload_api.h. */
+
+/* The source named `name` in the list, or NULL. */
+const upg__fault_source_t *upg__fault_source_find(const char *name);
+/* The names of the list, for messages: "sigsegv". */
+const char *upg__fault_source_names(void);
+/* Checks the table's version; installs it. */
+int upg__fault_source_install(const upg__fault_source_t *s, const upg__config_t *cfg);
+
+/* ---- view_mprotect.c: the view by memory protection ---------------------
+ * The SIGSEGV source's view of a region (fault_sigsegv.c's table holds
+ * these): a memfd mapped twice, the program's view protected page by page
+ * and an alias the runtime fills and drains, each run of pages of one
+ * protection a kernel mapping, counted and kept under UPAGER_MAX_MAPS. */
+/* view_mprotect.c's part of the runtime: the count of kernel mappings,
+ * whether the views moved onto their memfds, and where demotion goes on.
+ * Set up at install (upg__mview_reset); the count goes back to zero as the
+ * regions go, which outlive the source's uninstall at shutdown. */
+typedef struct upg__mview_part {
+  long maps_in_use;   /* under the lock: all regions' mappings */
+  int views_shared;   /* the views map their memfds: the runtime has evicted */
+  size_t demote_hand; /* the frame demotion looks at next */
+} upg__mview_part_t;
+
+/* At install: no mappings counted, no view shared yet. */
+void upg__mview_reset(void);
+int upg__mview_create(upg__region_t *r);
+void upg__mview_added(upg__region_t *r);
+void upg__mview_destroy(upg__region_t *r);
+void upg__mview_forget(upg__region_t *r);
+int upg__mview_unmap(upg__region_t *r, size_t first, size_t n);
+int upg__mview_open(upg__region_t *r, size_t first, size_t n, uint32_t prot);
+int upg__mview_close(upg__region_t *r, size_t first, size_t n);
+int upg__mview_publish(upg__region_t *r, size_t first, size_t n, uint32_t prot);
+void upg__mview_frame_iov(const upg__region_t *r, size_t first, size_t n, struct iovec *iov);
+int upg__mview_free(upg__region_t *r, size_t first, size_t n);
+void upg__mview_evicting(void);
+void upg__mview_unpinned(upg__region_t *r, size_t page);
+/* Mappings that giving pages [first, first+n) `prot` would add (may be
+ * negative); an unmapped page is a hole that merges with nothing. */
+long upg__pte_maps_delta(const upg__region_t *r, size_t first, size_t n, uint32_t prot);
 
 /* ---- runtime.c ---------------------------------------------------------*/
 typedef struct upg__runtime {
@@ -630,11 +709,10 @@ typedef struct upg__runtime {
   size_t pinned_pages;
   const upg__policy_ops_t *policy;
   void *policy_state;
+  const upg__fault_source_t *source;
 
   upg__region_t *regions[UPG__MAX_REGIONS];
   size_t nregions;
-  int views_shared; /* the views map their memfds: the runtime has evicted */
-  long maps_in_use;
   uint16_t next_region_id;
 
   upg__store_t *store;
@@ -647,6 +725,7 @@ typedef struct upg__runtime {
   upg__prefetch_part_t prefetch;
   upg__thrash_part_t thrash;
   upg__trace_part_t trace;
+  upg__mview_part_t mview;
 } upg__runtime_t;
 
 extern upg__runtime_t upg__rt;

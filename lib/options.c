@@ -34,6 +34,7 @@ static int apply_store(const char *, const char *, upg__config_t *);
 static int apply_store_auth_file(const char *, const char *, upg__config_t *);
 static int apply_store_timeout(const char *, const char *, upg__config_t *);
 static int apply_encrypt(const char *, const char *, upg__config_t *);
+static int apply_fault(const char *, const char *, upg__config_t *);
 
 /* X(field, kind, environment variable, default, what an empty default
  * means, what it is, more about it, apply). An empty default is worked out
@@ -70,6 +71,11 @@ static int apply_encrypt(const char *, const char *, upg__config_t *);
     "XChaCha20-Poly1305); a page altered on disk ends the access. The Redis store always "      \
     "seals.",                                                                                   \
     apply_encrypt)                                                                              \
+  X(fault, string, "UPAGER_FAULT", "sigsegv", "", "where faults come from: sigsegv",             \
+    "`sigsegv`: a SIGSEGV handler (GNU libsigsegv) and page protections, a memfd mapped "        \
+    "twice for each region; a kernel access to a closed page fails with EFAULT, so buffers "   \
+    "handed to system calls are pinned first.",                                                 \
+    apply_fault)                                                                                \
   X(policy, string, "UPAGER_POLICY", "clock", "", "replacement policy: clock or fifo", "",      \
     apply_policy)                                                                               \
   X(stats, flag, "UPAGER_STATS", "0", "", "1: print the report to stderr at exit",              \
@@ -210,6 +216,13 @@ static int apply_store_timeout(const char *text, const char *source, upg__config
   return 0;
 }
 
+static int apply_fault(const char *text, const char *source, upg__config_t *cfg) {
+  cfg->source = upg__fault_source_find(text);
+  if (cfg->source == NULL)
+    return upg__fail(UPG_EOPTION, "%s='%s' is not a fault source (one of: %s)", source, text,
+                     upg__fault_source_names());
+  return 0;
+}
 
 static int apply_policy(const char *text, const char *source, upg__config_t *cfg) {
   cfg->policy = upg__policy_find(text);

@@ -26,22 +26,17 @@ static size_t claim_window(upg__region_t *r, size_t first, size_t window, uint32
   return n;
 }
 
-/* The alias of pages [first, first+n), a buffer a page. */
-static void alias_iov(const upg__region_t *r, size_t first, size_t n, struct iovec *iov) {
-  size_t unit = upg__rt.page_size;
-  for (size_t k = 0; k < n; k++) iov[k] = (struct iovec){r->alias + (first + k) * unit, unit};
-}
-
 /* Reads the pages of [first, first+n) that have a copy in the store, in one
- * get, into the alias. Without the lock. On failure every one of them is
- * marked in failed[]; returns the error if the first page is one. */
+ * get, into their frames, closed to the program (the source's frame_iov).
+ * Without the lock. On failure every one of them is marked in failed[];
+ * returns the error if the first page is one. */
 static int read_window(upg__region_t *r, size_t first, size_t n, unsigned char *failed) {
   struct iovec iov[UPG__IOV_MAX];
   upg__handle_t handles[UPG__IOV_MAX];
   size_t who[UPG__IOV_MAX], k = 0;
   for (size_t i = 0; i < n; i++) {
-    if (r->pte[first + i].slot == UPG__NO_SLOT) continue; /* the memfd hole reads as zeros */
-    alias_iov(r, first + i, 1, &iov[k]);
+    if (r->pte[first + i].slot == UPG__NO_SLOT) continue; /* a freed frame reads as zeros */
+    upg__rt.source->frame_iov(r, first + i, 1, &iov[k]);
     handles[k] = r->pte[first + i].slot;
     who[k++] = i;
   }
@@ -81,7 +76,7 @@ static int read_overlapped(upg__region_t *r, size_t first, size_t n, unsigned ch
   upg__handle_t handles[UPG__IOV_MAX];
   for (size_t i = 0; i < n; i++)
     if ((handles[i] = r->pte[first + i].slot) == UPG__NO_SLOT) return 0;
-  alias_iov(r, first, n, iov);
+  upg__rt.source->frame_iov(r, first, n, iov);
   upg__unlock();
   int started = upg__store_read_begin(upg__rt.store, handles, iov, (int)n) == 0;
   upg__lock();
@@ -99,16 +94,18 @@ static int read_overlapped(upg__region_t *r, size_t first, size_t n, unsigned ch
 /* Opens a loaded window, but for its marker (upg__load_next_t), which
  * stays closed, flagged: its touch asks for the next window. */
 static void open_window(upg__region_t *r, size_t page, size_t n, uint32_t prot, size_t marker) {
-  int rc = upg__pte_protect_run(r, page, marker - page, prot);
+  const upg__fault_source_t *src = upg__rt.source;
+  int rc = src->publish(r, page, marker - page, prot);
   if (rc == 0 && marker < page + n) {
     atomic_fetch_or(&r->pte[marker].word, UPG__RA_MARK);
-    rc = upg__pte_protect_run(r, marker + 1, page + n - marker - 1, prot);
+    rc = src->publish(r, marker, 1, UPG_PROT_NONE);
+    if (rc == 0) rc = src->publish(r, marker + 1, page + n - marker - 1, prot);
   }
   if (rc != 0) upg__fatal("cannot open loaded pages to the program", rc);
 }
 
-/* Marks the window's pages loading in their frames and fills the alias
- * without the lock; the program's view of them stays closed meanwhile. A
+/* Marks the window's pages loading in their frames and fills them without
+ * the lock; the program's view of them stays closed meanwhile. A
  * fault's read from swap does the eviction work meanwhile, or after it. */
 static int fill_window(upg__region_t *r, size_t page, size_t n, const uint32_t *frames,
                        unsigned char *failed, int overlap) {
@@ -209,10 +206,11 @@ static void populate(upg__region_t *r, size_t first, size_t n, size_t marker, in
 }
 
 /* Gives an absent page a frame and its contents, and with it the rest of a
- * readahead window; fills the alias while the program's view stays closed,
- * then opens the window. A prefetch takes free frames only, and nothing at
- * all when none is free. */
-static int load(upg__region_t *r, size_t page, int prefetch, int *loaded) {
+ * readahead window; fills the frames while the program's view stays
+ * closed, then opens the window. A write fault's page is dirty at once, and
+ * opens writable. A prefetch takes free frames only, and nothing at all
+ * when none is free. */
+static int load(upg__region_t *r, size_t page, int prefetch, int access, int *loaded) {
   uint32_t frames[UPG__IOV_MAX];
   unsigned char failed[UPG__IOV_MAX] = {0};
   upg__load_plan_t plan = {.page = page, .major = r->pte[page].slot != UPG__NO_SLOT};
@@ -231,6 +229,7 @@ static int load(upg__region_t *r, size_t page, int prefetch, int *loaded) {
   done.n = claim_window(r, first, page - first + plan.window, frames);
   int rc = fill_window(r, first, done.n, frames, failed, plan.major && !prefetch);
   size_t kept = done.kept = settle_window(r, first, done.n, frames, failed, &done.all_fresh);
+  if (access == UPG__ACCESS_WRITE && page - first < kept) mark(r, page, 1, UPG__DIRTY);
   int presumed = 0;
   if (rc == 0) done.prot = upg__advisor.open_prot(r, first, kept, done.all_fresh, &presumed);
   if (presumed) mark(r, first, kept, UPG__DIRTY);
@@ -249,10 +248,10 @@ static int load(upg__region_t *r, size_t page, int prefetch, int *loaded) {
 void upg__page_prefetch(upg__region_t *r, size_t page) {
   int loaded;
   if (upg__pte_state(atomic_load(&r->pte[page].word)) == UPG__ABSENT)
-    (void)load(r, page, 1, &loaded); /* a failed guess costs nothing */
+    (void)load(r, page, 1, UPG__ACCESS_UNKNOWN, &loaded); /* a failed guess costs nothing */
 }
 
-int upg__page_make_resident(upg__region_t *r, size_t page, int *loaded) {
+static int make_resident(upg__region_t *r, size_t page, int access, int *loaded) {
   upg__pte_t *pte = &r->pte[page];
   *loaded = -1;
   for (;;) {
@@ -262,7 +261,7 @@ int upg__page_make_resident(upg__region_t *r, size_t page, int *loaded) {
       case UPG__UNMAPPED:
         return UPG_ENOTREGION;
       case UPG__ABSENT: {
-        int rc = load(r, page, 0, loaded);
+        int rc = load(r, page, 0, access, loaded);
         if (rc != 0) return rc;
         break;
       }
@@ -272,33 +271,42 @@ int upg__page_make_resident(upg__region_t *r, size_t page, int *loaded) {
   }
 }
 
+int upg__page_make_resident(upg__region_t *r, size_t page, int *loaded) {
+  return make_resident(r, page, UPG__ACCESS_UNKNOWN, loaded);
+}
+
 int upg__page_open(upg__region_t *r, size_t page) {
   upg__pte_t *pte = &r->pte[page];
   uint32_t w = atomic_fetch_or(&pte->word, UPG__REFERENCED);
-  return upg__pte_protect(r, page, (w & UPG__DIRTY) ? UPG_PROT_RW : UPG_PROT_READ);
+  return upg__rt.source->open(r, page, 1, (w & UPG__DIRTY) ? UPG_PROT_RW : UPG_PROT_READ);
 }
 
 /* A fault on a resident page: the hand closed it (minor), or it is a write
- * to a clean page mapped read-only, which marks it dirty. But the first
- * fault on a page the prefetch thread opened read-only may be a read that
- * faulted while the page was still closed, and reached the lock after the
- * thread opened it: the runtime cannot tell a read from a write, so that
- * access is retried, and faults again if it was a write. */
-static int fault_resident(upg__region_t *r, size_t page) {
+ * to a clean page mapped read-only, which marks it dirty; a write the
+ * source reports as one does so on a closed page too, which then opens
+ * writable at once. But the first fault on a page the prefetch thread
+ * opened read-only may be a read that faulted while the page was still
+ * closed, and reached the lock after the thread opened it: where the source
+ * cannot tell a read from a write, that access is retried, and faults again
+ * if it was a write. */
+static int fault_resident(upg__region_t *r, size_t page, int access) {
   upg__pte_t *pte = &r->pte[page];
   uint32_t was = atomic_fetch_and(&pte->word, ~(UPG__RA_MARK | UPG__UNSEEN));
   if (was & UPG__RA_MARK)
     upg__prefetch_request(r, upg__advisor.marker_touched(r)); /* SIZE_MAX: none, dropped */
-  uint32_t prot = upg__pte_prot(atomic_load(&pte->word));
+  uint32_t w = atomic_load(&pte->word), prot = upg__pte_prot(w);
   if (prot == UPG_PROT_RW) return -1; /* another thread opened it already */
-  if (prot == UPG_PROT_READ && (was & UPG__UNSEEN)) return -1;
-  if (prot == UPG_PROT_READ) {
+  if (prot == UPG_PROT_READ && access == UPG__ACCESS_READ) return -1;
+  if (prot == UPG_PROT_READ && access == UPG__ACCESS_UNKNOWN && (was & UPG__UNSEEN)) return -1;
+  /* Read-only means clean: a dirty page opens read-write. */
+  int dirtied = prot == UPG_PROT_READ || (access == UPG__ACCESS_WRITE && !(w & UPG__DIRTY));
+  if (dirtied) {
     atomic_fetch_or(&pte->word, UPG__DIRTY);
     upg__advisor.wrote(r, page);
   }
   int rc = upg__page_open(r, page);
   if (rc != 0) upg__fatal("cannot open a resident page to the program", rc);
-  return prot == UPG_PROT_READ ? UPG_TRACE_WRITE : UPG_TRACE_MINOR;
+  return dirtied ? UPG_TRACE_WRITE : UPG_TRACE_MINOR;
 }
 
 static void count_fault(int kind) {
@@ -310,7 +318,7 @@ static void count_fault(int kind) {
   }
 }
 
-upg__fault_result_t upg__fault(void *addr) {
+upg__fault_result_t upg__fault(void *addr, int access) {
   uint64_t start = upg__os_now_ns();
   /* A child of fork() before its atfork hook: see runtime.c. */
   if (atomic_load(&upg__rt.forking) && upg__os_getpid() != upg__rt.pid) return UPG__FAULT_NOT_OURS;
@@ -323,17 +331,17 @@ upg__fault_result_t upg__fault(void *addr) {
   }
   uint32_t arrived = upg__pte_state(atomic_load(&r->pte[page].word));
   if (arrived != UPG__RESIDENT && arrived != UPG__ABSENT) UPG__COUNT(fault_wait, 1);
-  int kind, rc = upg__page_make_resident(r, page, &kind);
+  int kind, rc = make_resident(r, page, access, &kind);
   if (rc != 0) upg__fatal("cannot bring in a page for a fault on paged memory", rc);
   if (kind >= 0) {
     rc = upg__page_open(r, page);
     if (rc != 0) upg__fatal("cannot open a loaded page to the program", rc);
-  } else if (arrived == UPG__RESIDENT ||
+  } else if (arrived == UPG__RESIDENT || access == UPG__ACCESS_WRITE ||
              upg__pte_prot(atomic_load(&r->pte[page].word)) == UPG_PROT_NONE) {
-    kind = fault_resident(r, page);
+    kind = fault_resident(r, page, access);
   }
   /* Otherwise another thread brought the page in while this one waited,
-   * and opened it: whether this access was a write is unknown, so it is
+   * and opened it: a read, or an access the source could not tell, is
    * simply retried, and faults again if it was a write to a clean page. */
   if (kind >= 0) upg__trace_fault(r, page, kind);
   /* A load has refilled already, before it took its frame; after it, the
@@ -347,10 +355,10 @@ upg__fault_result_t upg__fault(void *addr) {
 }
 
 /* Closes pages [first, first+n) and gives their frames' memory back: one
- * mprotect and one hole for the run. The hole reads as zeros. */
+ * close and one free for the run. They then read as zeros. */
 static int drop_memory(upg__region_t *r, size_t first, size_t n) {
-  int rc = upg__pte_protect_run(r, first, n, UPG_PROT_NONE);
-  return rc != 0 ? rc : upg__region_drop(r, first, n);
+  int rc = upg__rt.source->close(r, first, n);
+  return rc != 0 ? rc : upg__rt.source->free(r, first, n);
 }
 
 static void forget_page(upg__region_t *r, size_t page, int had_data) {

@@ -74,7 +74,7 @@ static void print_stats_once(void) {
  * parent's swap file or frames) and may start a runtime of its own. */
 static void forget_after_fork(void) {
   if (!upg__rt.running) return;
-  upg__fault_sigsegv.uninstall();
+  upg__rt.source->uninstall();
   upg__evictor_forget();
   upg__prefetch_forget();
   upg__trace_forget();
@@ -113,15 +113,14 @@ static void register_process_hooks(void) {
 }
 
 static void reset_runtime(const upg__config_t *cfg) {
-  upg__stats_reset(cfg->page_size, cfg->policy->name);
+  upg__stats_reset(cfg->page_size, cfg->policy->name, cfg->source->name);
   upg__thrash_reset();
   upg__rt.cfg = *cfg;
   upg__rt.page_size = cfg->page_size;
   upg__rt.page_shift = (unsigned)__builtin_ctzll(cfg->page_size);
   upg__rt.policy = cfg->policy;
-  upg__rt.maps_in_use = 0;
+  upg__rt.source = cfg->source;
   upg__rt.nregions = 0;
-  upg__rt.views_shared = 0;
   upg__rt.pid = upg__os_getpid();
 }
 
@@ -144,8 +143,10 @@ static int start(const upg_options_t *opt) {
                      cfg.store->name, cfg.swap_dir, strerror(-rc));
     goto no_swap;
   }
-  if ((rc = upg__trace_open(cfg.trace_path)) != 0 || (rc = upg__fault_sigsegv.install()) != 0) {
-    rc = upg__fail(rc, "cannot %s: %s", *cfg.trace_path ? "open UPAGER_TRACE" : "install the fault handler",
+  if ((rc = upg__trace_open(cfg.trace_path)) != 0 ||
+      (rc = upg__fault_source_install(cfg.source, &cfg)) != 0) {
+    rc = upg__fail(rc, "cannot %s: %s",
+                   *cfg.trace_path ? "open UPAGER_TRACE" : "install the fault source (UPAGER_FAULT)",
                    strerror(-rc));
     goto no_handler;
   }
@@ -155,7 +156,7 @@ static int start(const upg_options_t *opt) {
   }
   upg__workers_await();
   UPG__SET(frames, nframes);
-  UPG__SET(maps_limit, cfg.max_maps);
+  UPG__SET(fault_access_known, (cfg.source->caps & UPG__SOURCE_KNOWS_ACCESS) != 0);
   stats_printed = 0;
   register_process_hooks();
   upg__stats_serve(1);
@@ -164,7 +165,7 @@ static int start(const upg_options_t *opt) {
 
 no_threads:
   upg__evictor_stop();
-  upg__fault_sigsegv.uninstall();
+  upg__rt.source->uninstall();
 no_handler:
   upg__trace_close();
   upg__store_close(upg__rt.store);
@@ -195,8 +196,6 @@ static void unregister_region(upg__region_t *r) {
   upg__rt.regions[i] = upg__rt.regions[--upg__rt.nregions];
   upg__prefetch_forget_region(r);
   upg__thrash_forget_region(r);
-  upg__rt.maps_in_use -= r->maps;
-  UPG__SET(maps_in_use, (uint64_t)upg__rt.maps_in_use);
 }
 
 /* Drops every frame and slot of pages [first, end) of r, whose memory the
@@ -219,7 +218,7 @@ void upg_shutdown(void) {
     print_stats_once();
     upg__evictor_stop();
     upg__prefetch_stop();
-    upg__fault_sigsegv.uninstall();
+    upg__rt.source->uninstall();
     upg__api_lock(&saved);
     /* No page is discarded one by one: the views, the memfds and the swap
      * file go whole, and a slot released alone costs a hole in the file
@@ -264,8 +263,7 @@ void *upg_map(size_t len, int flags) {
   }
   r->id = upg__rt.next_region_id++;
   upg__rt.regions[upg__rt.nregions++] = r;
-  upg__maps_add(r, 3); /* the view, the alias and the page table */
-  upg__region_added(r);
+  upg__rt.source->view_added(r);
   upg__api_unlock(&saved);
   return r->base;
 }
@@ -286,10 +284,10 @@ static int find_range(const void *addr, size_t len, upg__region_t **out, size_t 
 
 static int unmap_locked(void *addr, size_t len) {
   upg__region_t *r;
-  size_t first, end, unit = upg__rt.page_size;
+  size_t first, end;
   int rc = find_range(addr, len, &r, &first, &end);
   if (rc != 0) return rc;
-  if (((uintptr_t)addr & (unit - 1)) != 0) return UPG_EINVAL;
+  if (((uintptr_t)addr & (upg__rt.page_size - 1)) != 0) return UPG_EINVAL;
   discard_all(r, first, end);
   if (first == 0 && end == r->npages) {
     unregister_region(r);
@@ -297,14 +295,7 @@ static int unmap_locked(void *addr, size_t len) {
     return 0;
   }
   upg__region_touch(r, first, end - first); /* the holes' entries are written */
-  for (size_t page = first; page < end; page++) upg__pte_set_unmapped(r, page);
-  upg__os_unmap(r->base + first * unit, (end - first) * unit);
-  upg__os_unmap(r->alias + first * unit, (end - first) * unit);
-  /* An anonymous view's memory went with the munmap; a shared view's lives
-   * on in the memfd until its range is punched. */
-  rc = upg__os_punch_hole(r->memfd, (uint64_t)first * unit, (uint64_t)(end - first) * unit);
-  if (rc != 0) upg__fatal("cannot release the frames of an unmapped range", rc);
-  return 0;
+  return upg__rt.source->view_unmap(r, first, end - first);
 }
 
 int upg_unmap(void *addr, size_t len) {
@@ -370,7 +361,7 @@ static void unpin_pages(upg__region_t *r, size_t first, size_t end) {
     if (upg__pte_pins(w) == 1) {
       upg__rt.pinned_pages--;
       UPG__COUNT(pages_pinned, -1);
-      upg__region_share_page(r, page);
+      if (upg__rt.source->unpinned != NULL) upg__rt.source->unpinned(r, page);
     }
   }
 }
@@ -460,5 +451,5 @@ int upg_page_info(const void *addr, upg_page_info_t *out) {
 }
 
 int upg_sigaction(const struct sigaction *act, struct sigaction *old) {
-  return upg__fault_sigsegv_program_action(act, old) == 0 ? 0 : UPG_ENOTINIT;
+  return upg__fault_program_action(SIGSEGV, act, old) == 0 ? 0 : UPG_ENOTINIT;
 }

@@ -11,10 +11,11 @@
 
 upg__counters_t upg__counters;
 
-void upg__stats_reset(size_t page_size, const char *policy) {
+void upg__stats_reset(size_t page_size, const char *policy, const char *source) {
   memset(&upg__counters, 0, sizeof upg__counters);
   upg__counters.page_size = page_size;
   upg__counters.policy = policy;
+  upg__counters.source = source;
 }
 
 void upg__stats_serve(int on) { atomic_store(&upg__counters.serving, on); }
@@ -70,9 +71,10 @@ static void print_histogram(FILE *out, const upg_stats_t *s) {
 void upg_stats_print(FILE *out) {
   upg_stats_t s = UPG_STATS_INIT;
   if (upg_stats(&s) != 0) return;
-  fprintf(out, "upager stats: policy %s, page %" PRIu64 " bytes, budget %" PRIu64
+  fprintf(out, "upager stats: policy %s, fault source %s, page %" PRIu64 " bytes, budget %" PRIu64
           " frames (%" PRIu64 " KiB)\n",
-          upg__counters.policy, s.page_size, s.frames, s.frames * s.page_size / 1024);
+          upg__counters.policy, upg__counters.source, s.page_size, s.frames,
+          s.frames * s.page_size / 1024);
 #define UPG__PRINT_(name, text) \
   fprintf(out, "  %-20s %14" PRIu64 "  %s\n", #name, s.name, text);
   UPG_STATS_FIELDS(UPG__PRINT_)

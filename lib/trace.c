@@ -45,8 +45,12 @@ int upg__trace_open(const char *path) {
     return fd;
   }
   *T = (upg__trace_part_t){.fd = fd, .buffers = {buffers, buffers + TRACE_BUFFER_RECORDS}};
-  upg_trace_header_t header = {.version = UPG_TRACE_VERSION,
-                               .page_size = (uint32_t)upg__rt.page_size};
+  const upg__fault_source_t *src = upg__rt.source;
+  upg_trace_header_t header = {
+      .version = UPG_TRACE_VERSION,
+      .page_size = (uint32_t)upg__rt.page_size,
+      .source = src->trace_id,
+      .source_flags = src->caps & UPG__SOURCE_KNOWS_ACCESS ? UPG_TRACE_SOURCE_KNOWS_ACCESS : 0};
   memcpy(header.magic, UPG_TRACE_MAGIC, 4);
   write_all(&header, sizeof header);
   T->start_ns = upg__os_now_ns();

@@ -2,7 +2,9 @@
  * UPAGER_TRACE=FILE is set, and that `upager sim` and `upager trace` read.
  * Documented in docs/upt.md. All integers are little-endian.
  *
- *   header, 16 bytes:  "UPT1" | u32 version (1) | u32 page_size | u32 zero
+ *   header, 16 bytes:  "UPT1" | u32 version (1) | u32 page_size
+ *                      u8 fault source (UPG_TRACE_SOURCE_*) | u8 its flags
+ *                      | u16 zero
  *   records, 24 bytes: u64 time_ns since the trace began
  *                      u64 page: the faulting address / page_size
  *                      u8 kind (upg_trace_kind below) | u8 zero
@@ -24,11 +26,21 @@ enum upg_trace_kind {
   UPG_TRACE_KINDS = 5
 };
 
+/* The fault source that recorded a trace; 0 in traces made before the
+ * header named it. */
+enum { UPG_TRACE_SOURCE_UNKNOWN = 0, UPG_TRACE_SOURCE_SIGSEGV = 1 };
+/* Source flag: it told reads from writes, so a `write` record may also be a
+ * first write to a closed page; without it, a write to a page opened
+ * read-only is a second fault, recorded as `write`. */
+#define UPG_TRACE_SOURCE_KNOWS_ACCESS 1u
+
 typedef struct upg_trace_header {
   char magic[4];
   uint32_t version;
   uint32_t page_size;
-  uint32_t zero;
+  uint8_t source;
+  uint8_t source_flags;
+  uint16_t zero;
 } upg_trace_header_t;
 
 typedef struct upg_trace_record {

@@ -2,7 +2,8 @@
  * call's duration, and the EFAULT safety net.
  *
  * The kernel raises no SIGSEGV for its own accesses: read(2) into a
- * protected page fails with EFAULT. So a wrapper pins the buffer first.
+ * protected page fails with EFAULT. So a wrapper pins the buffer first,
+ * unless the fault source resolves the kernel's accesses too.
  * Pins count against the budget, so a buffer larger than the pin limit is
  * handled in pieces, and a pin that does not fit right now (other threads
  * hold pins) is retried smaller, then waited for. */
@@ -46,7 +47,7 @@ static void pin_shrinking(const char *addr, size_t *len, int may_shrink) {
 
 size_t upg__pin_begin(upg__pin_t *pin, const void *addr, size_t len) {
   *pin = (upg__pin_t){NULL, 0};
-  if (len == 0 || !upg__heap_contains(addr)) return len;
+  if (len == 0 || !upg__heap_contains(addr) || !upg__fault_kernel_needs_pins()) return len;
   const char *p = addr;
   size_t room = upg__heap.len - (size_t)(p - upg__heap.base);
   if (len > room) len = room;
@@ -60,7 +61,7 @@ size_t upg__pin_begin(upg__pin_t *pin, const void *addr, size_t len) {
 
 void upg__pin_whole(upg__pin_t *pin, const void *addr, size_t len) {
   *pin = (upg__pin_t){NULL, 0};
-  if (len == 0 || !upg__heap_contains(addr)) return;
+  if (len == 0 || !upg__heap_contains(addr) || !upg__fault_kernel_needs_pins()) return;
   size_t unit = upg__paging_unit();
   size_t pages = (((uintptr_t)addr & (unit - 1)) + len + unit - 1) / unit;
   if (pages * PIECE_SHARE > upg__frame_budget() * 2)

@@ -6,7 +6,8 @@
  * stopped a real fault anyway; only a SIGSEGV sent with kill() is no longer
  * held back. And a SIGSEGV handler the program installs once the runtime
  * runs becomes the disposition for faults outside paged memory, instead of
- * replacing the runtime's handler (upg_sigaction); so does a handler the
+ * replacing the runtime's handler: the call goes to the fault source
+ * (upg__fault_program_action, preload_api.h); so does a handler the
  * program gives libsigsegv, the runtime's own library, directly (gawk). */
 #define _GNU_SOURCE
 #include <signal.h>
@@ -43,7 +44,7 @@ UPG__EXPORT int sigaction(int signo, const struct sigaction *act, struct sigacti
     sigdelset(&copy.sa_mask, SIGSEGV);
     act = &copy;
   }
-  if (signo == SIGSEGV && upg_sigaction(act, old) == 0) return 0;
+  if (upg__fault_program_action(signo, act, old) == 0) return 0;
   return UPG__REAL(sigaction)(signo, act, old);
 }
 
@@ -57,8 +58,10 @@ UPG__EXPORT sighandler_t signal(int signo, sighandler_t handler) {
   return sigaction(signo, &act, &old) == 0 ? old.sa_handler : SIG_ERR;
 }
 
-/* The runtime's own calls pass through: it is not installed yet when it
- * installs, nor any more when it uninstalls. */
+/* The program's calls: the runtime makes its own past these wrappers
+ * (fault_sigsegv.c), and libsigsegv's calls of sigaction pass through, the
+ * runtime's handler not installed yet while it installs, nor any more once
+ * it uninstalls. */
 UPG__EXPORT int sigsegv_install_handler(sigsegv_handler_t handler) {
   if (upg__fault_sigsegv_program_handler(handler) == 0) return 0;
   return UPG__REAL(sigsegv_install_handler)(handler);

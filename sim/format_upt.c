@@ -12,14 +12,17 @@ static uint64_t le(const unsigned char *p, int bytes) {
   return v;
 }
 
-int upg__upt_decode_header(const unsigned char *p, uint32_t *page_size, const char **why) {
+int upg__upt_decode_header(const unsigned char *p, upg_trace_header_t *h, const char **why) {
   uint64_t version = le(p + 4, 4), size = le(p + 8, 4);
   if (memcmp(p, UPG_TRACE_MAGIC, 4) != 0) *why = "not a upt trace (no UPT1 magic)";
   else if (version != UPG_TRACE_VERSION) *why = "unsupported upt version";
   else if (size == 0 || (size & (size - 1)) != 0) *why = "page size is not a power of two";
-  else if (le(p + 12, 4) != 0) *why = "nonzero reserved header field";
+  else if ((p[13] & ~UPG_TRACE_SOURCE_KNOWS_ACCESS) != 0 || le(p + 14, 2) != 0)
+    *why = "nonzero reserved header field";
   else {
-    *page_size = (uint32_t)size;
+    *h = (upg_trace_header_t){.version = (uint32_t)version, .page_size = (uint32_t)size,
+                              .source = p[12], .source_flags = p[13]};
+    memcpy(h->magic, p, 4);
     return 0;
   }
   return -1;
@@ -39,9 +42,9 @@ int upg__upt_decode_record(const unsigned char *p, upg_trace_record_t *rec, cons
 }
 
 static int upt_header(const unsigned char *p, size_t *unit, const char **why) {
-  uint32_t page_size;
-  if (upg__upt_decode_header(p, &page_size, why) != 0) return -1;
-  *unit = page_size;
+  upg_trace_header_t h;
+  if (upg__upt_decode_header(p, &h, why) != 0) return -1;
+  *unit = h.page_size;
   return 0;
 }
 

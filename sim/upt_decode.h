@@ -6,8 +6,9 @@
 
 #include "trace_format.h"
 
-/* Checks a 16-byte header; 0 and the page size, or -1 with *why. */
-int upg__upt_decode_header(const unsigned char *p, uint32_t *page_size, const char **why);
+/* Checks a 16-byte header; 0 and its fields (the page size, the fault
+ * source and its flags), or -1 with *why. */
+int upg__upt_decode_header(const unsigned char *p, upg_trace_header_t *h, const char **why);
 /* Decodes a 24-byte record; 0, or -1 with *why for a bad kind or nonzero padding. */
 int upg__upt_decode_record(const unsigned char *p, upg_trace_record_t *rec, const char **why);
 

@@ -40,6 +40,11 @@ Test(options, unknown_store_fails_naming_the_variable_and_the_stores, .timeout =
   cr_assert_not_null(strstr(upg_last_error(), "file"));
 }
 
+Test(options, unknown_fault_source_fails_naming_the_variable_and_the_sources, .timeout = 10) {
+  expect_env_failure("UPAGER_FAULT", "mprotect", UPG_EOPTION);
+  cr_assert_not_null(strstr(upg_last_error(), "sigsegv"));
+}
+
 Test(options, swap_dir_missing_or_unusable_fails, .timeout = 10) {
   expect_env_failure("UPAGER_SWAP_DIR", "/nonexistent/upager", UPG_ESWAPDIR);
   expect_env_failure("UPAGER_SWAP_DIR", "/etc/hostname", UPG_ESWAPDIR);
