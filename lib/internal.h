@@ -612,7 +612,8 @@ typedef struct upg__fault_source {
   int (*view_create)(upg__region_t *r);
   /* Once the region is registered. */
   void (*view_added)(upg__region_t *r);
-  /* Unmaps the view and frees what the source kept. */
+  /* Unmaps the view and frees what the source kept; without the lock for
+   * a region never registered. */
   void (*view_destroy)(upg__region_t *r);
   /* In a child of fork(), whose views are gone: frees what the source kept. */
   void (*view_forget)(upg__region_t *r);
@@ -627,14 +628,15 @@ typedef struct upg__fault_source {
   int (*close)(upg__region_t *r, size_t first, size_t n);
   /* Where the contents of pages [first, first+n) are while the program's
    * view of them is closed, a buffer a page: loads fill them there, unseen
-   * by the program, and evictions read them there. Without the lock, for
-   * pages marked loading or evicting. */
+   * by the program, and evictions read them there. With or without the
+   * lock, for pages marked loading or evicting. */
   void (*frame_iov)(const upg__region_t *r, size_t first, size_t n, struct iovec *iov);
   /* Pages [first, first+n), just filled through frame_iov, become the
    * program's with `prot`; UPG_PROT_NONE leaves them filled but closed. */
   int (*publish)(upg__region_t *r, size_t first, size_t n, uint32_t prot);
   /* Gives back the memory of closed pages [first, first+n), which then
-   * read as zeros. Without the lock, for pages no other thread changes. */
+   * read as zeros. With or without the lock (an evicting batch frees
+   * outside it), for pages no other thread changes. */
   int (*free)(upg__region_t *r, size_t first, size_t n);
   /* Optional: before the first eviction batch is chosen. */
   void (*evicting)(void);
