@@ -103,6 +103,12 @@ typedef struct upg_options {
                              (a Redis store's always are) */
   const char *fault;      /* UPAGER_FAULT: where faults come from: "sigsegv"
                              (default), a SIGSEGV handler and mprotect */
+  const char *compress;   /* UPAGER_COMPRESS: the compressed tier in front of
+                             the store: "lz4" (default), "zstd" or "off" */
+  size_t compress_pool;   /* UPAGER_COMPRESS_POOL: most of the budget the
+                             tier's pool may take, in percent (50) */
+  size_t compress_threshold; /* UPAGER_COMPRESS_THRESHOLD: most bytes a page
+                             may compress to and stay in the pool (3/4 page) */
 } upg_options_t;
 
 /* Starts the process's one runtime: reads the options, opens the swap file
@@ -212,7 +218,31 @@ UPG_EXTERN void upg_free(void *p);
   X(store_retries, "network store: calls' rounds tried again")               \
   X(store_failover_waits, "network store: calls that waited out a node's failure") \
   X(store_seal_failures, "sealed pages that failed to open (altered, swapped, replayed)") \
-  X(fault_access_known, "1: the fault source tells reads from writes")
+  X(fault_access_known, "1: the fault source tells reads from writes") \
+  X(tier_stored, "pages the compressed tier took in (pool or same-filled)")   \
+  X(tier_same_filled, "of those, pages of one repeated word, kept as the word") \
+  X(tier_rejected, "pages compressing worse than the threshold, sent below")  \
+  X(tier_overflow, "pages sent below because the pool had no room")           \
+  X(tier_pages, "pages in the pool now")                                       \
+  X(tier_payload_bytes, "compressed bytes in the pool now")                    \
+  X(tier_pool_bytes, "memory the pool holds now (frames lent to it)")          \
+  X(tier_pool_peak, "most memory the pool held at once")                       \
+  X(tier_hits, "pages a load found in the tier (pool or same-filled)")        \
+  X(tier_misses, "pages a load read from the store below the tier")          \
+  X(tier_writebacks, "pages the pool wrote to the store below, coldest first") \
+  X(tier_writeback_errors, "pages whose write-back failed; they stayed in the pool") \
+  X(tier_fault_under_16us, "faults served from the tier: under 16 us")        \
+  X(tier_fault_under_32us, "faults served from the tier: 16-32 us")           \
+  X(tier_fault_under_64us, "faults served from the tier: 32-64 us")           \
+  X(tier_fault_under_128us, "faults served from the tier: 64-128 us")         \
+  X(tier_fault_under_256us, "faults served from the tier: 128-256 us")        \
+  X(tier_fault_over_256us, "faults served from the tier: 256 us or more")     \
+  X(disk_fault_under_16us, "faults that read the store below: under 16 us")  \
+  X(disk_fault_under_32us, "faults that read the store below: 16-32 us")     \
+  X(disk_fault_under_64us, "faults that read the store below: 32-64 us")     \
+  X(disk_fault_under_128us, "faults that read the store below: 64-128 us")   \
+  X(disk_fault_under_256us, "faults that read the store below: 128-256 us")        \
+  X(disk_fault_over_256us, "faults that read the store below: 256 us or more")
 
 #define UPG_LATENCY_BUCKETS 32 /* bucket i: latency in [2^i, 2^(i+1)) ns */
 

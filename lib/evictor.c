@@ -41,12 +41,13 @@ void upg__evictor_stop(void) {
 
 void upg__evictor_forget(void) { upg__rt.evictor = (upg__evictor_part_t){0}; }
 
-/* When pins leave few frames to evict, batches ahead of need would take
+/* When pins (or the frames lent to the compressed pool) leave few frames to evict, batches ahead of need would take
  * the pages the program is using: faults then evict for themselves. */
 size_t upg__evictor_refill(size_t free_soon) {
   const upg__evictor_part_t *e = &upg__rt.evictor;
   if (!e->worker.running || free_soon >= e->low) return 0;
-  return upg__rt.nframes - upg__rt.pinned_pages >= 4 * e->high ? e->high - free_soon : 0;
+  size_t held = upg__rt.pinned_pages + upg__rt.lent_count; /* pins and the pool */
+  return upg__rt.nframes - held >= 4 * e->high ? e->high - free_soon : 0;
 }
 
 void upg__evictor_kick(void) { upg__worker_wake(&upg__rt.evictor.worker); }

@@ -102,7 +102,11 @@ static size_t run_length(const void *base, size_t n, size_t size, size_t i,
 int upg__frames_create(size_t nframes) {
   upg__rt.frames = upg__os_alloc(nframes * sizeof(upg__frame_t));
   upg__rt.free_frames = upg__os_alloc(nframes * sizeof(uint32_t));
-  if (upg__rt.frames == NULL || upg__rt.free_frames == NULL) goto fail;
+  upg__rt.lent_frames = upg__os_alloc(nframes * sizeof(uint32_t));
+  if (upg__rt.frames == NULL || upg__rt.free_frames == NULL || upg__rt.lent_frames == NULL)
+    goto fail;
+  upg__rt.lent_count = 0;
+  upg__rt.lend_owed = 0;
   upg__rt.nframes = nframes;
   upg__rt.free_count = nframes; /* all unused: a big budget costs nothing until used */
   upg__rt.next_unused = 0;
@@ -114,6 +118,7 @@ int upg__frames_create(size_t nframes) {
 fail:
   upg__os_free(upg__rt.frames, nframes * sizeof(upg__frame_t));
   upg__os_free(upg__rt.free_frames, nframes * sizeof(uint32_t));
+  upg__os_free(upg__rt.lent_frames, nframes * sizeof(uint32_t));
   upg__os_free(F->flight, FLIGHT_BYTES);
   upg__os_free(F->pending, sizeof *F->pending);
   *F = (upg__frames_part_t){0};
@@ -124,11 +129,13 @@ void upg__frames_destroy(void) {
   upg__rt.policy->destroy(upg__rt.policy_state);
   upg__os_free(upg__rt.frames, upg__rt.nframes * sizeof(upg__frame_t));
   upg__os_free(upg__rt.free_frames, upg__rt.nframes * sizeof(uint32_t));
+  upg__os_free(upg__rt.lent_frames, upg__rt.nframes * sizeof(uint32_t));
   upg__os_free(F->flight, FLIGHT_BYTES);
   upg__os_free(F->pending, sizeof *F->pending);
   *F = (upg__frames_part_t){0};
   upg__rt.frames = NULL;
   upg__rt.free_frames = NULL;
+  upg__rt.lent_frames = NULL;
   upg__rt.nframes = 0;
 }
 
@@ -432,7 +439,10 @@ static int start_writeback(size_t want) {
 }
 
 /* Victims to start writing back: frames free and soon free are short. */
-static size_t refill_wanted(void) { return upg__evictor_refill(upg__rt.free_count + F->in_flight); }
+static size_t refill_wanted(void) {
+  size_t soon = upg__rt.free_count + F->in_flight;
+  return upg__evictor_refill(soon > upg__rt.lend_owed ? soon - upg__rt.lend_owed : 0);
+}
 
 void upg__frames_refill(void) {
   upg__frames_reap();
@@ -571,8 +581,14 @@ long upg__frames_obtain(void) {
   }
 }
 
+/* A frame freed while the tier is owed frames goes to it first. */
 void upg__frames_release(size_t frame) {
   upg__rt.frames[frame].region = NULL;
+  if (upg__rt.lend_owed > 0) {
+    upg__rt.lend_owed--;
+    upg__rt.lent_frames[upg__rt.lent_count++] = (uint32_t)frame;
+    return;
+  }
   upg__rt.free_frames[stacked_frames()] = (uint32_t)frame;
   upg__rt.free_count++;
 }
@@ -582,4 +598,24 @@ void upg__frames_discard(upg__region_t *r, size_t page) {
   upg__rt.policy->freed(upg__rt.policy_state, frame);
   upg__frames_release(frame);
   upg__stats_resident(-1);
+}
+
+/* A lent frame holds no page: the tier's pool holds a frame's worth of
+ * memory in its stead, so the budget counts both. Frames not free now are
+ * owed: the evictor makes room for them (upg__evictor_refill counts them
+ * as missing), and the next frames freed pay them. */
+void upg__frames_lend(size_t n) {
+  long frame;
+  while (n > 0 && (frame = upg__frames_take_free()) >= 0)
+    upg__rt.lent_frames[upg__rt.lent_count++] = (uint32_t)frame, n--;
+  upg__rt.lend_owed += n;
+}
+
+void upg__frames_give_back(size_t n) {
+  size_t unowed = n < upg__rt.lend_owed ? n : upg__rt.lend_owed;
+  upg__rt.lend_owed -= unowed;
+  for (size_t i = unowed; i < n && upg__rt.lent_count > 0; i++) {
+    upg__frames_release(upg__rt.lent_frames[--upg__rt.lent_count]);
+  }
+  if (n > 0) upg__frames_wake_waiters();
 }

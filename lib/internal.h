@@ -35,6 +35,9 @@ typedef struct upg__config {
   uint64_t store_timeout_ms; /* how long a store call retries across a failover */
   int encrypt;           /* seal the swap file's pages too */
   const struct upg__fault_source *source;
+  const struct upg__codec *codec; /* the compressed tier's, NULL when off */
+  size_t compress_pool;           /* percent of the budget */
+  size_t compress_threshold;      /* bytes */
   char swap_dir[PATH_MAX];
   char trace_path[PATH_MAX];
 } upg__config_t;
@@ -78,6 +81,11 @@ extern upg__counters_t upg__counters;
   atomic_store_explicit(&upg__counters.field, (v), memory_order_relaxed)
 #define UPG__GET(field) atomic_load_explicit(&upg__counters.field, memory_order_relaxed)
 void upg__stats_fault_latency(uint64_t ns);
+/* Where this thread's fault found its page: the tier's get sets it, the
+ * fault path reads it to file a major fault's latency under its source. */
+enum { UPG__SOURCE_NONE = 0, UPG__SOURCE_TIER = 1, UPG__SOURCE_DISK = 2 };
+extern _Thread_local int upg__fault_source;
+void upg__stats_source_latency(int source, uint64_t ns);
 void upg__stats_resident(long delta);
 /* Every counter to zero, for a runtime of pages of page_size under the
  * named policy and fault source (the report's heading); upg_stats does not
@@ -142,6 +150,10 @@ typedef struct upg__store_methods {
   /* Optional: gives the space of copies released since the last call back
    * to the system where it is worth it. Under the runtime lock. */
   void (*give_back)(upg__store_t *s);
+  /* Optional: stops the store's own threads, which may take the runtime
+   * lock; shutdown calls it before it takes that lock to close the store.
+   * The store still serves calls after it, without its threads. */
+  void (*stop)(upg__store_t *s);
 } upg__store_methods_t;
 struct upg__store {
   const upg__store_methods_t *methods;
@@ -149,18 +161,25 @@ struct upg__store {
 
 typedef struct upg__store_class {
   const char *name;
-  const char *lower; /* the class of the store it wraps, or NULL */
+  /* The class of the store it wraps, or NULL; UPG__STORE_ANY_LOWER for a
+   * tier, which wraps whatever store UPAGER_STORE opens. */
+  const char *lower;
   /* Opens a store of pages of cfg->page_size bytes on `lower` (NULL
    * unless the class names one; the store owns it even when open fails). */
   int (*open)(const upg__config_t *cfg, upg__store_t *lower, upg__store_t **out);
 } upg__store_class_t;
 
+#define UPG__STORE_ANY_LOWER "*"
+
 /* The class named `name` in the list of stores, or NULL. */
 const upg__store_class_t *upg__store_find(const char *name);
 /* The names of the list, for messages: "file, faulty". */
 const char *upg__store_names(void);
-/* Opens cfg->store with the stores below it, lowest first. */
+/* Opens cfg->store with the stores below it, lowest first, and the
+ * compressed tier over them when cfg->codec says. */
 int upg__store_open(const upg__config_t *cfg, upg__store_t **out);
+/* Stops the store's threads, before shutdown takes the lock; NULL is ignored. */
+void upg__store_stop(upg__store_t *s);
 /* Flushes and closes; NULL is ignored. */
 void upg__store_close(upg__store_t *s);
 int upg__store_put(upg__store_t *s, const struct iovec *iov, int n, upg__handle_t *handles);
@@ -244,6 +263,61 @@ int upg__resp_read_bulk(upg__resp_t *c, void *dst, size_t len);
 int upg__resp_skip(upg__resp_t *c, const upg__resp_reply_t *r);
 /* A '$' reply's data as a string ("" for nil, or too long, skipped). */
 int upg__resp_read_text(upg__resp_t *c, const upg__resp_reply_t *r, char *dst, size_t size);
+/* ---- codec.c: the compressed tier's compressors, chosen by UPAGER_COMPRESS
+ * Each works in contexts made once, at open, never paged: compress and
+ * decompress run in the fault handler and the writer thread at once, and
+ * may not allocate. */
+typedef struct upg__codec_ctx upg__codec_ctx_t;
+typedef struct upg__codec {
+  const char *name;
+  /* Bytes one context needs for pages of `page` bytes. */
+  size_t (*ctx_size)(size_t page);
+  /* Makes a context in `mem` of ctx_size bytes; 0 or a negative errno. */
+  int (*ctx_init)(void *mem, size_t bytes, upg__codec_ctx_t **out);
+  /* Compresses n bytes into at most `cap`; the size, or 0 when they do not
+   * fit, found out early (the codec stops once past cap). */
+  size_t (*compress)(upg__codec_ctx_t *c, const void *src, size_t n, void *dst, size_t cap);
+  /* Decompresses exactly `page` bytes; 0, or -EBADMSG for anything else. */
+  int (*decompress)(upg__codec_ctx_t *c, const void *src, size_t n, void *dst, size_t page);
+} upg__codec_t;
+const upg__codec_t *upg__codec_find(const char *name);
+const char *upg__codec_names(void);
+
+/* ---- zpool.c: the tier's pool, compressed objects in size classes -------*/
+typedef struct upg__zpool upg__zpool_t;
+/* Where an object lies: its zspage (the pool page it starts at) and slot. */
+typedef struct upg__zloc {
+  uint32_t zspage;
+  uint16_t slot;
+  uint16_t cls;
+} upg__zloc_t;
+/* A pool of at most max_pages pages of `page` bytes, objects of up to
+ * `largest` bytes. The pool itself never takes memory: grow hands it the
+ * pages it may use. */
+int upg__zpool_create(size_t page, size_t largest, size_t max_pages, upg__zpool_t **out);
+void upg__zpool_destroy(upg__zpool_t *p);
+/* Pages a new zspage for an object of `bytes` needs: 0 when one in use has
+ * room for it. */
+size_t upg__zpool_pages_needed(const upg__zpool_t *p, size_t bytes);
+/* Places `bytes` of src; -ENOSPC when it needs pages it was not given
+ * (zpool_pages_needed) or the pool's address space is full. `spare`: pages
+ * the caller lends the pool for it, of which it takes what it uses. */
+int upg__zpool_store(upg__zpool_t *p, const void *src, size_t bytes, size_t *spare,
+                     upg__zloc_t *at);
+void *upg__zpool_object(const upg__zpool_t *p, upg__zloc_t at);
+/* Frees an object; returns the pages its zspage gave back, when it was the
+ * last object there. */
+size_t upg__zpool_free(upg__zpool_t *p, upg__zloc_t at);
+/* Pages the pool holds, and the bytes of its objects (their class sizes). */
+size_t upg__zpool_pages(const upg__zpool_t *p);
+
+/* ---- store_compress.c: the compressed tier -----------------------------*/
+/* Test hooks: corrupt_gets flips a byte of each object a get reads from the
+ * pool, as a bad memory or a stray write would. */
+typedef struct upg__tier_plan {
+  _Atomic int corrupt_gets;
+} upg__tier_plan_t;
+extern upg__tier_plan_t upg__tier_faults;
 
 /* ---- slots.c: the file store's slots, page-sized, in runs --------------*/
 typedef struct upg__slots {
@@ -412,6 +486,13 @@ void upg__frames_release(size_t frame);
 void upg__frames_discard(upg__region_t *r, size_t page);
 /* Wakes faults waiting for a frame (frames were freed or became evictable). */
 void upg__frames_wake_waiters(void);
+/* Lends n frames to the compressed tier's pool, which holds memory of
+ * that size instead; no page gets them until given back. Free frames are
+ * lent at once, the rest as frames free up (the evictor makes room): the
+ * tier sees them in upg__rt.lent_count. Never evicts. Under the lock. */
+void upg__frames_lend(size_t n);
+/* Gives back n frames: owed ones first, then lent ones. Under the lock. */
+void upg__frames_give_back(size_t n);
 
 /* ---- worker.c: a background thread woken by the fault path --------------*/
 typedef struct upg__worker {
@@ -708,6 +789,9 @@ typedef struct upg__runtime {
   _Atomic uint32_t frames_event;   /* futex: bumped when frames free up */
   _Atomic uint32_t frames_waiters; /* faults sleeping on frames_event */
   size_t busy_frames; /* LOADING or EVICTING */
+  uint32_t *lent_frames; /* a stack of the frames lent to the tier's pool */
+  _Atomic size_t lent_count; /* read by the tier without the lock: it only grows meanwhile */
+  size_t lend_owed;          /* frames the tier asked for that were not free */
   size_t pinned_pages;
   const upg__policy_ops_t *policy;
   void *policy_state;

@@ -35,6 +35,9 @@ static int apply_store_auth_file(const char *, const char *, upg__config_t *);
 static int apply_store_timeout(const char *, const char *, upg__config_t *);
 static int apply_encrypt(const char *, const char *, upg__config_t *);
 static int apply_fault(const char *, const char *, upg__config_t *);
+static int apply_compress(const char *, const char *, upg__config_t *);
+static int apply_compress_pool(const char *, const char *, upg__config_t *);
+static int apply_compress_threshold(const char *, const char *, upg__config_t *);
 
 /* X(field, kind, environment variable, default, what an empty default
  * means, what it is, more about it, apply). An empty default is worked out
@@ -97,7 +100,24 @@ static int apply_fault(const char *, const char *, upg__config_t *);
     "leave RAM instead of moving to the page cache. 0: always buffered.",                       \
     apply_direct_io)                                                                            \
   X(heap_size, size, "UPAGER_HEAP_SIZE", "32G", "", "address space of the paged heap",          \
-    "The heap of upg_malloc and `upager run`; at least 64M.", apply_heap_size)
+    "The heap of upg_malloc and `upager run`; at least 64M.", apply_heap_size)                \
+  X(compress, string, "UPAGER_COMPRESS", "lz4", "",                                             \
+    "compressed tier in front of the store: lz4, zstd or off",                                  \
+    "Evicted pages are compressed into a pool of RAM inside the budget and written to "         \
+    "`UPAGER_STORE` only when the pool is full; a page of one repeated word costs no pool. "    \
+    "lz4 compresses and decompresses 3-5 times faster than zstd, which packs about a third "    \
+    "more ([design.md](design.md#the-compressed-tier)).",                                       \
+    apply_compress)                                                                             \
+  X(compress_pool, size, "UPAGER_COMPRESS_POOL", "50", "",                                      \
+    "most of the budget the pool may take, percent",                                            \
+    "1 to 90. The frames the pool takes are taken from the pages' share: frames and pool "      \
+    "together never exceed `UPAGER_BUDGET`.",                                                   \
+    apply_compress_pool)                                                                        \
+  X(compress_threshold, size, "UPAGER_COMPRESS_THRESHOLD", "", "3/4 of a page",                \
+    "most bytes a page may compress to and stay in the pool",                                   \
+    "A page that compresses worse goes to the store below at once, and its compression "        \
+    "stops as soon as it passes this. From 64 bytes to a page.",                                \
+    apply_compress_threshold)
 
 /* How a field set in code becomes text; NULL when it is unset. */
 static const char *code_size(size_t v, char *buf, size_t len) {
@@ -221,6 +241,41 @@ static int apply_fault(const char *text, const char *source, upg__config_t *cfg)
   if (cfg->source == NULL)
     return upg__fail(UPG_EOPTION, "%s='%s' is not a fault source (one of: %s)", source, text,
                      upg__fault_source_names());
+  return 0;
+}
+
+static int apply_compress(const char *text, const char *source, upg__config_t *cfg) {
+  if (strcmp(text, "off") == 0) {
+    cfg->codec = NULL;
+    return 0;
+  }
+  cfg->codec = upg__codec_find(text);
+  if (cfg->codec == NULL)
+    return upg__fail(UPG_EOPTION, "%s='%s' is not a compressor (one of: %s, off)", source, text,
+                     upg__codec_names());
+  return 0;
+}
+
+static int apply_compress_pool(const char *text, const char *source, upg__config_t *cfg) {
+  size_t v;
+  if (upg__parse_size(text, &v) != 0 || v < 1 || v > 90)
+    return upg__fail(UPG_EOPTION, "%s='%s' is not a percentage of the budget from 1 to 90",
+                     source, text);
+  cfg->compress_pool = v;
+  return 0;
+}
+
+/* After page_size, which the table resolves first. */
+static int apply_compress_threshold(const char *text, const char *source, upg__config_t *cfg) {
+  size_t v = cfg->page_size / 4 * 3;
+  if (*text != '\0') {
+    int rc = parse_size_or_fail(text, source, UPG_EOPTION, &v);
+    if (rc) return rc;
+  }
+  if (v < 64 || v > cfg->page_size)
+    return upg__fail(UPG_EOPTION, "%s='%s' is outside 64 bytes..a page of %zu bytes", source,
+                     text, cfg->page_size);
+  cfg->compress_threshold = v;
   return 0;
 }
 

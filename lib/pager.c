@@ -322,6 +322,7 @@ upg__fault_result_t upg__fault(void *addr, int access) {
   uint64_t start = upg__os_now_ns();
   /* A child of fork() before its atfork hook: see runtime.c. */
   if (atomic_load(&upg__rt.forking) && upg__os_getpid() != upg__rt.pid) return UPG__FAULT_NOT_OURS;
+  upg__fault_source = UPG__SOURCE_NONE;
   upg__lock();
   upg__region_t *r = upg__rt.running ? upg__region_find(addr) : NULL;
   size_t page = r != NULL ? upg__region_page(r, addr) : 0;
@@ -350,7 +351,9 @@ upg__fault_result_t upg__fault(void *addr, int access) {
   upg__unlock();
   upg__trace_flush();
   count_fault(kind);
-  upg__stats_fault_latency(upg__os_now_ns() - start);
+  uint64_t ns = upg__os_now_ns() - start;
+  upg__stats_fault_latency(ns);
+  if (kind == UPG_TRACE_MAJOR) upg__stats_source_latency(upg__fault_source, ns);
   return UPG__FAULT_HANDLED;
 }
 

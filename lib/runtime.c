@@ -218,6 +218,7 @@ void upg_shutdown(void) {
     print_stats_once();
     upg__evictor_stop();
     upg__prefetch_stop();
+    upg__store_stop(upg__rt.store);
     upg__rt.source->uninstall();
     upg__api_lock(&saved);
     /* No page is discarded one by one: the views, the memfds and the swap

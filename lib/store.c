@@ -1,7 +1,8 @@
 /* store.c: the list of stores and the wrappers the core calls them
  * through. UPAGER_STORE names a class of the list; a class that wraps
- * another is opened on it. The wrappers retry a call a signal interrupted
- * and count what could not be stored. */
+ * another is opened on it; and the compressed tier, when UPAGER_COMPRESS
+ * turns it on, is opened on whatever that made. The wrappers retry a call
+ * a signal interrupted and count what could not be stored. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 extern const upg__store_class_t upg__store_file;
 extern const upg__store_class_t upg__store_faulty;
 extern const upg__store_class_t upg__store_redis;
+extern const upg__store_class_t upg__store_compress;
 
 /* Every store named by a word, the default first; then those named by a
  * URL, whose scheme is their name ("redis://host:port"). */
@@ -43,14 +45,8 @@ void upg__store_explain(const char *fmt, ...) {
 /* Stores wrapped deeper than this are taken for a loop in the list. */
 #define MAX_DEPTH 8
 
-static int open_class(const upg__store_class_t *c, const upg__config_t *cfg, int depth,
-                      upg__store_t **out) {
-  upg__store_t *lower = NULL;
-  if (c == NULL || depth > MAX_DEPTH) return -EINVAL;
-  if (c->lower != NULL) {
-    int rc = open_class(upg__store_find(c->lower), cfg, depth + 1, &lower);
-    if (rc != 0) return rc;
-  }
+static int open_on(const upg__store_class_t *c, const upg__config_t *cfg, upg__store_t *lower,
+                   upg__store_t **out) {
   int rc = c->open(cfg, lower, out);
   if (rc != 0) return rc;
   const upg__store_methods_t *m = (*out)->methods;
@@ -61,12 +57,33 @@ static int open_class(const upg__store_class_t *c, const upg__config_t *cfg, int
   return 0;
 }
 
-/* UPAGER_ENCRYPT=1 seals what a store keeps, unless it seals already. */
+/* A class is opened on the class it names, which a tier's "any" cannot be. */
+static int open_class(const upg__store_class_t *c, const upg__config_t *cfg, int depth,
+                      upg__store_t **out) {
+  upg__store_t *lower = NULL;
+  if (c == NULL || depth > MAX_DEPTH) return -EINVAL;
+  if (c->lower != NULL && strcmp(c->lower, UPG__STORE_ANY_LOWER) == 0) return -EINVAL;
+  if (c->lower != NULL) {
+    int rc = open_class(upg__store_find(c->lower), cfg, depth + 1, &lower);
+    if (rc != 0) return rc;
+  }
+  return open_on(c, cfg, lower, out);
+}
+
+/* UPAGER_ENCRYPT=1 seals what a store keeps, unless it seals already; the
+ * tier goes over the seal, compressing pages before they are sealed. */
 int upg__store_open(const upg__config_t *cfg, upg__store_t **out) {
+  upg__store_t *store;
   upg__store_why[0] = '\0';
-  int rc = open_class(cfg->store, cfg, 0, out);
-  if (rc == 0 && cfg->encrypt && !upg__store_is_sealed(*out)) rc = upg__sealed_open(cfg, *out, out);
-  return rc;
+  int rc = open_class(cfg->store, cfg, 0, &store);
+  if (rc == 0 && cfg->encrypt && !upg__store_is_sealed(store))
+    rc = upg__sealed_open(cfg, store, &store);
+  if (rc != 0 || cfg->codec == NULL) return rc == 0 ? (*out = store, 0) : rc;
+  return open_on(&upg__store_compress, cfg, store, out);
+}
+
+void upg__store_stop(upg__store_t *s) {
+  if (s != NULL && s->methods->stop != NULL) s->methods->stop(s);
 }
 
 void upg__store_close(upg__store_t *s) {

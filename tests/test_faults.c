@@ -97,6 +97,7 @@ Test(faults, a_handler_set_with_upg_sigaction_after_init_gets_what_it_does_not_o
 static void start_with_failing_writes(int every, size_t budget) {
   upg__faulty.fail_puts = every;
   setenv("UPAGER_STORE", "faulty", 1);
+  setenv("UPAGER_COMPRESS", "off", 1); /* the store's own failures (test_compress: the tier's) */
   start_runtime(budget, NULL);
 }
 

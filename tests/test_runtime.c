@@ -43,6 +43,7 @@ Test(runtime, a_write_marks_the_page_dirty_and_read_write, .timeout = 20) {
 }
 
 Test(runtime, evicted_dirty_page_is_read_back_from_swap, .timeout = 20) {
+  setenv("UPAGER_COMPRESS", "off", 1); /* the swap file's own I/O, no tier in front */
   start_runtime(BUDGET_PAGES * PAGE, NULL);
   size_t pages = 4 * BUDGET_PAGES;
   char *p = upg_map(pages * PAGE, 0);
@@ -60,6 +61,7 @@ Test(runtime, evicted_dirty_page_is_read_back_from_swap, .timeout = 20) {
 }
 
 Test(runtime, clean_pages_leave_without_io_and_keep_their_slot, .timeout = 20) {
+  setenv("UPAGER_COMPRESS", "off", 1); /* the swap file's own I/O, no tier in front */
   start_runtime(BUDGET_PAGES * PAGE, NULL);
   size_t pages = 2 * BUDGET_PAGES;
   char *p = upg_map(pages * PAGE, 0);
