@@ -14,11 +14,15 @@ static int usage(FILE *out) {
           "usage: upager sim [--policy P[,P...]] [--frames N[,N...]] [--format text|arc|upt]\n"
           "                  [--page-size S] [--csv] [--mrc MIN:MAX:STEPS]\n"
           "                  [--plot FILE.svg|FILE.png] TRACE|-\n"
-          "       upager sim --tlb N [--levels L] [--large-pages] [--format F] TRACE|-\n\n"
+          "       upager sim --tlb N [--levels L] [--large-pages] [--format F] TRACE|-\n"
+          "       upager sim --tier RATIO[:SHARE] --frames N[,N...] [--format F] TRACE|-\n\n"
           "Replays a page-reference trace through replacement policies and reports hits\n"
           "and misses. TRACE ending in .zst is decompressed. Formats: text (a page number\n"
           "or a 0x address a line), arc (the ARC paper's traces, detected by .lis), upt\n"
-          "(the runtime's UPAGER_TRACE output, detected by its magic).\n\nPolicies:\n");
+          "(the runtime's UPAGER_TRACE output, detected by its magic). --tier models the\n"
+          "compressed tier: the references frames, the pool (SHARE percent of the budget,\n"
+          "default 50, holding pages at RATIO:1) and the disk would serve, under LRU.\n\n"
+          "Policies:\n");
   for (size_t i = 0; i < upg__sim_policy_count(); i++)
     fprintf(out, "  %-6s %s\n", upg__sim_policy_at(i)->name, upg__sim_policy_at(i)->summary);
   return out == stdout ? 0 : 2;
@@ -114,9 +118,21 @@ static int parse_mrc(char *spec, upg__sim_args_t *a) {
   return 0;
 }
 
+/* RATIO[:SHARE]: a ratio of at least 1, a share of 1 to 90 percent. */
+static int parse_tier(const char *spec, upg__sim_args_t *a) {
+  char *end;
+  a->tier_ratio = strtod(spec, &end);
+  a->tier_share = 0.5;
+  if (*end == ':') a->tier_share = strtod(end + 1, &end) / 100;
+  if (*end != '\0' || !(a->tier_ratio >= 1 && a->tier_ratio <= 64) ||
+      !(a->tier_share >= 0.01 && a->tier_share <= 0.9))
+    return bad("--tier wants RATIO[:SHARE], a ratio from 1 to 64 and a share of 1 to 90 percent");
+  return 0;
+}
+
 static int parse_args(int argc, char **argv, upg__sim_args_t *a) {
   enum { O_POLICY = 256, O_FRAMES, O_FORMAT, O_PAGE_SIZE, O_CSV, O_MRC, O_PLOT, O_TLB, O_LEVELS,
-         O_LARGE, O_HELP };
+         O_LARGE, O_TIER, O_HELP };
   static const struct option options[] = {{"policy", required_argument, NULL, O_POLICY},
                                           {"frames", required_argument, NULL, O_FRAMES},
                                           {"format", required_argument, NULL, O_FORMAT},
@@ -127,6 +143,7 @@ static int parse_args(int argc, char **argv, upg__sim_args_t *a) {
                                           {"tlb", required_argument, NULL, O_TLB},
                                           {"levels", required_argument, NULL, O_LEVELS},
                                           {"large-pages", no_argument, NULL, O_LARGE},
+                                          {"tier", required_argument, NULL, O_TIER},
                                           {"help", no_argument, NULL, O_HELP},
                                           {NULL, 0, NULL, 0}};
   int opt, rc = 0;
@@ -166,6 +183,7 @@ static int parse_args(int argc, char **argv, upg__sim_args_t *a) {
         a->levels = (unsigned)n;
         break;
       case O_LARGE: a->large_pages = 1; break;
+      case O_TIER: rc = parse_tier(optarg, a); break;
       case O_HELP: return usage(stdout) == 0 ? -1 : 2;
       default: return usage(stderr);
     }
@@ -249,7 +267,9 @@ int upg__cmd_sim(int argc, char **argv) {
   if (rc != 0) return rc < 0 ? 0 : rc;
   upg__refs_t *reader;
   if (upg__cli_open_trace(args.trace, args.format, args.page_size, &reader) != 0) return 2;
-  rc = args.tlb_entries != 0 ? upg__cli_sim_tlb(&args, reader) : simulate(&args, reader);
+  rc = args.tlb_entries != 0  ? upg__cli_sim_tlb(&args, reader)
+       : args.tier_ratio != 0 ? upg__cli_sim_tier(&args, reader)
+                              : simulate(&args, reader);
   upg__refs_close(reader);
   return rc;
 }

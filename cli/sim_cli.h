@@ -24,6 +24,8 @@ typedef struct upg__sim_args {
   size_t tlb_entries;      /* --tlb N, 0 when not given */
   unsigned levels;
   int large_pages;
+  double tier_ratio;       /* --tier RATIO[:SHARE], 0 when not given */
+  double tier_share;       /* of the budget, 0..1 */
   const char *trace;
 } upg__sim_args_t;
 
@@ -43,6 +45,8 @@ int upg__cli_plot(const char *path, const char *title, const upg__sim_result_t *
 /* `upager sim --mrc`: the points in args->frames. */
 int upg__cli_sim_mrc(const upg__sim_args_t *args, upg__refs_t *reader, upg__sim_result_t **results,
                     size_t *n);
+/* `upager sim --tier`. */
+int upg__cli_sim_tier(const upg__sim_args_t *args, upg__refs_t *reader);
 /* `upager sim --tlb`. */
 int upg__cli_sim_tlb(const upg__sim_args_t *args, upg__refs_t *reader);
 

@@ -81,11 +81,9 @@ extern upg__counters_t upg__counters;
   atomic_store_explicit(&upg__counters.field, (v), memory_order_relaxed)
 #define UPG__GET(field) atomic_load_explicit(&upg__counters.field, memory_order_relaxed)
 void upg__stats_fault_latency(uint64_t ns);
-/* Where this thread's fault found its page: the tier's get sets it, the
- * fault path reads it to file a major fault's latency under its source. */
-enum { UPG__SOURCE_NONE = 0, UPG__SOURCE_TIER = 1, UPG__SOURCE_DISK = 2 };
-extern _Thread_local int upg__fault_source;
-void upg__stats_source_latency(int source, uint64_t ns);
+/* Files a major fault's latency under where its page came from: memory
+ * (the compressed tier) or a store that does I/O. */
+void upg__stats_source_latency(int in_memory, uint64_t ns);
 void upg__stats_resident(long delta);
 /* Every counter to zero, for a runtime of pages of page_size under the
  * named policy and fault source (the report's heading); upg_stats does not
@@ -150,6 +148,9 @@ typedef struct upg__store_methods {
   /* Optional: gives the space of copies released since the last call back
    * to the system where it is worth it. Under the runtime lock. */
   void (*give_back)(upg__store_t *s);
+  /* Optional: whether the copy is in memory, so that a get costs no I/O
+   * (the compressed tier); NULL means never. Under the runtime lock. */
+  int (*in_memory)(upg__store_t *s, upg__handle_t handle);
   /* Optional: stops the store's own threads, which may take the runtime
    * lock; shutdown calls it before it takes that lock to close the store.
    * The store still serves calls after it, without its threads. */
@@ -178,6 +179,7 @@ const char *upg__store_names(void);
 /* Opens cfg->store with the stores below it, lowest first, and the
  * compressed tier over them when cfg->codec says. */
 int upg__store_open(const upg__config_t *cfg, upg__store_t **out);
+int upg__store_in_memory(upg__store_t *s, upg__handle_t handle);
 /* Stops the store's threads, before shutdown takes the lock; NULL is ignored. */
 void upg__store_stop(upg__store_t *s);
 /* Flushes and closes; NULL is ignored. */

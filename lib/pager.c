@@ -322,7 +322,6 @@ upg__fault_result_t upg__fault(void *addr, int access) {
   uint64_t start = upg__os_now_ns();
   /* A child of fork() before its atfork hook: see runtime.c. */
   if (atomic_load(&upg__rt.forking) && upg__os_getpid() != upg__rt.pid) return UPG__FAULT_NOT_OURS;
-  upg__fault_source = UPG__SOURCE_NONE;
   upg__lock();
   upg__region_t *r = upg__rt.running ? upg__region_find(addr) : NULL;
   size_t page = r != NULL ? upg__region_page(r, addr) : 0;
@@ -332,6 +331,9 @@ upg__fault_result_t upg__fault(void *addr, int access) {
   }
   uint32_t arrived = upg__pte_state(atomic_load(&r->pte[page].word));
   if (arrived != UPG__RESIDENT && arrived != UPG__ABSENT) UPG__COUNT(fault_wait, 1);
+  /* Where a major fault's page comes from, for its latency's histogram. */
+  int in_memory = arrived == UPG__ABSENT && r->pte[page].slot != UPG__NO_SLOT &&
+                  upg__store_in_memory(upg__rt.store, r->pte[page].slot);
   int kind, rc = make_resident(r, page, access, &kind);
   if (rc != 0) upg__fatal("cannot bring in a page for a fault on paged memory", rc);
   if (kind >= 0) {
@@ -353,7 +355,7 @@ upg__fault_result_t upg__fault(void *addr, int access) {
   count_fault(kind);
   uint64_t ns = upg__os_now_ns() - start;
   upg__stats_fault_latency(ns);
-  if (kind == UPG_TRACE_MAJOR) upg__stats_source_latency(upg__fault_source, ns);
+  if (kind == UPG_TRACE_MAJOR) upg__stats_source_latency(in_memory, ns);
   return UPG__FAULT_HANDLED;
 }
 

@@ -27,8 +27,6 @@ void upg__stats_fault_latency(uint64_t ns) {
   UPG__COUNT(latency_hist[bucket], 1);
 }
 
-_Thread_local int upg__fault_source;
-
 _Static_assert(offsetof(upg__counters_t, tier_fault_over_256us) -
                        offsetof(upg__counters_t, tier_fault_under_16us) == 5 * sizeof(uint64_t) &&
                    offsetof(upg__counters_t, disk_fault_over_256us) -
@@ -38,16 +36,12 @@ _Static_assert(offsetof(upg__counters_t, tier_fault_over_256us) -
 
 /* The tier's histogram and the disk's: bucket i below 16 us << i, the last
  * one open. */
-void upg__stats_source_latency(int source, uint64_t ns) {
+void upg__stats_source_latency(int in_memory, uint64_t ns) {
   uint64_t us = ns / 1000;
   int bucket = us < 16 ? 0 : us < 32 ? 1 : us < 64 ? 2 : us < 128 ? 3 : us < 256 ? 4 : 5;
-  if (source == UPG__SOURCE_TIER) {
-    _Atomic uint64_t *h = &upg__counters.tier_fault_under_16us;
-    atomic_fetch_add_explicit(&h[bucket], 1, memory_order_relaxed);
-  } else if (source == UPG__SOURCE_DISK) {
-    _Atomic uint64_t *h = &upg__counters.disk_fault_under_16us;
-    atomic_fetch_add_explicit(&h[bucket], 1, memory_order_relaxed);
-  }
+  _Atomic uint64_t *h = in_memory ? &upg__counters.tier_fault_under_16us
+                                  : &upg__counters.disk_fault_under_16us;
+  atomic_fetch_add_explicit(&h[bucket], 1, memory_order_relaxed);
 }
 
 /* Under the lock, so the peak follows the count exactly. */

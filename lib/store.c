@@ -82,6 +82,10 @@ int upg__store_open(const upg__config_t *cfg, upg__store_t **out) {
   return open_on(&upg__store_compress, cfg, store, out);
 }
 
+int upg__store_in_memory(upg__store_t *s, upg__handle_t handle) {
+  return s->methods->in_memory != NULL && s->methods->in_memory(s, handle);
+}
+
 void upg__store_stop(upg__store_t *s) {
   if (s != NULL && s->methods->stop != NULL) s->methods->stop(s);
 }

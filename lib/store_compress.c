@@ -347,8 +347,15 @@ static int tier_get(upg__store_t *s, const upg__handle_t *handles, const struct 
     if (!get_from_tier(t, handles[i], iov[i].iov_base, &lower[k])) below[k++] = iov[i];
   UPG__COUNT(tier_hits, (uint64_t)(n - k));
   UPG__COUNT(tier_misses, (uint64_t)k);
-  upg__fault_source = k > 0 ? UPG__SOURCE_DISK : UPG__SOURCE_TIER;
   return k > 0 ? t->lower->methods->get(t->lower, lower, below, k) : 0;
+}
+
+static int tier_in_memory(upg__store_t *s, upg__handle_t handle) {
+  tier_t *t = (tier_t *)s;
+  pthread_mutex_lock(&t->lock);
+  int kind = t->e[handle].kind;
+  pthread_mutex_unlock(&t->lock);
+  return kind == E_SAME || kind == E_POOL;
 }
 
 /* ---- release ---------------------------------------------------------------*/
@@ -510,6 +517,7 @@ static const upg__store_methods_t tier_methods = {
     .flush = tier_flush,
     .close = tier_close,
     .give_back = tier_give_back,
+    .in_memory = tier_in_memory,
     .stop = tier_stop,
 };
 

@@ -192,6 +192,23 @@ Test(cli, tlb_reports_4k_and_2m_side_by_side, .timeout = 20) {
                    "2MiB,64,4,2048,2046,99.90,2,6,3\n");
 }
 
+/* The compressed tier's model: 1..4 then 1..9 by hand under LRU; a
+ * budget of 4 frames, half of it a pool of 4 pages at 2:1, serves as a
+ * stack of 6: depths 4,4,5,5,7,5,5,5 hit the pool, 7 and 9 the disk. */
+Test(cli, tier_model_splits_hits_between_frames_pool_and_disk, .timeout = 20) {
+  static const char trace[] = "1\n2\n3\n4\n1\n2\n5\n6\n7\n1\n2\n3\n8\n9\n1\n2\n3\n4\n";
+  char args[256];
+  snprintf(args, sizeof args, "--tier 2 --frames 4 %s", write_file("t.txt", trace, strlen(trace)));
+  run_t r;
+  sim(&r, args);
+  cr_assert_eq(r.status, 0, "%s", r.err);
+  cr_assert(strstr(r.out, "         4          2          4         0   0.0%         7  38.9%"
+                          "         2  11.1%            9\n") != NULL, "%s", r.out);
+  sim(&r, "--tier 0.5 --frames 4 x.txt");
+  cr_assert_eq(r.status, 2);
+  cr_assert(strstr(r.err, "--tier wants RATIO[:SHARE]") != NULL, "%s", r.err);
+}
+
 /* A real run: the array_sum example under a small budget, recording its
  * faults; the trace must read back through both commands. How many faults
  * of each kind depends on the runtime (readahead, eviction), so the checks
