@@ -104,7 +104,7 @@ typedef struct upg_options {
   const char *fault;      /* UPAGER_FAULT: where faults come from: "sigsegv"
                              (default), a SIGSEGV handler and mprotect */
   const char *compress;   /* UPAGER_COMPRESS: the compressed tier in front of
-                             the store: "lz4" (default), "zstd" or "off" */
+                             the store: "lz4", "zstd" or "off" (default) */
   size_t compress_pool;   /* UPAGER_COMPRESS_POOL: most of the budget the
                              tier's pool may take, in percent (50) */
   size_t compress_threshold; /* UPAGER_COMPRESS_THRESHOLD: most bytes a page

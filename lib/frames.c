@@ -106,7 +106,7 @@ int upg__frames_create(size_t nframes) {
   if (upg__rt.frames == NULL || upg__rt.free_frames == NULL || upg__rt.lent_frames == NULL)
     goto fail;
   upg__rt.lent_count = 0;
-  upg__rt.lend_owed = 0;
+  upg__rt.lend_owed = upg__rt.lend_cancelled = 0;
   upg__rt.nframes = nframes;
   upg__rt.free_count = nframes; /* all unused: a big budget costs nothing until used */
   upg__rt.next_unused = 0;
@@ -576,6 +576,12 @@ long upg__frames_obtain(void) {
     failures += failed;
     /* A whole sweep's worth of victims refused to leave: nothing can. */
     if (failures > upg__rt.nframes) return last_error;
+    if (failed == 0 && upg__rt.busy_frames == 0 && upg__rt.lend_owed > 0) {
+      /* The pool's debt took every frame freed: the fault comes first. */
+      upg__rt.lend_cancelled += upg__rt.lend_owed;
+      upg__rt.lend_owed = 0;
+      continue;
+    }
     if (failed == 0 && upg__rt.busy_frames == 0) return last_error; /* all pinned */
     if (failed == 0) wait_for_frames();
   }

@@ -794,6 +794,7 @@ typedef struct upg__runtime {
   uint32_t *lent_frames; /* a stack of the frames lent to the tier's pool */
   _Atomic size_t lent_count; /* read by the tier without the lock: it only grows meanwhile */
   size_t lend_owed;          /* frames the tier asked for that were not free */
+  size_t lend_cancelled;     /* owed frames a fault took back, for the tier to forget */
   size_t pinned_pages;
   const upg__policy_ops_t *policy;
   void *policy_state;

@@ -38,6 +38,8 @@
 /* Spare frames the tier keeps for the next zspage instead of giving them
  * back at once. */
 #define SPARE_KEEP 16
+/* Pages of the largest zspage (zpool.c): a new object may need that many. */
+#define MAX_OBJECT_PAGES 4
 /* Frames the tier asks for at a time when it needs any. */
 #define ASK_CHUNK 8
 
@@ -80,6 +82,7 @@ typedef struct tier {
   size_t asked;      /* frames asked of frames.c and not given back: lent or owed */
   size_t buffered;   /* the write-back's pages in use */
   size_t payload;    /* bytes of the objects in the pool */
+  size_t objects;    /* and how many there are */
   codec_slot_t slot[NCTX];
   void *ctx_mem;
   size_t ctx_bytes;
@@ -137,7 +140,7 @@ static size_t spare(const tier_t *t) {
 
 static void publish_pool(tier_t *t) {
   uint64_t bytes = (uint64_t)held(t) * t->page;
-  UPG__SET(tier_pages, upg__zpool_pages(t->pool));
+  UPG__SET(tier_pages, t->objects);
   UPG__SET(tier_payload_bytes, t->payload);
   UPG__SET(tier_pool_bytes, bytes);
   if (bytes > atomic_load(&upg__counters.tier_pool_peak)) UPG__SET(tier_pool_peak, bytes);
@@ -147,11 +150,13 @@ static void publish_pool(tier_t *t) {
 static void object_free(tier_t *t, uint32_t h) {
   (void)upg__zpool_free(t->pool, t->e[h].u.at);
   t->payload -= t->e[h].size;
+  t->objects--;
 }
 
 /* Under the runtime lock and the tier's: spare frames beyond a few go back
  * to the pages (owed ones first: the pool no longer waits for them). */
 static void give_back_spare(tier_t *t) {
+  t->asked -= upg__rt.lend_cancelled, upg__rt.lend_cancelled = 0;
   size_t now = spare(t);
   if (now <= SPARE_KEEP) return;
   t->asked -= now - SPARE_KEEP;
@@ -161,6 +166,7 @@ static void give_back_spare(tier_t *t) {
 /* Under the runtime lock and the tier's: asks for `want` more frames, as
  * far as the pool's share allows. */
 static void ask(tier_t *t, size_t want) {
+  t->asked -= upg__rt.lend_cancelled, upg__rt.lend_cancelled = 0;
   if (t->asked + want > t->cap) want = t->cap - t->asked;
   t->asked += want;
   upg__frames_lend(want);
@@ -229,6 +235,7 @@ static uint32_t place(tier_t *t, const void *bytes, size_t size) {
     t->e[h].check = XXH32(bytes, size, 0);
     t->e[h].u.at = at;
     t->payload += size;
+    t->objects++;
     age_append(t, h);
     publish_pool(t);
   }
@@ -250,6 +257,13 @@ static uint32_t keep_word(tier_t *t, uint64_t word) {
   return h;
 }
 
+/* Whether the pool's objects have filled their share, read without the
+ * lock: a page that finds it so goes below without being compressed for
+ * nothing (a stale answer costs one compression, or one page below). */
+static int no_room(const tier_t *t) {
+  return upg__zpool_pages(t->pool) + MAX_OBJECT_PAGES > t->object_cap;
+}
+
 /* The tier's handle for a page, or NONE when it goes to the lower store. */
 static uint32_t store_page(tier_t *t, const void *page) {
   uint64_t word;
@@ -257,6 +271,10 @@ static uint32_t store_page(tier_t *t, const void *page) {
   if (same_filled(page, t->page, &word)) {
     if ((h = keep_word(t, word)) != NONE) UPG__COUNT(tier_stored, 1), UPG__COUNT(tier_same_filled, 1);
     return h;
+  }
+  if (no_room(t)) {
+    UPG__COUNT(tier_overflow, 1);
+    return NONE;
   }
   codec_slot_t *s = slot_take(t);
   size_t size = t->codec->compress(s->ctx, page, t->page, s->out, t->threshold);
