@@ -56,7 +56,9 @@ extern "C" {
   XX(ENOTINIT, -4008, "runtime is not initialised")                           \
   XX(EMAPLIMIT, -4009, "kernel mapping limit (vm.max_map_count) reached")   \
   XX(ESEALED, -4010, "a sealed page failed to open: altered, swapped or replayed") \
-  XX(ESTORE, -4011, "the backing store failed, refused, or lost a page's copy")
+  XX(ESTORE, -4011, "the backing store failed, refused, or lost a page's copy") \
+  XX(EUFFD, -4012,                                                            \
+     "userfaultfd refused or lacking (vm.unprivileged_userfaultfd, seccomp, kernel)")
 
 typedef enum {
 #define UPG_ERR_ENUM_(name, code, text) UPG_##name = (code),
@@ -102,13 +104,18 @@ typedef struct upg_options {
   int encrypt;            /* UPAGER_ENCRYPT: 1 seals the swap file's pages
                              (a Redis store's always are) */
   const char *fault;      /* UPAGER_FAULT: where faults come from: "sigsegv"
-                             (default), a SIGSEGV handler and mprotect */
+                             (default), a SIGSEGV handler and mprotect;
+                             "uffd", userfaultfd; "auto", uffd where it
+                             can run, else sigsegv */
   const char *compress;   /* UPAGER_COMPRESS: the compressed tier in front of
                              the store: "lz4", "zstd" or "off" (default) */
   size_t compress_pool;   /* UPAGER_COMPRESS_POOL: most of the budget the
                              tier's pool may take, in percent (50) */
   size_t compress_threshold; /* UPAGER_COMPRESS_THRESHOLD: most bytes a page
                              may compress to and stay in the pool (3/4 page) */
+  const char *uffd_mode;  /* UPAGER_UFFD_MODE: how the uffd source takes a
+                             fault: "sigbus" (default), in the faulting
+                             thread, or "thread", in a handler thread */
 } upg_options_t;
 
 /* Starts the process's one runtime: reads the options, opens the swap file
@@ -153,7 +160,8 @@ UPG_EXTERN int upg_unpin(const void *addr, size_t len);
  * ucontext). A handler installed with sigaction() itself after upg_init
  * would replace the runtime's and take every paging fault for a crash.
  * UPG_ENOTINIT when the runtime is not running. Under `upager run` the
- * program's own sigaction() and signal() calls come here by themselves. */
+ * program's own sigaction() and signal() calls come here by themselves.
+ * Under a fault source that takes no SIGSEGV (uffd) it is sigaction(). */
 UPG_EXTERN int upg_sigaction(const struct sigaction *act, struct sigaction *old);
 
 /* ---- Paged heap --------------------------------------------------------

@@ -9,9 +9,17 @@
 #include "preload_api.h"
 
 extern const upg__fault_source_t upg__fault_sigsegv;
+extern const upg__fault_source_t upg__fault_uffd;
+extern const upg__fault_source_t upg__fault_uffd_thread;
 
-/* Every source, the default first. */
-static const upg__fault_source_t *const sources[] = {&upg__fault_sigsegv};
+/* UPAGER_FAULT=auto: a name in the list, never installed: once the options
+ * are read it becomes uffd where that can run, else sigsegv. */
+static const upg__fault_source_t auto_choice = {.version = UPG__FAULT_SOURCE_VERSION,
+                                                .name = "auto"};
+
+/* Every source by its name, the default first. */
+static const upg__fault_source_t *const sources[] = {&upg__fault_sigsegv, &upg__fault_uffd,
+                                                     &auto_choice};
 
 /* The source last chosen: the program's signal actions go to it. */
 static const upg__fault_source_t *_Atomic chosen;
@@ -22,10 +30,19 @@ const upg__fault_source_t *upg__fault_source_find(const char *name) {
   return NULL;
 }
 
-const char *upg__fault_source_names(void) { return "sigsegv"; }
+const char *upg__fault_source_names(void) { return "sigsegv, uffd, auto"; }
+
+/* The uffd source comes as two tables, one a delivery mode: their
+ * capabilities differ (a handler thread serves the kernel's own accesses). */
+const upg__fault_source_t *upg__fault_source_for(const upg__fault_source_t *s,
+                                                 const upg__config_t *cfg) {
+  if (s == &auto_choice) s = upg__fault_uffd_usable(cfg) ? &upg__fault_uffd : &upg__fault_sigsegv;
+  if (s == &upg__fault_uffd && cfg->uffd_thread) s = &upg__fault_uffd_thread;
+  return s;
+}
 
 int upg__fault_source_install(const upg__fault_source_t *s, const upg__config_t *cfg) {
-  if (s->version != UPG__FAULT_SOURCE_VERSION) return -ENOTSUP;
+  if (s->version != UPG__FAULT_SOURCE_VERSION || s->install == NULL) return -ENOTSUP;
   atomic_store(&chosen, s);
   return s->install(cfg);
 }

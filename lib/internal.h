@@ -28,6 +28,7 @@ typedef struct upg__config {
   size_t heap_size;
   int stats;
   int direct_io;
+  int uffd_thread; /* the uffd source takes faults in a handler thread */
   const upg__policy_ops_t *policy;
   const struct upg__store_class *store;
   char store_url[1024];  /* UPAGER_STORE when it names a server: redis://... */
@@ -734,8 +735,12 @@ typedef struct upg__fault_source {
 
 /* The source named `name` in the list, or NULL. */
 const upg__fault_source_t *upg__fault_source_find(const char *name);
-/* The names of the list, for messages: "sigsegv". */
+/* The names of the list, for messages: "sigsegv, uffd, auto". */
 const char *upg__fault_source_names(void);
+/* The table to install for the source an option named, once every option
+ * is read: `auto` decided, the uffd source's delivery mode applied. */
+const upg__fault_source_t *upg__fault_source_for(const upg__fault_source_t *s,
+                                                 const upg__config_t *cfg);
 /* Checks the table's version; installs it. */
 int upg__fault_source_install(const upg__fault_source_t *s, const upg__config_t *cfg);
 
@@ -771,6 +776,42 @@ void upg__mview_unpinned(upg__region_t *r, size_t page);
 /* Mappings that giving pages [first, first+n) `prot` would add (may be
  * negative); an unmapped page is a hole that merges with nothing. */
 long upg__pte_maps_delta(const upg__region_t *r, size_t first, size_t n, uint32_t prot);
+
+/* ---- the userfaultfd source: fault_uffd.c, view_uffd.c ------------------
+ * fault_uffd.c opens the userfaultfd and takes its faults, as SIGBUS in
+ * the faulting thread or as messages to a handler thread; view_uffd.c
+ * keeps the views: each region's view and its closet (view_uffd.c says
+ * how), both registered with the one userfaultfd, and the frame area where
+ * loads are read. */
+typedef struct upg__uffd {
+  int fd;       /* the userfaultfd */
+  int pidfd;    /* this process, for process_madvise; -1 without */
+  char *frames; /* the frame area: frame f's load is read at f pages in */
+  size_t frames_len;
+  char *zeros;  /* never written: a run of zero pages to copy from */
+  size_t zeros_len;
+} upg__uffd_t;
+extern upg__uffd_t upg__uffd;
+
+/* Whether the uffd source can run here as cfg asks, without a word. */
+int upg__fault_uffd_usable(const upg__config_t *cfg);
+/* The frame area and the zero run, for a budget; and back. */
+int upg__uview_setup(const upg__config_t *cfg);
+void upg__uview_teardown(void);
+/* A fault on a missing page the entries say is open: the program gave its
+ * memory back itself (madvise), and it reads as zeros again. 1 when addr
+ * was such a page, made so; takes the lock. */
+int upg__uview_refill_hole(void *addr);
+int upg__uview_create(upg__region_t *r);
+void upg__uview_added(upg__region_t *r);
+void upg__uview_destroy(upg__region_t *r);
+void upg__uview_forget(upg__region_t *r);
+int upg__uview_unmap(upg__region_t *r, size_t first, size_t n);
+int upg__uview_open(upg__region_t *r, size_t first, size_t n, uint32_t prot);
+int upg__uview_close(upg__region_t *r, size_t first, size_t n);
+int upg__uview_publish(upg__region_t *r, size_t first, size_t n, uint32_t prot);
+void upg__uview_frame_iov(const upg__region_t *r, size_t first, size_t n, struct iovec *iov);
+int upg__uview_free(upg__region_t *r, size_t first, size_t n);
 
 /* ---- runtime.c ---------------------------------------------------------*/
 typedef struct upg__runtime {

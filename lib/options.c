@@ -38,6 +38,7 @@ static int apply_fault(const char *, const char *, upg__config_t *);
 static int apply_compress(const char *, const char *, upg__config_t *);
 static int apply_compress_pool(const char *, const char *, upg__config_t *);
 static int apply_compress_threshold(const char *, const char *, upg__config_t *);
+static int apply_uffd_mode(const char *, const char *, upg__config_t *);
 
 /* X(field, kind, environment variable, default, what an empty default
  * means, what it is, more about it, apply). An empty default is worked out
@@ -74,11 +75,20 @@ static int apply_compress_threshold(const char *, const char *, upg__config_t *)
     "XChaCha20-Poly1305); a page altered on disk ends the access. The Redis store always "      \
     "seals.",                                                                                   \
     apply_encrypt)                                                                              \
-  X(fault, string, "UPAGER_FAULT", "sigsegv", "", "where faults come from: sigsegv",             \
+  X(fault, string, "UPAGER_FAULT", "sigsegv", "", "where faults come from: sigsegv, uffd, auto", \
     "`sigsegv`: a SIGSEGV handler (GNU libsigsegv) and page protections, a memfd mapped "        \
     "twice for each region; a kernel access to a closed page fails with EFAULT, so buffers "   \
-    "handed to system calls are pinned first.",                                                 \
+    "handed to system calls are pinned first. `uffd`: userfaultfd (Linux 6.8 or later, root "  \
+    "or vm.unprivileged_userfaultfd=1), pages moved in and out whole, no protection changes; "  \
+    "init fails with UPG_EUFFD where it cannot run. `auto`: uffd where it can run, else "      \
+    "sigsegv.",                                                                                 \
     apply_fault)                                                                                \
+  X(uffd_mode, string, "UPAGER_UFFD_MODE", "sigbus", "", "uffd faults: sigbus or thread",       \
+    "`sigbus`: each fault is a SIGBUS handled in the faulting thread, the faster; a kernel "    \
+    "access to a missing page fails with EFAULT, so buffers are pinned as under sigsegv. "      \
+    "`thread`: a handler thread serves faults, and a system call that touches a missing page " \
+    "waits for it, so nothing is pinned.",                                                      \
+    apply_uffd_mode)                                                                            \
   X(policy, string, "UPAGER_POLICY", "clock", "", "replacement policy: clock or fifo", "",      \
     apply_policy)                                                                               \
   X(stats, flag, "UPAGER_STATS", "0", "", "1: print the report to stderr at exit",              \
@@ -280,6 +290,13 @@ static int apply_compress_threshold(const char *text, const char *source, upg__c
   return 0;
 }
 
+static int apply_uffd_mode(const char *text, const char *source, upg__config_t *cfg) {
+  if (strcmp(text, "sigbus") != 0 && strcmp(text, "thread") != 0)
+    return upg__fail(UPG_EOPTION, "%s='%s' is not sigbus or thread", source, text);
+  cfg->uffd_thread = strcmp(text, "thread") == 0;
+  return 0;
+}
+
 static int apply_policy(const char *text, const char *source, upg__config_t *cfg) {
   cfg->policy = upg__policy_find(text);
   if (cfg->policy == NULL)
@@ -375,6 +392,7 @@ int upg__options_resolve(const upg_options_t *in, upg__config_t *out) {
   if ((rc = apply(text, source, out)) != 0) return rc;
   UPG__OPTIONS(UPG__RESOLVE_)
 #undef UPG__RESOLVE_
+  out->source = upg__fault_source_for(out->source, out);
   return 0;
 }
 

@@ -10,6 +10,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -263,17 +265,45 @@ int upg__os_prefault_write(void *addr, uint64_t len) {
   return upg__os_advise(addr, len, MADV_POPULATE_WRITE);
 }
 
-size_t upg__os_max_map_count(void) {
+long upg__os_read_number(const char *path) {
   char buf[32];
-  size_t count = 65530;
-  int fd = upg__os_open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC, 0);
-  if (fd < 0) return count;
+  int fd = upg__os_open(path, O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) return -1;
   long n = restarting(SYS_read, fd, (long)buf, sizeof buf - 1, 0, 0);
   upg__os_close(fd);
-  size_t parsed = 0;
+  long parsed = -1;
   for (long i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++)
-    parsed = parsed * 10 + (size_t)(buf[i] - '0');
-  return parsed > 0 ? parsed : count;
+    parsed = (parsed < 0 ? 0 : parsed * 10) + (buf[i] - '0');
+  return parsed;
+}
+
+size_t upg__os_max_map_count(void) {
+  long count = upg__os_read_number("/proc/sys/vm/max_map_count");
+  return count > 0 ? (size_t)count : 65530;
+}
+
+int upg__os_userfaultfd(int flags) { return (int)SYS1(SYS_userfaultfd, flags); }
+
+int upg__os_ioctl(int fd, unsigned long request, void *arg) {
+  return (int)SYS3(SYS_ioctl, fd, request, arg);
+}
+
+int upg__os_pidfd_open(pid_t pid) { return (int)SYS2(SYS_pidfd_open, pid, 0); }
+
+long upg__os_process_madvise(int pidfd, const struct iovec *iov, int n, int advice) {
+  return sys6(SYS_process_madvise, pidfd, (long)iov, n, advice, 0, 0);
+}
+
+int upg__os_eventfd(void) { return (int)SYS2(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK); }
+
+long upg__os_read(int fd, void *to, size_t len) {
+  return restarting(SYS_read, fd, (long)to, (long)len, 0, 0);
+}
+
+int upg__os_poll2(int fd_a, int fd_b) {
+  struct pollfd fds[2] = {{fd_a, POLLIN, 0}, {fd_b, POLLIN, 0}};
+  long ret = restarting(SYS_ppoll, (long)fds, 2, 0, 0, 0);
+  return ret < 0 ? (int)ret : 0;
 }
 
 /* The C library's full set leaves out its own internal signals. */

@@ -76,6 +76,23 @@ int upg__os_pwrite_all(int fd, const void *from, size_t len, uint64_t offset);
  * fails before Linux 5.14, and the pages then fault in one by one. */
 int upg__os_prefault_write(void *addr, uint64_t len);
 
+/* The userfaultfd source's calls (fault_uffd.c, view_uffd.c). */
+int upg__os_userfaultfd(int flags);
+/* ioctl(2): 0 (or the call's non-negative result) or a negative errno. */
+int upg__os_ioctl(int fd, unsigned long request, void *arg);
+int upg__os_pidfd_open(pid_t pid);
+/* madvise over n scattered ranges of the calling process in one call;
+ * returns the bytes advised, or a negative errno (-EINVAL before 6.13,
+ * which takes no pidfd of self, -ENOSYS before 5.10). */
+long upg__os_process_madvise(int pidfd, const struct iovec *iov, int n, int advice);
+int upg__os_eventfd(void);
+/* Reads up to len bytes; -EAGAIN from a non-blocking fd with nothing. */
+long upg__os_read(int fd, void *to, size_t len);
+/* Sleeps until one of two fds is readable; 0 or a negative errno. */
+int upg__os_poll2(int fd_a, int fd_b);
+/* Reads a small decimal number from a file (/proc/sys/...), or -1. */
+long upg__os_read_number(const char *path);
+
 /* vm.max_map_count, or 65530 when it cannot be read. */
 size_t upg__os_max_map_count(void);
 

@@ -143,11 +143,15 @@ static int start(const upg_options_t *opt) {
                      cfg.store->name, cfg.swap_dir, strerror(-rc));
     goto no_swap;
   }
-  if ((rc = upg__trace_open(cfg.trace_path)) != 0 ||
-      (rc = upg__fault_source_install(cfg.source, &cfg)) != 0) {
-    rc = upg__fail(rc, "cannot %s: %s",
-                   *cfg.trace_path ? "open UPAGER_TRACE" : "install the fault source (UPAGER_FAULT)",
-                   strerror(-rc));
+  if ((rc = upg__trace_open(cfg.trace_path)) != 0) {
+    rc = upg__fail(rc, "cannot open UPAGER_TRACE: %s", strerror(-rc));
+    goto no_handler;
+  }
+  /* A source that says why it cannot run (UPG_EUFFD) has said so already. */
+  if ((rc = upg__fault_source_install(cfg.source, &cfg)) != 0) {
+    if (rc != UPG_EUFFD)
+      rc = upg__fail(rc, "cannot install the fault source (UPAGER_FAULT=%s): %s", cfg.source->name,
+                     strerror(-rc));
     goto no_handler;
   }
   if ((rc = upg__evictor_start(nframes)) != 0 || (rc = upg__prefetch_start()) != 0) {
@@ -451,6 +455,9 @@ int upg_page_info(const void *addr, upg_page_info_t *out) {
   return rc;
 }
 
+/* A source that does not take SIGSEGV (uffd) leaves it to the kernel. */
 int upg_sigaction(const struct sigaction *act, struct sigaction *old) {
-  return upg__fault_program_action(SIGSEGV, act, old) == 0 ? 0 : UPG_ENOTINIT;
+  if (!upg__rt.running) return UPG_ENOTINIT;
+  if (upg__fault_program_action(SIGSEGV, act, old) == 0) return 0;
+  return sigaction(SIGSEGV, act, old) == 0 ? 0 : -errno;
 }

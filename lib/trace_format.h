@@ -28,7 +28,7 @@ enum upg_trace_kind {
 
 /* The fault source that recorded a trace; 0 in traces made before the
  * header named it. */
-enum { UPG_TRACE_SOURCE_UNKNOWN = 0, UPG_TRACE_SOURCE_SIGSEGV = 1 };
+enum { UPG_TRACE_SOURCE_UNKNOWN = 0, UPG_TRACE_SOURCE_SIGSEGV = 1, UPG_TRACE_SOURCE_UFFD = 2 };
 /* Source flag: it told reads from writes, so a `write` record may also be a
  * first write to a closed page; without it, a write to a page opened
  * read-only is a second fault, recorded as `write`. */

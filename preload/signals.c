@@ -1,6 +1,7 @@
-/* signals.c: keeping SIGSEGV deliverable. Paging is driven by SIGSEGV, and
- * a fault taken while SIGSEGV is blocked is not delivered: the kernel kills
- * the process. Programs block "all signals" routinely (liblzma does so in
+/* signals.c: keeping SIGSEGV and SIGBUS deliverable. Paging is driven by
+ * SIGSEGV (or SIGBUS, for the userfaultfd source in its sigbus mode), and
+ * a fault taken while its signal is blocked is not delivered: the kernel
+ * kills the process. Programs block "all signals" routinely (liblzma does so in
  * every worker thread it creates, handlers install with a full sa_mask),
  * so the mask-setting calls quietly leave SIGSEGV out. Blocking it never
  * stopped a real fault anyway; only a SIGSEGV sent with kill() is no longer
@@ -17,10 +18,18 @@
 #include "preload.h"
 #include "upager.h"
 
+/* The signals a fault can come as. */
+static int fault_signal(int signo) { return signo == SIGSEGV || signo == SIGBUS; }
+
+static int holds_fault_signal(const sigset_t *set) {
+  return sigismember(set, SIGSEGV) == 1 || sigismember(set, SIGBUS) == 1;
+}
+
 static const sigset_t *without_sigsegv(const sigset_t *set, sigset_t *copy) {
-  if (set == NULL || !sigismember(set, SIGSEGV)) return set;
+  if (set == NULL || !holds_fault_signal(set)) return set;
   *copy = *set;
   sigdelset(copy, SIGSEGV);
+  sigdelset(copy, SIGBUS);
   return copy;
 }
 
@@ -39,9 +48,10 @@ UPG__EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old) {
 /* A handler's sa_mask is blocked while it runs, and handlers touch the heap. */
 UPG__EXPORT int sigaction(int signo, const struct sigaction *act, struct sigaction *old) {
   struct sigaction copy;
-  if (act != NULL && sigismember(&act->sa_mask, SIGSEGV)) {
+  if (act != NULL && holds_fault_signal(&act->sa_mask)) {
     copy = *act;
     sigdelset(&copy.sa_mask, SIGSEGV);
+    sigdelset(&copy.sa_mask, SIGBUS);
     act = &copy;
   }
   if (upg__fault_program_action(signo, act, old) == 0) return 0;
@@ -50,7 +60,7 @@ UPG__EXPORT int sigaction(int signo, const struct sigaction *act, struct sigacti
 
 /* glibc's signal() reaches the kernel without calling sigaction(). */
 UPG__EXPORT sighandler_t signal(int signo, sighandler_t handler) {
-  if (signo != SIGSEGV) return UPG__REAL(signal)(signo, handler);
+  if (!fault_signal(signo)) return UPG__REAL(signal)(signo, handler);
   struct sigaction act, old;
   memset(&act, 0, sizeof act);
   act.sa_handler = handler;

@@ -70,7 +70,9 @@ Test(faults, the_programs_own_handler_gets_the_access_it_does_not_own, .timeout 
   cr_assert_eq(seen_address, (void *)24);
   p[PAGE] = 5; /* paging still works after the program's handler ran */
   cr_assert_eq(p[PAGE], 5);
-  cr_assert_eq(stats_now().fault_invalid, 1);
+  /* The uffd source never sees a SIGSEGV, nor counts one. */
+  int sees_sigsegv = strcmp(upg__rt.source->name, "sigsegv") == 0;
+  cr_assert_eq(stats_now().fault_invalid, sees_sigsegv ? 1 : 0);
 }
 
 /* A handler set after init goes through upg_sigaction, and paging goes on. */
@@ -335,6 +337,9 @@ Test(faults, scattered_resident_pages_stay_under_the_mapping_limit, .timeout = 6
   opt.budget = 4 << 20; /* 1024 frames: every other page open would need ~2048 maps */
   opt.max_maps = 256;
   cr_assert_eq(upg_init(&opt), 0);
+  if (!(upg__rt.source->caps & UPG__SOURCE_COUNTS_MAPS))
+    cr_skip("the %s source opens and closes pages without a kernel mapping each",
+            upg__rt.source->name);
   size_t pages = 4096;
   char *p = upg_map(pages * PAGE, 0);
   long worst = 0;

@@ -39,7 +39,9 @@ Test(runtime, a_write_marks_the_page_dirty_and_read_write, .timeout = 20) {
   cr_assert_eq(info.prot, UPG_PROT_RW);
   upg_stats_t s = stats_now();
   cr_assert_eq(s.fault_zero, 1);
-  cr_assert_eq(s.fault_write, 1);
+  /* A source that tells a write from a read opens the page writable at
+   * once; one that cannot opens it read-only, and the write faults again. */
+  cr_assert_eq(s.fault_write, s.fault_access_known ? 0 : 1);
 }
 
 Test(runtime, evicted_dirty_page_is_read_back_from_swap, .timeout = 20) {
@@ -102,8 +104,11 @@ Test(runtime, a_region_that_writes_what_it_loads_opens_loads_writable, .timeout 
     for (size_t i = 0; i < pages; i++) p[scattered(i, pages) * PAGE / 8] += 1; /* read, then write */
   upg_stats_t s = stats_now();
   uint64_t majors = s.fault_major - before.fault_major, writes = s.fault_write - before.fault_write;
-  cr_assert_gt(s.load_dirty, majors / 2, "%llu of %llu loads opened writable",
-               (unsigned long long)s.load_dirty, (unsigned long long)majors);
+  /* A source that knows the access needs no guess: the read-modify-write
+   * faults as a write, and the page opens writable. */
+  if (!s.fault_access_known)
+    cr_assert_gt(s.load_dirty, majors / 2, "%llu of %llu loads opened writable",
+                 (unsigned long long)s.load_dirty, (unsigned long long)majors);
   cr_assert_lt(writes, majors / 3, "%llu write faults for %llu loads", (unsigned long long)writes,
                (unsigned long long)majors);
   for (size_t i = 0; i < pages; i++) cr_assert_eq(p[i * PAGE / 8], i + 4);

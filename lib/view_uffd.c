@@ -1,0 +1,432 @@
+/* view_uffd.c: the program's view kept by userfaultfd, for the uffd fault
+ * source (fault_uffd.c): a region's view and its closet, the frame area
+ * where loads are read, and the moves of pages between them.
+ *
+ * A region's view is private anonymous memory registered with the
+ * source's userfaultfd (missing pages and write protection): a page the
+ * program may access is present there, any other is missing and faults.
+ * Nothing is ever protected with mprotect, so the view stays one kernel
+ * mapping whatever the pages do.
+ *
+ * A closed page that stays resident lives in the region's closet, a second
+ * anonymous mapping of the view's size, registered too, at the page's own
+ * offset: closing moves it there with UFFDIO_MOVE, which takes the page
+ * table entry away in one step (no copy, no moment where a write could be
+ * lost), and reopening moves it back. That is how Clock's reference bit
+ * is kept: the hand closes the pages it passes, and the next touch is a
+ * fault that sets the bit again (docs/design.md weighs this against the
+ * other ways measured). An evicted page is drained from the closet and
+ * its memory there given back.
+ *
+ * Loads are read into the frame area, one page of it for each frame,
+ * unregistered, and placed into the view (or the closet) whole, so no
+ * thread sees a page half read. A page the program may only read is
+ * placed by UFFDIO_COPY with write protection, which the kernel sets in
+ * the same step: the page is never writable unseen, and a write faults and
+ * marks it dirty. A page opened writable is moved (UFFDIO_MOVE): no copy.
+ * Fresh pages are the shared zero page (UFFDIO_ZEROPAGE), or, read-only, a
+ * protected copy of zeros. The memory a copy leaves behind is given back
+ * in one process_madvise for all the scattered pages of a call.
+ *
+ * No call wakes the threads waiting on a page (the DONTWAKE modes): in the
+ * handler-thread mode a faulting thread goes on once its fault is over,
+ * counted and traced, and the handler thread wakes it (fault_uffd.c). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <sys/mman.h>
+
+#include "internal.h"
+#include "uffd_abi.h"
+
+upg__uffd_t upg__uffd = {.fd = -1, .pidfd = -1};
+
+typedef struct uview {
+  char *closet; /* closed resident pages, at their offsets in the view */
+} uview_t;
+
+static char *closet_of(const upg__region_t *r) { return ((const uview_t *)r->view)->closet; }
+
+static char *frame_slot(uint32_t frame) {
+  return upg__uffd.frames + (size_t)frame * upg__rt.page_size;
+}
+
+/* ---- the userfaultfd calls ----------------------------------------------
+ * Each fills or moves whole pages and reports how far it got: a call that
+ * stops early (EAGAIN while the address space changes under it) is made
+ * again from there. */
+
+static int zeropage(char *dst, size_t len) {
+  for (size_t done = 0; done < len;) {
+    struct uffdio_zeropage z = {{(uintptr_t)(dst + done), len - done}, UFFDIO_ZEROPAGE_MODE_DONTWAKE, 0};
+    int rc = upg__os_ioctl(upg__uffd.fd, UFFDIO_ZEROPAGE, &z);
+    if (z.zeropage > 0) done += (size_t)z.zeropage;
+    else if (rc == -EAGAIN) upg__os_yield();
+    else return rc != 0 ? rc : -EIO;
+  }
+  return 0;
+}
+
+/* dst gets a copy of src, write-protected in the same step. */
+static int copy_protected(char *dst, const char *src, size_t len) {
+  for (size_t done = 0; done < len;) {
+    struct uffdio_copy c = {(uintptr_t)(dst + done), (uintptr_t)(src + done), len - done,
+                            UFFDIO_COPY_MODE_WP | UFFDIO_COPY_MODE_DONTWAKE, 0};
+    int rc = upg__os_ioctl(upg__uffd.fd, UFFDIO_COPY, &c);
+    if (c.copy > 0) done += (size_t)c.copy;
+    else if (rc == -EAGAIN) upg__os_yield();
+    else return rc != 0 ? rc : -EIO;
+  }
+  return 0;
+}
+
+/* Zeros read-only: copied from the never-written run, a chunk at a time. */
+static int zeros_protected(char *dst, size_t len) {
+  for (size_t done = 0; done < len;) {
+    size_t chunk = len - done < upg__uffd.zeros_len ? len - done : upg__uffd.zeros_len;
+    int rc = copy_protected(dst + done, upg__uffd.zeros, chunk);
+    if (rc != 0) return rc;
+    done += chunk;
+  }
+  return 0;
+}
+
+static int copy_plain(char *dst, const char *src, size_t len) {
+  struct uffdio_copy c = {(uintptr_t)dst, (uintptr_t)src, len, UFFDIO_COPY_MODE_DONTWAKE, 0};
+  int rc;
+  while ((rc = upg__os_ioctl(upg__uffd.fd, UFFDIO_COPY, &c)) == -EAGAIN && c.copy <= 0)
+    upg__os_yield();
+  return c.copy == (__s64)len ? 0 : rc != 0 ? rc : -EIO;
+}
+
+/* Moves src's pages to dst, which must be missing there; *moved (when
+ * not NULL) gets the bytes moved, all of len unless it fails. A page
+ * missing at src (the program gave it back with madvise) reads as zeros at
+ * dst. The kernel will not move a page something holds pinned (EBUSY: an
+ * O_DIRECT transfer just ended may not have let go of it yet): where the
+ * program cannot reach src, such a page is copied instead, and src's
+ * memory given back. */
+static int move_pages(char *dst, char *src, size_t len, int copy_if_busy, size_t *moved) {
+  size_t unit = upg__os_page_size(), done = 0;
+  int rc = 0;
+  while (rc == 0 && done < len) {
+    struct uffdio_move m = {(uintptr_t)(dst + done), (uintptr_t)(src + done), len - done,
+                            UFFDIO_MOVE_MODE_DONTWAKE, 0};
+    rc = upg__os_ioctl(upg__uffd.fd, UFFDIO_MOVE, &m);
+    if (m.move > 0) {
+      done += (size_t)m.move;
+      rc = 0;
+    } else if (rc == -EAGAIN) {
+      upg__os_yield();
+      rc = 0;
+    } else if (rc == -ENOENT) {
+      if ((rc = zeropage(dst + done, unit)) == 0) done += unit;
+    } else if (rc == -EBUSY && copy_if_busy) {
+      if ((rc = copy_plain(dst + done, src + done, unit)) == 0 &&
+          (rc = upg__os_advise(src + done, unit, MADV_DONTNEED)) == 0)
+        done += unit;
+    } else if (rc == 0) {
+      rc = -EIO;
+    }
+  }
+  if (moved != NULL) *moved = done;
+  return rc;
+}
+
+static int write_protect(char *addr, size_t len, int on) {
+  struct uffdio_writeprotect w = {{(uintptr_t)addr, len},
+                                  UFFDIO_WRITEPROTECT_MODE_DONTWAKE | (on ? UFFDIO_WRITEPROTECT_MODE_WP : 0)};
+  int rc;
+  while ((rc = upg__os_ioctl(upg__uffd.fd, UFFDIO_WRITEPROTECT, &w)) == -EAGAIN) upg__os_yield();
+  return rc;
+}
+
+/* ---- giving memory back -------------------------------------------------*/
+
+/* Cleared once the kernel refuses process_madvise on the calling process
+ * (before Linux 6.13): one madvise a range from then on. */
+static _Atomic int batch_refused;
+
+/* Gives back the memory of n ranges, scattered, in one call where the
+ * kernel takes it: one TLB flush for all, where a madvise a range flushes
+ * for each. */
+static int give_back(const struct iovec *iov, int n) {
+  if (n > 1 && upg__uffd.pidfd >= 0 && !atomic_load(&batch_refused)) {
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += iov[i].iov_len;
+    long done = upg__os_process_madvise(upg__uffd.pidfd, iov, n, MADV_DONTNEED);
+    if (done == (long)total) return 0;
+    if (done < 0 && done != -EINTR && done != -EAGAIN) atomic_store(&batch_refused, 1);
+  }
+  for (int i = 0; i < n; i++) {
+    int rc = upg__os_advise(iov[i].iov_base, iov[i].iov_len, MADV_DONTNEED);
+    if (rc != 0) return rc;
+  }
+  return 0;
+}
+
+/* Ranges whose memory a call gives back at its end, all at once. */
+typedef struct leftovers {
+  int n;
+  struct iovec iov[UPG__IOV_MAX];
+} leftovers_t;
+
+static int leftover(leftovers_t *l, char *at, size_t len) {
+  if (l->n > 0 && (char *)l->iov[l->n - 1].iov_base + l->iov[l->n - 1].iov_len == at) {
+    l->iov[l->n - 1].iov_len += len;
+    return 0;
+  }
+  if (l->n == UPG__IOV_MAX) {
+    int rc = give_back(l->iov, l->n);
+    l->n = 0;
+    if (rc != 0) return rc;
+  }
+  l->iov[l->n++] = (struct iovec){at, len};
+  return 0;
+}
+
+/* ---- the frame area -----------------------------------------------------*/
+
+static int map_anonymous(size_t len, int prot, char **out) {
+  int rc = upg__os_map(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0,
+                       (void **)out);
+  if (rc != 0) return rc;
+  /* No huge pages: a move takes a page the size the view faults in. */
+  upg__os_advise(*out, len, MADV_NOHUGEPAGE);
+  upg__os_advise(*out, len, MADV_DONTFORK);
+  return 0;
+}
+
+int upg__uview_setup(const upg__config_t *cfg) {
+  upg__uffd.frames_len = cfg->budget / cfg->page_size * cfg->page_size;
+  upg__uffd.zeros_len = (size_t)UPG__IOV_MAX * cfg->page_size;
+  int rc = map_anonymous(upg__uffd.frames_len, PROT_READ | PROT_WRITE, &upg__uffd.frames);
+  if (rc != 0) return rc;
+  rc = map_anonymous(upg__uffd.zeros_len, PROT_READ, &upg__uffd.zeros);
+  if (rc != 0) upg__os_unmap(upg__uffd.frames, upg__uffd.frames_len);
+  return rc;
+}
+
+void upg__uview_teardown(void) {
+  upg__os_unmap(upg__uffd.frames, upg__uffd.frames_len);
+  upg__os_unmap(upg__uffd.zeros, upg__uffd.zeros_len);
+  upg__uffd.frames = upg__uffd.zeros = NULL;
+}
+
+/* ---- a region's view and closet -----------------------------------------*/
+
+static int register_range(char *at, size_t len) {
+  struct uffdio_register reg = {{(uintptr_t)at, len},
+                                UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP, 0};
+  return upg__os_ioctl(upg__uffd.fd, UFFDIO_REGISTER, &reg);
+}
+
+/* The view starts on a paging unit: one unit more is reserved, and the
+ * ends trimmed. */
+static int map_view(upg__region_t *r) {
+  size_t unit = upg__rt.page_size;
+  char *reserve;
+  int rc = map_anonymous(r->len + unit, PROT_READ | PROT_WRITE, &reserve);
+  if (rc != 0) return rc;
+  char *base = (char *)(((uintptr_t)reserve + unit - 1) & ~(uintptr_t)(unit - 1));
+  if (base > reserve) upg__os_unmap(reserve, (size_t)(base - reserve));
+  upg__os_unmap(base + r->len, (size_t)(reserve + unit - base));
+  r->base = base;
+  return 0;
+}
+
+int upg__uview_create(upg__region_t *r) {
+  uview_t *v = upg__os_alloc(sizeof *v);
+  if (v == NULL) return -ENOMEM;
+  int rc = map_view(r);
+  if (rc != 0) goto no_view;
+  if ((rc = map_anonymous(r->len, PROT_READ | PROT_WRITE, &v->closet)) != 0) goto no_closet;
+  if ((rc = register_range(r->base, r->len)) != 0 || (rc = register_range(v->closet, r->len)) != 0)
+    goto no_registration;
+  r->view = v;
+  return 0;
+no_registration:
+  upg__os_unmap(v->closet, r->len);
+no_closet:
+  upg__os_unmap(r->base, r->len);
+no_view:
+  upg__os_free(v, sizeof *v);
+  return rc;
+}
+
+void upg__uview_added(upg__region_t *r) { (void)r; }
+
+void upg__uview_forget(upg__region_t *r) {
+  upg__os_free(r->view, sizeof(uview_t));
+  r->view = NULL;
+}
+
+/* Unmapping a registered range unregisters it. */
+void upg__uview_destroy(upg__region_t *r) {
+  upg__os_unmap(r->base, r->len);
+  upg__os_unmap(closet_of(r), r->len);
+  upg__uview_forget(r);
+}
+
+int upg__uview_unmap(upg__region_t *r, size_t first, size_t n) {
+  size_t unit = upg__rt.page_size;
+  for (size_t page = first; page < first + n; page++) upg__pte_store(&r->pte[page], UPG__UNMAPPED);
+  upg__os_unmap(r->base + first * unit, n * unit);
+  upg__os_unmap(closet_of(r) + first * unit, n * unit);
+  return 0;
+}
+
+/* ---- the program's access ----------------------------------------------*/
+
+static uint32_t prot_of(const upg__region_t *r, size_t page) {
+  return upg__pte_prot(atomic_load_explicit(&r->pte[page].word, memory_order_relaxed));
+}
+
+/* The run of pages from `page`, below end, with the same access. */
+static size_t same_prot_run(const upg__region_t *r, size_t page, size_t end) {
+  size_t k = 1;
+  uint32_t prot = prot_of(r, page);
+  while (page + k < end && prot_of(r, page + k) == prot) k++;
+  return k;
+}
+
+/* A closed run comes back from the closet: moved when it opens writable,
+ * copied write-protected when read-only (the closet's pages then given
+ * back with the call's others). */
+static int reopen_run(upg__region_t *r, size_t page, size_t k, uint32_t prot, leftovers_t *l) {
+  size_t unit = upg__rt.page_size;
+  char *view = r->base + page * unit, *kept = closet_of(r) + page * unit;
+  if (prot == UPG_PROT_RW) return move_pages(view, kept, k * unit, 1, NULL);
+  int rc = copy_protected(view, kept, k * unit);
+  return rc != 0 ? rc : leftover(l, kept, k * unit);
+}
+
+int upg__uview_open(upg__region_t *r, size_t first, size_t n, uint32_t prot) {
+  if (upg__pte_run_has_prot(r, first, n, prot)) return 0;
+  size_t unit = upg__rt.page_size, end = first + n;
+  leftovers_t l = {0};
+  int rc = 0;
+  for (size_t page = first, k; rc == 0 && page < end; page += k) {
+    k = same_prot_run(r, page, end);
+    uint32_t had = prot_of(r, page);
+    if (had == UPG_PROT_NONE) rc = reopen_run(r, page, k, prot, &l);
+    else if (had != prot) rc = write_protect(r->base + page * unit, k * unit, prot == UPG_PROT_READ);
+  }
+  if (rc == 0) rc = give_back(l.iov, l.n);
+  if (rc == 0) upg__pte_set_prot(r, first, n, prot);
+  return rc;
+}
+
+/* Moves the open run [page, page+k) to the closet; returns the pages
+ * moved, after which one failed (*rc) and stays open: a page something
+ * holds pinned (EBUSY). A page half moved, of a unit of several system
+ * pages, goes back whole. */
+static size_t close_run(upg__region_t *r, size_t page, size_t k, int *rc) {
+  size_t unit = upg__rt.page_size, moved;
+  char *view = r->base + page * unit, *kept = closet_of(r) + page * unit;
+  *rc = move_pages(kept, view, k * unit, 0, &moved);
+  size_t whole = moved / unit, part = moved % unit;
+  if (part != 0 && move_pages(view + whole * unit, kept + whole * unit, part, 1, NULL) != 0)
+    upg__fatal("cannot put back a page half closed", *rc);
+  if (whole > 0) upg__pte_set_prot(r, page, whole, UPG_PROT_NONE);
+  return whole;
+}
+
+/* The open pages of the run move to the closet; one the program gave back
+ * itself is zeros there. A page that cannot move stays open, and the call
+ * answers why, the others closed. */
+int upg__uview_close(upg__region_t *r, size_t first, size_t n) {
+  size_t end = first + n;
+  int failed = 0;
+  for (size_t page = first, k; page < end; page += k) {
+    k = same_prot_run(r, page, end);
+    if (prot_of(r, page) == UPG_PROT_NONE) continue;
+    int rc;
+    size_t moved = close_run(r, page, k, &rc);
+    if (rc != 0) {
+      failed = rc;
+      k = moved + 1;
+    }
+  }
+  return failed;
+}
+
+/* A page with no copy in the store was not read: it is zeros. */
+static int fresh(const upg__region_t *r, size_t page) {
+  return r->pte[page].slot == UPG__NO_SLOT;
+}
+
+/* Pages from `page` below end that are all fresh, or all read into frames
+ * that follow each other (frames are handed out in ascending order, so a
+ * window's often do): one call places them. */
+static size_t placement_run(const upg__region_t *r, size_t page, size_t end) {
+  size_t k = 1;
+  if (fresh(r, page)) {
+    while (page + k < end && fresh(r, page + k)) k++;
+  } else {
+    while (page + k < end && !fresh(r, page + k) &&
+           r->pte[page + k].frame == r->pte[page].frame + k)
+      k++;
+  }
+  return k;
+}
+
+static int place_run(upg__region_t *r, size_t page, size_t k, uint32_t prot, leftovers_t *l) {
+  size_t unit = upg__rt.page_size;
+  char *dst = (prot == UPG_PROT_NONE ? closet_of(r) : r->base) + page * unit;
+  if (fresh(r, page))
+    return prot == UPG_PROT_READ ? zeros_protected(dst, k * unit) : zeropage(dst, k * unit);
+  char *src = frame_slot(r->pte[page].frame);
+  if (prot != UPG_PROT_READ) return move_pages(dst, src, k * unit, 1, NULL);
+  int rc = copy_protected(dst, src, k * unit);
+  return rc != 0 ? rc : leftover(l, src, k * unit);
+}
+
+int upg__uview_publish(upg__region_t *r, size_t first, size_t n, uint32_t prot) {
+  size_t end = first + n;
+  leftovers_t l = {0};
+  int rc = 0;
+  for (size_t page = first, k; rc == 0 && page < end; page += k) {
+    k = placement_run(r, page, end);
+    rc = place_run(r, page, k, prot, &l);
+  }
+  if (rc == 0) rc = give_back(l.iov, l.n);
+  if (rc == 0) upg__pte_set_prot(r, first, n, prot);
+  return rc;
+}
+
+/* A loading page is read into its frame's page of the frame area; a
+ * closed one sits in the closet. */
+void upg__uview_frame_iov(const upg__region_t *r, size_t first, size_t n, struct iovec *iov) {
+  size_t unit = upg__rt.page_size;
+  for (size_t k = 0; k < n; k++) {
+    const upg__pte_t *pte = &r->pte[first + k];
+    char *at = upg__pte_state(atomic_load(&pte->word)) == UPG__LOADING
+                   ? frame_slot(pte->frame)
+                   : closet_of(r) + (first + k) * unit;
+    iov[k] = (struct iovec){at, unit};
+  }
+}
+
+/* Closed pages are in the closet, and the view is missing there already. */
+int upg__uview_free(upg__region_t *r, size_t first, size_t n) {
+  size_t unit = upg__rt.page_size;
+  return upg__os_advise(closet_of(r) + first * unit, n * unit, MADV_DONTNEED);
+}
+
+int upg__uview_refill_hole(void *addr) {
+  upg__lock();
+  upg__region_t *r = upg__rt.running ? upg__region_find(addr) : NULL;
+  int refilled = 0;
+  if (r != NULL) {
+    size_t page = upg__region_page(r, addr), unit = upg__rt.page_size;
+    uint32_t w = atomic_load(&r->pte[page].word);
+    if (upg__pte_state(w) == UPG__RESIDENT && upg__pte_prot(w) != UPG_PROT_NONE) {
+      char *at = r->base + page * unit;
+      int rc = upg__pte_prot(w) == UPG_PROT_READ ? zeros_protected(at, unit) : zeropage(at, unit);
+      refilled = rc == 0 || rc == -EEXIST; /* -EEXIST: another thread's fault filled it */
+    }
+  }
+  upg__unlock();
+  return refilled;
+}
