@@ -17,4 +17,7 @@ int bench_pread_random(int fd, size_t pages, size_t n, unsigned *seed);
 /* A file of `pages` written 4 KiB pages, synced; its fd, or -1 and errno. */
 int bench_floor_file(size_t pages, int direct);
 
+/* mechanism's second table: the userfaultfd steps over n scattered pages. */
+void mechanism_uffd(size_t n);
+
 #endif

@@ -20,13 +20,23 @@
  *
  *   fault_latency [budget_pages [rounds]]      defaults: 1024 8
  *
- * Targets (issue 2): minor <= 1.3x floor, major clean <= 1.3x (floor+pread). */
+ * Each fault source runs in turn (UPAGER_FAULT sigsegv, then uffd where
+ * userfaultfd can run), and each is compared with its own floor: for uffd,
+ * a bare userfaultfd fault delivered as SIGBUS and resolved by UFFDIO_COPY
+ * of a page, the least a userfaultfd pager can do per fault.
+ *
+ * Targets (issues 2, 20): minor <= 1.3x floor, major clean <= 1.3x
+ * (floor+pread), each source against its own floor. */
 #define _GNU_SOURCE
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -65,6 +75,47 @@ static double floor_fault_us(size_t pages, int rounds, int order) {
   }
   munmap((void *)p, pages * PAGE);
   sigaction(SIGSEGV, &old, NULL);
+  return total / ((double)pages * rounds);
+}
+
+/* The uffd floor: each missing page raises SIGBUS (UFFD_FEATURE_SIGBUS)
+ * in the faulting thread, whose handler copies a page into place. */
+static int floor_uffd = -1;
+static char floor_page[PAGE] __attribute__((aligned(PAGE)));
+
+static void copy_page(int sig, siginfo_t *info, void *ctx) {
+  (void)sig, (void)ctx;
+  struct uffdio_copy c = {(uintptr_t)info->si_addr & ~(uintptr_t)(PAGE - 1),
+                          (uintptr_t)floor_page, PAGE, 0, 0};
+  if (ioctl(floor_uffd, UFFDIO_COPY, &c) != 0) abort();
+}
+
+/* -1 where userfaultfd cannot run. Each round gives the region back
+ * (MADV_DONTNEED, untimed), so every touch is a missing-page fault. */
+static double floor_uffd_us(size_t pages, int rounds, int order) {
+  floor_uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+  struct uffdio_api api = {UFFD_API, UFFD_FEATURE_SIGBUS, 0};
+  if (floor_uffd < 0 || ioctl(floor_uffd, UFFDIO_API, &api) != 0) return -1;
+  volatile char *p = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) bench_die("mmap");
+  madvise((void *)p, pages * PAGE, MADV_NOHUGEPAGE);
+  struct uffdio_register reg = {{(uintptr_t)p, pages * PAGE}, UFFDIO_REGISTER_MODE_MISSING, 0};
+  if (ioctl(floor_uffd, UFFDIO_REGISTER, &reg) != 0) bench_die("UFFDIO_REGISTER");
+  struct sigaction sa = {0}, old;
+  sa.sa_sigaction = copy_page;
+  sa.sa_flags = SA_SIGINFO;
+  sigaction(SIGBUS, &sa, &old);
+  double total = 0;
+  for (int r = 0; r < rounds; r++) {
+    madvise((void *)p, pages * PAGE, MADV_DONTNEED);
+    double t0 = bench_now_us();
+    for (size_t i = 0; i < pages; i++) (void)p[(order ? scattered(i, pages) : i) * PAGE];
+    total += bench_now_us() - t0;
+  }
+  sigaction(SIGBUS, &old, NULL);
+  munmap((void *)p, pages * PAGE);
+  close(floor_uffd);
   return total / ((double)pages * rounds);
 }
 
@@ -183,10 +234,84 @@ static void print_passes(const char *kind, const paired_t *all) {
   printf("\n");
 }
 
-static void row(const char *kind, measure_t m, double floor_us, const char *floor_name) {
-  double us = m.us / (double)(m.faults ? m.faults : 1);
-  printf("%-34s %10llu %9.2f  %-22s %7.2f %6.2fx\n", kind, (unsigned long long)m.faults, us,
-         floor_name, floor_us, floor_us > 0 ? us / floor_us : 0);
+/* One source's run: every kind of fault, in one process after the other. */
+typedef struct results {
+  measure_t zero, minor, seq;
+  paired_t clean, dirty, clean_all[PASSES], dirty_all[PASSES];
+  double seq_floor_us; /* the source's floor plus the pread around the pass */
+  double pread_us;
+  int direct;
+} results_t;
+
+static int measure_source(const char *source, size_t budget, int rounds, double floor_us,
+                          double scattered_floor_us, results_t *res) {
+  upg_options_t opt = {0};
+  opt.budget = budget * PAGE;
+  opt.page_size = PAGE;
+  opt.fault = source;
+  int rc = upg_init(&opt);
+  if (rc != 0) {
+    fprintf(stderr, "upg_init (%s): %s (%s)\n", source, upg_strerror(rc), upg_last_error());
+    return rc;
+  }
+  size_t pages = 4 * budget;
+  volatile char *p = upg_map(pages * PAGE, 0);
+  if (p == NULL) bench_die("upg_map");
+  res->direct = (int)stats().swap_direct_io;
+  int fd = bench_floor_file(pages, res->direct);
+  if (fd < 0) bench_die("the pread floor's file");
+  if (upg_advise((void *)p, pages * PAGE, UPG_ADV_RANDOM) != 0) bench_die("upg_advise");
+
+  upg_stats_t before = stats();
+  double t0 = bench_now_us();
+  read_pages(p, 0, budget);
+  res->zero = (measure_t){bench_now_us() - t0, 0};
+  upg_stats_t after = stats();
+  res->zero.faults = FAULTS_OF(fault_zero);
+
+  res->minor = minor_faults(p, budget, rounds);
+  write_pages(p, 0, pages, 1);       /* every page dirty, most in swap, in order */
+  if (upg_advise((void *)p, pages * PAGE, UPG_ADV_NORMAL) != 0) bench_die("upg_advise");
+  (void)major_pass(p, pages, 0, 0); /* read back: victims written, pages clean */
+  double pread_before = floor_pread_us(fd, pages, pages / 2);
+  res->seq = major_pass(p, pages, 0, 0);
+  double pread_after = floor_pread_us(fd, pages, pages / 2);
+  res->seq.faults = pages;
+  res->pread_us = pread_before;
+  res->seq_floor_us = floor_us + (pread_before + pread_after) / 2;
+  if (upg_advise((void *)p, pages * PAGE, UPG_ADV_RANDOM) != 0) bench_die("upg_advise");
+  res->clean = median_pass(p, pages, 0, fd, scattered_floor_us, res->clean_all); /* victims clean */
+  res->dirty = median_pass(p, pages, 1, fd, scattered_floor_us, res->dirty_all); /* write-back first */
+  close(fd);
+  upg_shutdown();
+  return 0;
+}
+
+static void cell(measure_t m, double floor_us) {
+  double us = per_fault(m);
+  printf(" %9.2f %6.2fx", us, floor_us > 0 ? us / floor_us : 0);
+}
+
+/* A row: the fault kind, then each source's cost and its ratio to the
+ * source's own floor. */
+static void row(const char *kind, const results_t *res, const int *ran, const double *floor,
+                int which) {
+  printf("%-34s", kind);
+  for (int s = 0; s < 2; s++) {
+    if (!ran[s]) {
+      printf(" %17s", "-");
+      continue;
+    }
+    const results_t *r = &res[s];
+    switch (which) {
+      case 0: cell(r->zero, floor[s]); break;
+      case 1: cell(r->minor, floor[s]); break;
+      case 2: cell(r->clean.m, r->clean.floor_us); break;
+      case 3: cell(r->dirty.m, r->dirty.floor_us); break;
+      default: cell(r->seq, r->seq_floor_us); break;
+    }
+  }
+  printf("\n");
 }
 
 int main(int argc, char **argv) {
@@ -196,65 +321,40 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: fault_latency [budget_pages (a power of two >= 16) [rounds>=1]]\n");
     return 2;
   }
-  double floor_us = floor_fault_us(budget, rounds, 0);
-  double scattered_floor_us = floor_fault_us(4 * budget, rounds, 1);
-
-  upg_options_t opt = {0};
-  opt.budget = budget * PAGE;
-  opt.page_size = PAGE;
-  int rc = upg_init(&opt);
-  if (rc != 0) {
-    fprintf(stderr, "upg_init: %s (%s)\n", upg_strerror(rc), upg_last_error());
-    return 1;
-  }
-  size_t pages = 4 * budget;
-  volatile char *p = upg_map(pages * PAGE, 0);
-  if (p == NULL) bench_die("upg_map");
-  int direct = (int)stats().swap_direct_io;
-  int fd = bench_floor_file(pages, direct);
-  if (fd < 0) bench_die("the pread floor's file");
-  if (upg_advise((void *)p, pages * PAGE, UPG_ADV_RANDOM) != 0) bench_die("upg_advise");
-
-  upg_stats_t before = stats();
-  double t0 = bench_now_us();
-  read_pages(p, 0, budget);
-  measure_t zero = {bench_now_us() - t0, 0};
-  upg_stats_t after = stats();
-  zero.faults = FAULTS_OF(fault_zero);
-
-  measure_t minor = minor_faults(p, budget, rounds);
-  write_pages(p, 0, pages, 1);       /* every page dirty, most in swap, in order */
-  if (upg_advise((void *)p, pages * PAGE, UPG_ADV_NORMAL) != 0) bench_die("upg_advise");
-  (void)major_pass(p, pages, 0, 0); /* read back: victims written, pages clean */
-  double pread_before = floor_pread_us(fd, pages, pages / 2);
-  measure_t seq = major_pass(p, pages, 0, 0);
-  double pread_after = floor_pread_us(fd, pages, pages / 2);
-  seq.faults = pages;
-  if (upg_advise((void *)p, pages * PAGE, UPG_ADV_RANDOM) != 0) bench_die("upg_advise");
-  paired_t clean_all[PASSES], dirty_all[PASSES];
-  paired_t clean = median_pass(p, pages, 0, fd, scattered_floor_us, clean_all); /* victims clean */
-  paired_t dirty = median_pass(p, pages, 1, fd, scattered_floor_us, dirty_all); /* write-back first */
-  close(fd);
+  static const char *const sources[2] = {"sigsegv", "uffd"};
+  double floor[2], scattered_floor[2];
+  floor[0] = floor_fault_us(budget, rounds, 0);
+  scattered_floor[0] = floor_fault_us(4 * budget, rounds, 1);
+  floor[1] = floor_uffd_us(budget, rounds, 0);
+  scattered_floor[1] = floor_uffd_us(4 * budget, rounds, 1);
+  static results_t res[2];
+  int ran[2] = {0, 0};
+  for (int s = 0; s < 2; s++)
+    if (s == 0 || floor[1] > 0)
+      ran[s] = measure_source(sources[s], budget, rounds, floor[s], scattered_floor[s], &res[s]) == 0;
 
   printf("upager fault latency: %zu-page budget, %zu-page region, %d rounds, page %u bytes\n",
-         budget, pages, rounds, PAGE);
-  printf("floor: SIGSEGV + mprotect %.2f us in address order, %.2f us in the random passes' order;\n"
-         "       pread 4 KiB (%s) read around every major pass,\n"
-         "       %.2f us before the sequential one; %d random passes of each kind, the median shown\n\n",
-         floor_us, scattered_floor_us,
-         direct ? "O_DIRECT, as the swap file" : "page cache, as the swap file", pread_before,
-         PASSES);
-  printf("%-34s %10s %9s  %-22s %7s %7s\n", "fault kind", "faults", "us/fault", "floor",
-         "us", "ratio");
-  row("zero-fill (first touch)", zero, floor_us, "sigsegv+mprotect");
-  row("minor (Clock reference bit)", minor, floor_us, "sigsegv+mprotect");
-  row("major, clean victim", clean.m, clean.floor_us, "sigsegv+mprotect+pread");
-  row("major, dirty victim (write-back)", dirty.m, dirty.floor_us, "sigsegv+mprotect+pread");
-  row("sequential read, per page", seq, floor_us + (pread_before + pread_after) / 2,
-      "sigsegv+mprotect+pread");
+         budget, 4 * budget, rounds, PAGE);
+  printf("floors: SIGSEGV + mprotect %.2f us in address order, %.2f us in the random passes' order;\n"
+         "        uffd SIGBUS + UFFDIO_COPY %.2f us in address order, %.2f us in random order;\n"
+         "        pread 4 KiB (%s) read around every major pass (%.2f us before the\n"
+         "        sequential one); %d random passes of each kind, the median shown\n\n",
+         floor[0], scattered_floor[0], floor[1], scattered_floor[1],
+         res[0].direct ? "O_DIRECT, as the swap file" : "page cache, as the swap file",
+         res[0].pread_us, PASSES);
+  printf("%-34s %17s %17s\n", "", "sigsegv", "uffd (sigbus)");
+  printf("%-34s %9s %7s %9s %7s\n", "fault kind (floor)", "us/fault", "ratio", "us/fault", "ratio");
+  row("zero-fill (source floor)", res, ran, floor, 0);
+  row("minor (source floor)", res, ran, floor, 1);
+  row("major, clean victim (floor+pread)", res, ran, floor, 2);
+  row("major, dirty victim (floor+pread)", res, ran, floor, 3);
+  row("sequential read/page (floor+pread)", res, ran, floor, 4);
   printf("\n");
-  print_passes("major, clean victim", clean_all);
-  print_passes("major, dirty victim", dirty_all);
-  upg_shutdown();
+  for (int s = 0; s < 2; s++) {
+    if (!ran[s]) continue;
+    printf("%s:\n", sources[s]);
+    print_passes("major, clean victim", res[s].clean_all);
+    print_passes("major, dirty victim", res[s].dirty_all);
+  }
   return 0;
 }

@@ -9,7 +9,8 @@
  * The first three rows grow a fresh region in address order, as a heap
  * grows; the others visit the pages in a scattered order of a region whose
  * program view is fragmented as a pager's is (every other page open), so
- * that the kernel's mapping trees are as large as they are under paging. */
+ * that the kernel's mapping trees are as large as they are under paging.
+ * Then the userfaultfd source's steps (mechanism_uffd.c). */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdint.h>
@@ -185,5 +186,6 @@ int main(int argc, char **argv) {
                                  "open and close a page (two mprotects)"};
   for (int i = 0; i < 7; i++) printf("%-44s %12.2f %12.2f\n", steps[i], us[0][i], us[1][i]);
   close(mem);
+  mechanism_uffd(n);
   return 0;
 }
