@@ -21,7 +21,8 @@
  *   fault_latency [budget_pages [rounds]]      defaults: 1024 8
  *
  * Each fault source runs in turn (UPAGER_FAULT sigsegv, then uffd where
- * userfaultfd can run), and each is compared with its own floor: for uffd,
+ * userfaultfd can run, in the mode UPAGER_UFFD_MODE says), and each is
+ * compared with its own floor: for uffd,
  * a bare userfaultfd fault delivered as SIGBUS and resolved by UFFDIO_COPY
  * of a page, the least a userfaultfd pager can do per fault.
  *
@@ -342,7 +343,10 @@ int main(int argc, char **argv) {
          floor[0], scattered_floor[0], floor[1], scattered_floor[1],
          res[0].direct ? "O_DIRECT, as the swap file" : "page cache, as the swap file",
          res[0].pread_us, PASSES);
-  printf("%-34s %17s %17s\n", "", "sigsegv", "uffd (sigbus)");
+  const char *mode = getenv("UPAGER_UFFD_MODE");
+  char uffd_name[32];
+  snprintf(uffd_name, sizeof uffd_name, "uffd (%s)", mode != NULL ? mode : "sigbus");
+  printf("%-34s %17s %17s\n", "", "sigsegv", uffd_name);
   printf("%-34s %9s %7s %9s %7s\n", "fault kind (floor)", "us/fault", "ratio", "us/fault", "ratio");
   row("zero-fill (source floor)", res, ran, floor, 0);
   row("minor (source floor)", res, ran, floor, 1);
