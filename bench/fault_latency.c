@@ -86,8 +86,8 @@ static char floor_page[PAGE] __attribute__((aligned(PAGE)));
 
 static void copy_page(int sig, siginfo_t *info, void *ctx) {
   (void)sig, (void)ctx;
-  struct uffdio_copy c = {(uintptr_t)info->si_addr & ~(uintptr_t)(PAGE - 1),
-                          (uintptr_t)floor_page, PAGE, 0, 0};
+  struct uffdio_copy c = {(uintptr_t)info->si_addr & ~(uintptr_t)(PAGE - 1), (uintptr_t)floor_page,
+                          PAGE, 0, 0};
   if (ioctl(floor_uffd, UFFDIO_COPY, &c) != 0) abort();
 }
 
@@ -282,7 +282,8 @@ static int measure_source(const char *source, size_t budget, int rounds, double 
   res->seq_floor_us = floor_us + (pread_before + pread_after) / 2;
   if (upg_advise((void *)p, pages * PAGE, UPG_ADV_RANDOM) != 0) bench_die("upg_advise");
   res->clean = median_pass(p, pages, 0, fd, scattered_floor_us, res->clean_all); /* victims clean */
-  res->dirty = median_pass(p, pages, 1, fd, scattered_floor_us, res->dirty_all); /* write-back first */
+  res->dirty = median_pass(p, pages, 1, fd, scattered_floor_us,
+                           res->dirty_all); /* write-back first */
   close(fd);
   upg_shutdown();
   return 0;
@@ -332,7 +333,8 @@ int main(int argc, char **argv) {
   int ran[2] = {0, 0};
   for (int s = 0; s < 2; s++)
     if (s == 0 || floor[1] > 0)
-      ran[s] = measure_source(sources[s], budget, rounds, floor[s], scattered_floor[s], &res[s]) == 0;
+      ran[s] = measure_source(sources[s], budget, rounds, floor[s], scattered_floor[s], &res[s]) ==
+               0;
 
   printf("upager fault latency: %zu-page budget, %zu-page region, %d rounds, page %u bytes\n",
          budget, 4 * budget, rounds, PAGE);

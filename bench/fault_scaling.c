@@ -232,7 +232,8 @@ int main(int argc, char **argv) {
   static const char *const sources[2] = {"sigsegv", "uffd"};
   double one[2] = {0, 0}, two[2] = {0, 0};
   int ran[2], direct = 0;
-  for (int i = 0; i < 2; i++) ran[i] = measure_source(sources[i], budget, faults, &one[i], &two[i], &direct);
+  for (int i = 0; i < 2; i++)
+    ran[i] = measure_source(sources[i], budget, faults, &one[i], &two[i], &direct);
   if (!ran[0]) return 1;
   upg_stats_t s = {.swap_direct_io = (uint64_t)direct};
   int fd = bench_floor_file(pages, (int)s.swap_direct_io);

@@ -32,7 +32,8 @@ static char *registered(size_t pages) {
   if (p == MAP_FAILED) bench_die("mmap");
   madvise(p, pages * PAGE, MADV_NOHUGEPAGE);
   struct uffdio_register reg = {{(uintptr_t)p, pages * PAGE},
-                                UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP, 0};
+                                UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP,
+                                0};
   if (ioctl(uffd, UFFDIO_REGISTER, &reg) != 0) bench_die("UFFDIO_REGISTER");
   return p;
 }
@@ -70,8 +71,18 @@ static void dontneed(char *p) {
   if (madvise(p, PAGE, MADV_DONTNEED) != 0) bench_die("madvise");
 }
 
-enum { PLACE_COPY, PLACE_MOVE, ZERO, MOVE_CYCLE, MOVE_COPY_CYCLE, ASIDE_CYCLE, WP_CYCLE,
-       FREE_ONE, FREE_BATCH, STEPS };
+enum {
+  PLACE_COPY,
+  PLACE_MOVE,
+  ZERO,
+  MOVE_CYCLE,
+  MOVE_COPY_CYCLE,
+  ASIDE_CYCLE,
+  WP_CYCLE,
+  FREE_ONE,
+  FREE_BATCH,
+  STEPS
+};
 
 static const char *const names[STEPS] = {
     "place a read page: UFFDIO_COPY, write-protected",

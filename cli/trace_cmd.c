@@ -87,8 +87,8 @@ static void print_summary(const char *path, const trace_summary_t *s) {
                                                          "invalid"};
   double seconds = (double)s->last_ns / 1e9;
   printf("%s: upt trace, page size %u, fault source %s%s\n", path, s->page_size,
-         s->source == UPG_TRACE_SOURCE_SIGSEGV ? "sigsegv"
-         : s->source == UPG_TRACE_SOURCE_UFFD  ? "uffd"
+         s->source == UPG_TRACE_SOURCE_SIGSEGV   ? "sigsegv"
+         : s->source == UPG_TRACE_SOURCE_UFFD    ? "uffd"
          : s->source == UPG_TRACE_SOURCE_UNKNOWN ? "not recorded"
                                                  : "unknown",
          s->source_flags & UPG_TRACE_SOURCE_KNOWS_ACCESS ? " (reads and writes told apart)" : "");

@@ -77,10 +77,10 @@ static int refused(int rc, uint64_t missing) {
                      (unsigned long long)missing);
   if (rc == -EPERM && geteuid() != 0 &&
       upg__os_read_number("/proc/sys/vm/unprivileged_userfaultfd") == 0)
-    return upg__fail(UPG_EUFFD,
-                     "UPAGER_FAULT=uffd: userfaultfd(2) refused (EPERM): vm.unprivileged_userfaultfd "
-                     "is 0, so only root (CAP_SYS_PTRACE) may catch the kernel's faults; set "
-                     "vm.unprivileged_userfaultfd=1, or use UPAGER_FAULT=auto or sigsegv");
+    return upg__fail(
+        UPG_EUFFD, "UPAGER_FAULT=uffd: userfaultfd(2) refused (EPERM): vm.unprivileged_userfaultfd "
+                   "is 0, so only root (CAP_SYS_PTRACE) may catch the kernel's faults; set "
+                   "vm.unprivileged_userfaultfd=1, or use UPAGER_FAULT=auto or sigsegv");
   if (rc == -EPERM || rc == -ENOSYS)
     return upg__fail(UPG_EUFFD,
                      "UPAGER_FAULT=uffd: userfaultfd(2) refused (%s): a seccomp filter (a "
@@ -157,7 +157,8 @@ static void on_sigbus(int signo, siginfo_t *info, void *context) {
   (void)signo;
   int saved_errno = errno, access, missing;
   access_of(context, &access, &missing);
-  if (info->si_code != BUS_ADRERR || deliver(info->si_addr, access, missing) != UPG__FAULT_HANDLED) {
+  if (info->si_code != BUS_ADRERR ||
+      deliver(info->si_addr, access, missing) != UPG__FAULT_HANDLED) {
     UPG__COUNT(fault_invalid, 1);
     pass_on(info, context);
   }
@@ -303,12 +304,12 @@ static void uninstall(void) {
   upg__uffd.fd = upg__uffd.pidfd = -1;
 }
 
-#define UFFD_TABLE(source_caps)                                                              \
-  .version = UPG__FAULT_SOURCE_VERSION, .name = "uffd", .caps = (source_caps),              \
-  .trace_id = UPG_TRACE_SOURCE_UFFD, .install = install, .uninstall = uninstall,            \
-  .view_create = upg__uview_create, .view_added = upg__uview_added,                         \
-  .view_destroy = upg__uview_destroy, .view_forget = upg__uview_forget,                     \
-  .view_unmap = upg__uview_unmap, .open = upg__uview_open, .close = upg__uview_close,       \
+#define UFFD_TABLE(source_caps)                                                       \
+  .version = UPG__FAULT_SOURCE_VERSION, .name = "uffd", .caps = (source_caps),        \
+  .trace_id = UPG_TRACE_SOURCE_UFFD, .install = install, .uninstall = uninstall,      \
+  .view_create = upg__uview_create, .view_added = upg__uview_added,                   \
+  .view_destroy = upg__uview_destroy, .view_forget = upg__uview_forget,               \
+  .view_unmap = upg__uview_unmap, .open = upg__uview_open, .close = upg__uview_close, \
   .frame_iov = upg__uview_frame_iov, .publish = upg__uview_publish, .free = upg__uview_free
 
 const upg__fault_source_t upg__fault_uffd = {

@@ -58,7 +58,9 @@ static char *frame_slot(uint32_t frame) {
 
 static int zeropage(char *dst, size_t len) {
   for (size_t done = 0; done < len;) {
-    struct uffdio_zeropage z = {{(uintptr_t)(dst + done), len - done}, UFFDIO_ZEROPAGE_MODE_DONTWAKE, 0};
+    struct uffdio_zeropage z = {{(uintptr_t)(dst + done), len - done},
+                                UFFDIO_ZEROPAGE_MODE_DONTWAKE,
+                                0};
     int rc = upg__os_ioctl(upg__uffd.fd, UFFDIO_ZEROPAGE, &z);
     if (z.zeropage > 0) done += (size_t)z.zeropage;
     else if (rc == -EAGAIN) upg__os_yield();
@@ -135,7 +137,8 @@ static int move_pages(char *dst, char *src, size_t len, int copy_if_busy, size_t
 
 static int write_protect(char *addr, size_t len, int on) {
   struct uffdio_writeprotect w = {{(uintptr_t)addr, len},
-                                  UFFDIO_WRITEPROTECT_MODE_DONTWAKE | (on ? UFFDIO_WRITEPROTECT_MODE_WP : 0)};
+                                  UFFDIO_WRITEPROTECT_MODE_DONTWAKE |
+                                      (on ? UFFDIO_WRITEPROTECT_MODE_WP : 0)};
   int rc;
   while ((rc = upg__os_ioctl(upg__uffd.fd, UFFDIO_WRITEPROTECT, &w)) == -EAGAIN) upg__os_yield();
   return rc;
@@ -217,7 +220,8 @@ void upg__uview_teardown(void) {
 
 static int register_range(char *at, size_t len) {
   struct uffdio_register reg = {{(uintptr_t)at, len},
-                                UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP, 0};
+                                UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP,
+                                0};
   return upg__os_ioctl(upg__uffd.fd, UFFDIO_REGISTER, &reg);
 }
 
@@ -310,7 +314,8 @@ int upg__uview_open(upg__region_t *r, size_t first, size_t n, uint32_t prot) {
     k = same_prot_run(r, page, end);
     uint32_t had = prot_of(r, page);
     if (had == UPG_PROT_NONE) rc = reopen_run(r, page, k, prot, &l);
-    else if (had != prot) rc = write_protect(r->base + page * unit, k * unit, prot == UPG_PROT_READ);
+    else if (had != prot)
+      rc = write_protect(r->base + page * unit, k * unit, prot == UPG_PROT_READ);
   }
   if (rc == 0) rc = give_back(l.iov, l.n);
   if (rc == 0) upg__pte_set_prot(r, first, n, prot);
@@ -352,9 +357,7 @@ int upg__uview_close(upg__region_t *r, size_t first, size_t n) {
 }
 
 /* A page with no copy in the store was not read: it is zeros. */
-static int fresh(const upg__region_t *r, size_t page) {
-  return r->pte[page].slot == UPG__NO_SLOT;
-}
+static int fresh(const upg__region_t *r, size_t page) { return r->pte[page].slot == UPG__NO_SLOT; }
 
 /* Pages from `page` below end that are all fresh, or all read into frames
  * that follow each other (frames are handed out in ascending order, so a

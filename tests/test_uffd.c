@@ -73,8 +73,12 @@ static void writes_are_told_from_reads(const char *mode) {
   cr_assert_eq(p[PAGE], 2);
 }
 
-Test(uffd, sigbus_mode_tells_a_write_from_a_read, .timeout = 20) { writes_are_told_from_reads("sigbus"); }
-Test(uffd, thread_mode_tells_a_write_from_a_read, .timeout = 20) { writes_are_told_from_reads("thread"); }
+Test(uffd, sigbus_mode_tells_a_write_from_a_read, .timeout = 20) {
+  writes_are_told_from_reads("sigbus");
+}
+Test(uffd, thread_mode_tells_a_write_from_a_read, .timeout = 20) {
+  writes_are_told_from_reads("thread");
+}
 
 /* The hand closes a page it passes (the source's close, as frames.c calls
  * it); the next touch is a minor fault that sets the bit again, and the
@@ -122,7 +126,8 @@ Test(uffd, pages_written_and_evicted_come_back_intact, .timeout = 60) {
   for (size_t page = 0; page < pages; page++)
     for (size_t i = 0; i < PAGE / 8; i += 64) p[page * PAGE / 8 + i] = pattern(page, i, 1);
   for (size_t page = 0; page < pages; page++)
-    for (size_t i = 0; i < PAGE / 8; i += 64) cr_assert_eq(p[page * PAGE / 8 + i], pattern(page, i, 1));
+    for (size_t i = 0; i < PAGE / 8; i += 64)
+      cr_assert_eq(p[page * PAGE / 8 + i], pattern(page, i, 1));
   upg_stats_t s = stats_now();
   cr_assert_geq(s.evict_dirty, pages - BUDGET_PAGES);
   cr_assert_leq(s.pages_resident_peak, BUDGET_PAGES);
