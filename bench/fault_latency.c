@@ -271,7 +271,7 @@ static int measure_source(const char *source, size_t budget, int rounds, double 
   res->zero.faults = FAULTS_OF(fault_zero);
 
   res->minor = minor_faults(p, budget, rounds);
-  write_pages(p, 0, pages, 1);       /* every page dirty, most in swap, in order */
+  write_pages(p, 0, pages, 1); /* every page dirty, most in swap, in order */
   if (upg_advise((void *)p, pages * PAGE, UPG_ADV_NORMAL) != 0) bench_die("upg_advise");
   (void)major_pass(p, pages, 0, 0); /* read back: victims written, pages clean */
   double pread_before = floor_pread_us(fd, pages, pages / 2);
@@ -338,13 +338,14 @@ int main(int argc, char **argv) {
 
   printf("upager fault latency: %zu-page budget, %zu-page region, %d rounds, page %u bytes\n",
          budget, 4 * budget, rounds, PAGE);
-  printf("floors: SIGSEGV + mprotect %.2f us in address order, %.2f us in the random passes' order;\n"
-         "        uffd SIGBUS + UFFDIO_COPY %.2f us in address order, %.2f us in random order;\n"
-         "        pread 4 KiB (%s) read around every major pass (%.2f us before the\n"
-         "        sequential one); %d random passes of each kind, the median shown\n\n",
-         floor[0], scattered_floor[0], floor[1], scattered_floor[1],
-         res[0].direct ? "O_DIRECT, as the swap file" : "page cache, as the swap file",
-         res[0].pread_us, PASSES);
+  printf(
+      "floors: SIGSEGV + mprotect %.2f us in address order, %.2f us in the random passes' order;\n"
+      "        uffd SIGBUS + UFFDIO_COPY %.2f us in address order, %.2f us in random order;\n"
+      "        pread 4 KiB (%s) read around every major pass (%.2f us before the\n"
+      "        sequential one); %d random passes of each kind, the median shown\n\n",
+      floor[0], scattered_floor[0], floor[1], scattered_floor[1],
+      res[0].direct ? "O_DIRECT, as the swap file" : "page cache, as the swap file",
+      res[0].pread_us, PASSES);
   const char *mode = getenv("UPAGER_UFFD_MODE");
   char uffd_name[32];
   snprintf(uffd_name, sizeof uffd_name, "uffd (%s)", mode != NULL ? mode : "sigbus");

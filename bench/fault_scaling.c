@@ -182,7 +182,8 @@ static double run(volatile char *region, size_t pages, int threads, size_t fault
   upg_stats(&before);
   double t0 = now_s();
   for (int t = 0; t < threads; t++) {
-    jobs[t] = (job_t){region + (size_t)t * (pages / 2) * PAGE, pages / 2, faults, 88172645463325252ull + (uint64_t)(16 * threads + t)};
+    jobs[t] = (job_t){region + (size_t)t * (pages / 2) * PAGE, pages / 2, faults,
+                      88172645463325252ull + (uint64_t)(16 * threads + t)};
     pthread_create(&tid[t], NULL, touch_random, &jobs[t]);
   }
   for (int t = 0; t < threads; t++) pthread_join(tid[t], NULL);
@@ -249,7 +250,8 @@ int main(int argc, char **argv) {
   printf("device floor, bare 4 KiB preads (%s): 1 thread %.0f/s, 2 threads %.0f/s: %.2fx\n",
          s.swap_direct_io ? "O_DIRECT" : "page cache", dev_one, dev_two, dev_two / dev_one);
   printf("mechanism floor, bare SIGSEGV pager (FIFO, no runtime): 1 thread %.0f faults/s, "
-         "2 threads %.0f/s: %.2fx\n", bare_one, bare_two, bare_two / bare_one);
+         "2 threads %.0f/s: %.2fx\n",
+         bare_one, bare_two, bare_two / bare_one);
   for (int i = 0; i < 2; i++)
     if (ran[i])
       printf("  upager (%s) against the bare SIGSEGV mechanism: 1 thread %.2f, 2 threads %.2f of "

@@ -123,8 +123,8 @@ static double handoff_us(void) {
 static double benchmark_rps(const char *host, int port, int cluster, const char *test) {
   char cmd[256], line[512];
   snprintf(cmd, sizeof cmd,
-           "redis-benchmark -h %s -p %d %s -t %s -d 4096 -P 16 -n 50000 -q 2>/dev/null", host,
-           port, cluster ? "--cluster" : "", test);
+           "redis-benchmark -h %s -p %d %s -t %s -d 4096 -P 16 -n 50000 -q 2>/dev/null", host, port,
+           cluster ? "--cluster" : "", test);
   FILE *f = popen(cmd, "r");
   double rps = 0;
   while (f && fgets(line, sizeof line, f)) {
@@ -185,15 +185,17 @@ int main(int argc, char **argv) {
   double get_rps = benchmark_rps(host, port, cluster, "get");
   printf("redis store: %s, %zu-page budget, %zu-page region, 4 KiB pages\n",
          cluster ? "cluster" : "one server", budget, pages);
-  printf("major fault, random page      %8.1f us  (%lu faults)\n", major_us,
-         (unsigned long)majors);
+  printf("major fault, random page      %8.1f us  (%lu faults)\n", major_us, (unsigned long)majors);
   printf("  floor: GET 4 KiB %.1f us + SIGSEGV/mprotect %.1f us = %.1f us: ratio %.2fx "
-         "(target <= 1.2x)\n", get, floor_us, get + floor_us, major_us / (get + floor_us));
+         "(target <= 1.2x)\n",
+         get, floor_us, get + floor_us, major_us / (get + floor_us));
   printf("  a hand-off to an I/O thread and back (futex wakes): %.1f us more a fault\n", handoff);
-  printf("sequential write-out          %8.1f MB/s   redis-benchmark SET -P 16: %.1f MB/s (%.2fx)\n",
-         bytes / write_s / 1e6, set_rps * PAGE / 1e6, bytes / write_s / (set_rps * PAGE));
-  printf("sequential read-back          %8.1f MB/s   redis-benchmark GET -P 16: %.1f MB/s (%.2fx)\n",
-         bytes / read_s / 1e6, get_rps * PAGE / 1e6, bytes / read_s / (get_rps * PAGE));
+  printf(
+      "sequential write-out          %8.1f MB/s   redis-benchmark SET -P 16: %.1f MB/s (%.2fx)\n",
+      bytes / write_s / 1e6, set_rps * PAGE / 1e6, bytes / write_s / (set_rps * PAGE));
+  printf(
+      "sequential read-back          %8.1f MB/s   redis-benchmark GET -P 16: %.1f MB/s (%.2fx)\n",
+      bytes / read_s / 1e6, get_rps * PAGE / 1e6, bytes / read_s / (get_rps * PAGE));
   printf("  (target: each >= 0.5x)\n");
   return 0;
 }

@@ -52,7 +52,8 @@ static uint64_t next_random(uint64_t *state) { /* splitmix64 */
 static uint64_t *map_region(const char *mode, size_t bytes) {
   if (strcmp(mode, "upager") == 0) {
     uint64_t *p = upg_map(bytes, 0);
-    if (p == NULL) fprintf(stderr, "workload: upg_map: %s (%s)\n", upg_strerror(-errno), upg_last_error());
+    if (p == NULL)
+      fprintf(stderr, "workload: upg_map: %s (%s)\n", upg_strerror(-errno), upg_last_error());
     return p;
   }
   void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -63,9 +64,9 @@ static uint64_t *map_region(const char *mode, size_t bytes) {
 enum { SPARSE, RECORDS, RANDOM };
 static int contents = RECORDS;
 
-static const char vocabulary[16][8] = {"apple", "banana", "cherry", "delta", "echo",
-                                       "fox",   "golf",   "hotel",  "india", "juliet",
-                                       "kilo",  "lima",   "mike",   "nov",   "oscar", "papa"};
+static const char vocabulary[16][8] = {"apple", "banana", "cherry", "delta",  "echo", "fox",
+                                       "golf",  "hotel",  "india",  "juliet", "kilo", "lima",
+                                       "mike",  "nov",    "oscar",  "papa"};
 
 /* One page of 64-byte records, the same for the same page on both sides. */
 static void fill_records(uint64_t *page, size_t index) {
@@ -73,14 +74,14 @@ static void fill_records(uint64_t *page, size_t index) {
   uint64_t time = 1700000000000ull + index * 5000;
   for (size_t r = 0; r < WORDS_PER_PAGE / 8; r++) {
     uint64_t x = next_random(&state), *rec = page + r * 8;
-    rec[0] = index * (WORDS_PER_PAGE / 8) + r;               /* id */
-    rec[1] = 0x00007f3a10000000ull | ((x & 0xffff) << 4);    /* pointer into the heap */
-    rec[2] = (x >> 20) & 0x3f;                               /* small counter */
-    rec[3] = (x >> 28) % 100000;                             /* price in cents */
-    memcpy(&rec[4], vocabulary[(x >> 45) & 15], 8);          /* a word of the vocabulary */
-    rec[5] = time += (x >> 49) & 0x3ff;                      /* timestamp, ms */
-    rec[6] = rec[1] + 64;                                    /* its neighbour */
-    rec[7] = (x >> 59) < 4 ? (x >> 59) : 0;                  /* flags, mostly clear */
+    rec[0] = index * (WORDS_PER_PAGE / 8) + r;            /* id */
+    rec[1] = 0x00007f3a10000000ull | ((x & 0xffff) << 4); /* pointer into the heap */
+    rec[2] = (x >> 20) & 0x3f;                            /* small counter */
+    rec[3] = (x >> 28) % 100000;                          /* price in cents */
+    memcpy(&rec[4], vocabulary[(x >> 45) & 15], 8);       /* a word of the vocabulary */
+    rec[5] = time += (x >> 49) & 0x3ff;                   /* timestamp, ms */
+    rec[6] = rec[1] + 64;                                 /* its neighbour */
+    rec[7] = (x >> 59) < 4 ? (x >> 59) : 0;               /* flags, mostly clear */
   }
 }
 
@@ -146,7 +147,8 @@ static uint64_t touches(uint64_t *a, size_t pages, size_t accesses, const double
   for (size_t i = 0; i < accesses; i++) {
     uint64_t r = next_random(&state);
     size_t page = cdf != NULL ? (zipf_rank(cdf, pages, (double)(r >> 11) / 9007199254740992.0) *
-                                 0x9E3779B1u) & (pages - 1)
+                                 0x9E3779B1u) &
+                                    (pages - 1)
                               : r % pages;
     uint64_t *word = &a[page * WORDS_PER_PAGE + (r >> 40) % WORDS_PER_PAGE];
     sum += *word;
@@ -194,7 +196,7 @@ int main(int argc, char **argv) {
   }
   printf("%s %s %.3f s checksum %016" PRIx64 "\n", mode, pattern, now_s() - t0, sum);
   fprintf(stderr, "contents %s: LZ4 %.2f:1, measured on 256 pages each on its own\n", kind,
-         measured_ratio(pages));
+          measured_ratio(pages));
   free(cdf);
   return 0;
 }

@@ -9,7 +9,7 @@ typedef struct upg_cli_command {
   int (*run)(int argc, char **argv);
 } upg_cli_command_t;
 
-int upg_cli_run(int argc, char **argv); /* run.c */
+int upg_cli_run(int argc, char **argv);   /* run.c */
 int upg_cli_store(int argc, char **argv); /* store_cmd.c */
 
 #endif

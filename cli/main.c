@@ -48,11 +48,10 @@ static const upg_cli_command_t commands[] = {
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
 static int usage(FILE *out) {
-  fprintf(out,
-          "usage: upager [--help | --version] COMMAND [ARGS...]\n\n"
-          "A user-space paging runtime: paged memory regions kept under a\n"
-          "resident budget by memory protection and a swap file.\n\n"
-          "Commands:\n");
+  fprintf(out, "usage: upager [--help | --version] COMMAND [ARGS...]\n\n"
+               "A user-space paging runtime: paged memory regions kept under a\n"
+               "resident budget by memory protection and a swap file.\n\n"
+               "Commands:\n");
   for (size_t i = 0; i < NCOMMANDS; i++)
     fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
   fprintf(out, "\nThe runtime reads, once, at init (docs/options.md):\n");

@@ -24,9 +24,9 @@ typedef struct run_option {
 } run_option_t;
 
 static const run_option_t run_options[] = {
-    {"--budget", "UPAGER_BUDGET", 1},   {"--page-size", "UPAGER_PAGE_SIZE", 1},
-    {"--policy", "UPAGER_POLICY", 1},   {"--swap-dir", "UPAGER_SWAP_DIR", 1},
-    {"--stats", "UPAGER_STATS", 0},     {"--trace", "UPAGER_TRACE", 1},
+    {"--budget", "UPAGER_BUDGET", 1}, {"--page-size", "UPAGER_PAGE_SIZE", 1},
+    {"--policy", "UPAGER_POLICY", 1}, {"--swap-dir", "UPAGER_SWAP_DIR", 1},
+    {"--stats", "UPAGER_STATS", 0},   {"--trace", "UPAGER_TRACE", 1},
 };
 #define NRUN_OPTIONS (sizeof run_options / sizeof run_options[0])
 
@@ -77,9 +77,8 @@ static int find_preload(char *out, size_t size) {
 static int put_preload_first(const char *preload) {
   const char *existing = getenv("LD_PRELOAD");
   char *value;
-  int rc = existing != NULL && *existing != '\0'
-               ? asprintf(&value, "%s:%s", preload, existing)
-               : asprintf(&value, "%s", preload);
+  int rc = existing != NULL && *existing != '\0' ? asprintf(&value, "%s:%s", preload, existing)
+                                                 : asprintf(&value, "%s", preload);
   if (rc < 0) return -1;
   rc = setenv("LD_PRELOAD", value, 1);
   free(value);
@@ -95,8 +94,8 @@ int upg_cli_run(int argc, char **argv) {
       matched = match_option(&run_options[k], argc, argv, &i);
     if (matched == 1) continue;
     if (matched == 0 && argv[i][0] != '-') break; /* the program, without "--" */
-    fprintf(stderr, "upager run: %s '%s'\n", matched < 0 ? "missing or extra value for" :
-                                                            "unknown option", argv[i]);
+    fprintf(stderr, "upager run: %s '%s'\n",
+            matched < 0 ? "missing or extra value for" : "unknown option", argv[i]);
     return run_usage(stderr);
   }
   if (i < argc && strcmp(argv[i], "--") == 0) i++;

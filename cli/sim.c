@@ -10,19 +10,18 @@
 #include "sim_cli.h"
 
 static int usage(FILE *out) {
-  fprintf(out,
-          "usage: upager sim [--policy P[,P...]] [--frames N[,N...]] [--format text|arc|upt]\n"
-          "                  [--page-size S] [--csv] [--mrc MIN:MAX:STEPS]\n"
-          "                  [--plot FILE.svg|FILE.png] TRACE|-\n"
-          "       upager sim --tlb N [--levels L] [--large-pages] [--format F] TRACE|-\n"
-          "       upager sim --tier RATIO[:SHARE] --frames N[,N...] [--format F] TRACE|-\n\n"
-          "Replays a page-reference trace through replacement policies and reports hits\n"
-          "and misses. TRACE ending in .zst is decompressed. Formats: text (a page number\n"
-          "or a 0x address a line), arc (the ARC paper's traces, detected by .lis), upt\n"
-          "(the runtime's UPAGER_TRACE output, detected by its magic). --tier models the\n"
-          "compressed tier: the references frames, the pool (SHARE percent of the budget,\n"
-          "default 50, holding pages at RATIO:1) and the disk would serve, under LRU.\n\n"
-          "Policies:\n");
+  fprintf(out, "usage: upager sim [--policy P[,P...]] [--frames N[,N...]] [--format text|arc|upt]\n"
+               "                  [--page-size S] [--csv] [--mrc MIN:MAX:STEPS]\n"
+               "                  [--plot FILE.svg|FILE.png] TRACE|-\n"
+               "       upager sim --tlb N [--levels L] [--large-pages] [--format F] TRACE|-\n"
+               "       upager sim --tier RATIO[:SHARE] --frames N[,N...] [--format F] TRACE|-\n\n"
+               "Replays a page-reference trace through replacement policies and reports hits\n"
+               "and misses. TRACE ending in .zst is decompressed. Formats: text (a page number\n"
+               "or a 0x address a line), arc (the ARC paper's traces, detected by .lis), upt\n"
+               "(the runtime's UPAGER_TRACE output, detected by its magic). --tier models the\n"
+               "compressed tier: the references frames, the pool (SHARE percent of the budget,\n"
+               "default 50, holding pages at RATIO:1) and the disk would serve, under LRU.\n\n"
+               "Policies:\n");
   for (size_t i = 0; i < upg__sim_policy_count(); i++)
     fprintf(out, "  %-6s %s\n", upg__sim_policy_at(i)->name, upg__sim_policy_at(i)->summary);
   return out == stdout ? 0 : 2;
@@ -131,8 +130,20 @@ static int parse_tier(const char *spec, upg__sim_args_t *a) {
 }
 
 static int parse_args(int argc, char **argv, upg__sim_args_t *a) {
-  enum { O_POLICY = 256, O_FRAMES, O_FORMAT, O_PAGE_SIZE, O_CSV, O_MRC, O_PLOT, O_TLB, O_LEVELS,
-         O_LARGE, O_TIER, O_HELP };
+  enum {
+    O_POLICY = 256,
+    O_FRAMES,
+    O_FORMAT,
+    O_PAGE_SIZE,
+    O_CSV,
+    O_MRC,
+    O_PLOT,
+    O_TLB,
+    O_LEVELS,
+    O_LARGE,
+    O_TIER,
+    O_HELP
+  };
   static const struct option options[] = {{"policy", required_argument, NULL, O_POLICY},
                                           {"frames", required_argument, NULL, O_FRAMES},
                                           {"format", required_argument, NULL, O_FORMAT},
@@ -216,8 +227,7 @@ int upg__cli_trace_failed(const char *cmd, upg__refs_t *reader, int rc) {
   }
   if (rc == -E2BIG)
     fprintf(stderr, "upager %s: OPT and --mrc take traces of under 2^32 references\n", cmd);
-  else
-    fprintf(stderr, "upager %s: %s\n", cmd, strerror(-rc));
+  else fprintf(stderr, "upager %s: %s\n", cmd, strerror(-rc));
   return 1;
 }
 

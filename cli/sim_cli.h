@@ -19,13 +19,13 @@ typedef struct upg__sim_args {
   const upg__trace_format_t *format; /* NULL: detect */
   size_t page_size;
   int csv;
-  int mrc;                 /* --mrc given: frames holds its points */
-  const char *plot;        /* --plot FILE or NULL */
-  size_t tlb_entries;      /* --tlb N, 0 when not given */
+  int mrc;            /* --mrc given: frames holds its points */
+  const char *plot;   /* --plot FILE or NULL */
+  size_t tlb_entries; /* --tlb N, 0 when not given */
   unsigned levels;
   int large_pages;
-  double tier_ratio;       /* --tier RATIO[:SHARE], 0 when not given */
-  double tier_share;       /* of the budget, 0..1 */
+  double tier_ratio; /* --tier RATIO[:SHARE], 0 when not given */
+  double tier_share; /* of the budget, 0..1 */
   const char *trace;
 } upg__sim_args_t;
 
@@ -33,7 +33,7 @@ typedef struct upg__sim_args {
 int upg__cli_parse_count(const char *text, size_t max, size_t *out);
 /* Opens `path` for reading as `format` (NULL to detect); prints why not. */
 int upg__cli_open_trace(const char *path, const upg__trace_format_t *format, size_t page_size,
-                       upg__refs_t **out);
+                        upg__refs_t **out);
 /* Prints a reader's failure; returns the exit status (2 for bad input). */
 int upg__cli_trace_failed(const char *cmd, upg__refs_t *reader, int rc);
 
@@ -44,7 +44,7 @@ const char *upg__cli_plot_terminal(const char *path);
 int upg__cli_plot(const char *path, const char *title, const upg__sim_result_t *results, size_t n);
 /* `upager sim --mrc`: the points in args->frames. */
 int upg__cli_sim_mrc(const upg__sim_args_t *args, upg__refs_t *reader, upg__sim_result_t **results,
-                    size_t *n);
+                     size_t *n);
 /* `upager sim --tier`. */
 int upg__cli_sim_tier(const upg__sim_args_t *args, upg__refs_t *reader);
 /* `upager sim --tlb`. */

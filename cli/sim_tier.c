@@ -18,8 +18,8 @@ int upg__cli_sim_tier(const upg__sim_args_t *a, upg__refs_t *reader) {
   if (rc != 0) return upg__cli_trace_failed("sim", reader, rc);
   printf("%s: %zu references; the pool takes %.0f%% of each budget at %.2f:1 (LRU model)\n",
          a->trace, nrefs, a->tier_share * 100, a->tier_ratio);
-  printf("%10s %10s %10s %16s %16s %16s %12s\n", "budget", "frames", "pool pages",
-         "frame hits", "tier hits", "disk reads", "first touch");
+  printf("%10s %10s %10s %16s %16s %16s %12s\n", "budget", "frames", "pool pages", "frame hits",
+         "tier hits", "disk reads", "first touch");
   for (size_t f = 0; rc == 0 && f < a->nframes; f++) {
     upg__tier_levels_t l;
     rc = upg__tier_model(refs, nrefs, a->frames[f], a->tier_share, a->tier_ratio, &l);

@@ -47,22 +47,22 @@ static void report_csv(const upg__sim_args_t *a, upg__tlb_t **models, int n) {
 static void report_table(const upg__sim_args_t *a, upg__refs_t *reader, upg__tlb_t **models,
                          int n) {
   const upg__trace_format_t *format = upg__refs_format(reader);
-  printf(
-      "%s: %s trace, references of %zu bytes; TLB of %zu entries (LRU), %u-level page table,\n"
-      "9 bits a level, %u-bit addresses\n",
-      a->trace, format->name, upg__refs_unit(reader), a->tlb_entries, a->levels,
-      12 + 9 * a->levels);
+  printf("%s: %s trace, references of %zu bytes; TLB of %zu entries (LRU), %u-level page table,\n"
+         "9 bits a level, %u-bit addresses\n",
+         a->trace, format->name, upg__refs_unit(reader), a->tlb_entries, a->levels,
+         12 + 9 * a->levels);
   if (format->citation != NULL) printf("trace format and traces: %s\n", format->citation);
   printf("\n%-20s", "");
   for (int m = 0; m < n; m++) printf(" %15s pages", size_name[m]);
-  static const char *const rows[] = {"references", "TLB hits", "TLB hit ratio", "page walks",
-                                     "walk memory reads", "page-table pages", "page-table KiB"};
+  static const char *const rows[] = {"references",    "TLB hits",          "TLB hit ratio",
+                                     "page walks",    "walk memory reads", "page-table pages",
+                                     "page-table KiB"};
   for (int row = 0; row < 7; row++) {
     printf("\n%-20s", rows[row]);
     for (int m = 0; m < n; m++) {
       const upg__tlb_stats_t *s = upg__tlb_stats(models[m]);
-      unsigned long long v[] = {s->references, s->hits, 0, s->walks, s->walk_reads, s->table_pages,
-                                s->table_pages * 4};
+      unsigned long long v[] = {s->references,  s->hits,           0, s->walks, s->walk_reads,
+                                s->table_pages, s->table_pages * 4};
       if (row == 2) printf(" %20.2f%%", hit_percent(s));
       else printf(" %21llu", v[row]);
     }

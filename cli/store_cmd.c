@@ -26,7 +26,10 @@ typedef struct cleaner {
   master_t masters[MAX_MASTERS];
   int nmasters;
   unsigned short slot_master[UPG__REDIS_SLOTS];
-  struct { char run[17]; int alive; } runs[MAX_RUNS];
+  struct {
+    char run[17];
+    int alive;
+  } runs[MAX_RUNS];
   int nruns;
   unsigned long removed, kept;
 } cleaner_t;
@@ -144,7 +147,8 @@ static int clean_master(cleaner_t *cl, master_t *m) {
 
 static int clean(const char *url) {
   static cleaner_t cl;
-  const char *p = url + strlen("redis://"), *at = strrchr(p, '@'), *file = getenv("UPAGER_STORE_AUTH_FILE");
+  const char *p = url + strlen("redis://"), *at = strrchr(p, '@'),
+             *file = getenv("UPAGER_STORE_AUTH_FILE");
   if (at != NULL && split_credentials(&cl, p, (size_t)(at - p)) != 0) return 2;
   if (at != NULL) p = at + 1;
   if (file != NULL && *file) {

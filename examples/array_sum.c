@@ -36,10 +36,9 @@ static void report_phase(const char *name, double seconds, const upg_stats_t *be
   printf("  %-7s %6.2f s  faults: %7" PRIu64 " zero-fill %7" PRIu64 " write %7" PRIu64
          " minor %7" PRIu64 " major | evicted %7" PRIu64 " clean %7" PRIu64
          " dirty | swap %6.1f MiB written %6.1f MiB read\n",
-         name, seconds, now.fault_zero - before->fault_zero,
-         now.fault_write - before->fault_write, now.fault_minor - before->fault_minor,
-         now.fault_major - before->fault_major, now.evict_clean - before->evict_clean,
-         now.evict_dirty - before->evict_dirty,
+         name, seconds, now.fault_zero - before->fault_zero, now.fault_write - before->fault_write,
+         now.fault_minor - before->fault_minor, now.fault_major - before->fault_major,
+         now.evict_clean - before->evict_clean, now.evict_dirty - before->evict_dirty,
          example_mib(now.swap_bytes_written - before->swap_bytes_written),
          example_mib(now.swap_bytes_read - before->swap_bytes_read));
 }

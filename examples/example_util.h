@@ -21,15 +21,27 @@ static inline size_t example_parse_size(const char *text, const char *what) {
   unsigned long long v = strtoull(text, &end, 10);
   unsigned shift = 0;
   switch (toupper((unsigned char)*end)) {
-    case 'K': shift = 10; end++; break;
-    case 'M': shift = 20; end++; break;
-    case 'G': shift = 30; end++; break;
-    case 'T': shift = 40; end++; break;
+    case 'K':
+      shift = 10;
+      end++;
+      break;
+    case 'M':
+      shift = 20;
+      end++;
+      break;
+    case 'G':
+      shift = 30;
+      end++;
+      break;
+    case 'T':
+      shift = 40;
+      end++;
+      break;
   }
   if (errno != 0 || !isdigit((unsigned char)text[0]) || *end != '\0' || v == 0 ||
       v > (SIZE_MAX >> shift)) {
-    fprintf(stderr, "%s: '%s' is not a size (a number with an optional K, M, G or T)\n",
-            what, text);
+    fprintf(stderr, "%s: '%s' is not a size (a number with an optional K, M, G or T)\n", what,
+            text);
     exit(2);
   }
   return (size_t)(v << shift);
@@ -53,8 +65,7 @@ static inline void example_check(int rc, const char *call) {
 static inline void *example_map(size_t len) {
   void *p = upg_map(len, 0);
   if (p == NULL) {
-    fprintf(stderr, "upg_map(%zu) failed: %s %s\n", len, upg_strerror(-errno),
-            upg_last_error());
+    fprintf(stderr, "upg_map(%zu) failed: %s %s\n", len, upg_strerror(-errno), upg_last_error());
     exit(1);
   }
   return p;

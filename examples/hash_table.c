@@ -76,8 +76,8 @@ static void report_phase(const char *name, double seconds, uint64_t ops,
 
 /* Looks up keys [first, first+count) and counts those whose answer is not
  * `expect` (1: present with the right value, 0: absent). */
-static uint64_t lookup_phase(const char *name, const table_t *t, uint64_t first,
-                             uint64_t count, int expect) {
+static uint64_t lookup_phase(const char *name, const table_t *t, uint64_t first, uint64_t count,
+                             int expect) {
   upg_stats_t before = UPG_STATS_INIT;
   example_check(upg_stats(&before), "upg_stats");
   double t0 = example_now_s();
@@ -96,8 +96,7 @@ static uint64_t capacity_for(size_t bytes) {
 
 int main(int argc, char **argv) {
   if (argc > 4 || (argc > 1 && strcmp(argv[1], "-h") == 0)) {
-    fprintf(stderr, "usage: %s [budget [table_bytes [keys]]]   (sizes like 8M, 1G)\n",
-            argv[0]);
+    fprintf(stderr, "usage: %s [budget [table_bytes [keys]]]   (sizes like 8M, 1G)\n", argv[0]);
     return 2;
   }
   size_t budget = argc > 1 ? example_parse_size(argv[1], "budget") : (size_t)8 << 20;
@@ -105,8 +104,8 @@ int main(int argc, char **argv) {
   uint64_t keys = argc > 3 ? example_parse_size(argv[3], "keys") : 200000;
   table_t t = {.mask = capacity_for(bytes) - 1};
   if (keys > (t.mask + 1) / 2) {
-    fprintf(stderr, "%" PRIu64 " keys would fill more than half of %" PRIu64 " slots\n",
-            keys, t.mask + 1);
+    fprintf(stderr, "%" PRIu64 " keys would fill more than half of %" PRIu64 " slots\n", keys,
+            t.mask + 1);
     return 2;
   }
 

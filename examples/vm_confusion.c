@@ -105,8 +105,7 @@ static uint64_t read_pass(const char *base, uint64_t words, size_t stride) {
 
 int main(int argc, char **argv) {
   if (argc > 4 || (argc > 1 && strcmp(argv[1], "-h") == 0)) {
-    fprintf(stderr, "usage: %s [budget [reserve [stride]]]   (sizes like 16M, 10G)\n",
-            argv[0]);
+    fprintf(stderr, "usage: %s [budget [reserve [stride]]]   (sizes like 16M, 10G)\n", argv[0]);
     return 2;
   }
   size_t budget = argc > 1 ? example_parse_size(argv[1], "budget") : (size_t)16 << 20;

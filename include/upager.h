@@ -36,29 +36,27 @@ extern "C" {
  * One table: the enum, upg_strerror() and upg_err_name() all expand it.
  * Codes taken from errno keep errno's value (negated); the runtime's own
  * conditions use codes below -4000 so they never collide with errno. */
-#define UPG_ERRNO_MAP(XX)                                                     \
-  XX(EINVAL, -22, "invalid argument")                                         \
-  XX(ENOMEM, -12, "out of memory or address space")                           \
-  XX(EIO, -5, "input/output error")                                           \
-  XX(ENOSPC, -28, "no space left on device")                                  \
-  XX(EBUSY, -16, "page is pinned or busy")                                    \
-  XX(EEXIST, -17, "runtime already initialised")                              \
-  XX(EACCES, -13, "permission denied")                                        \
-  XX(ENOENT, -2, "no such file or directory")                                 \
-  XX(ENOTREGION, -4001, "address is not inside a paged region")               \
-  XX(EBUDGET, -4002, "budget is zero, unparsable or below one page")          \
-  XX(EPAGESIZE, -4003,                                                        \
-     "page size is not a power-of-two multiple of the system page")           \
-  XX(EPOLICY, -4004, "unknown replacement policy")                            \
-  XX(ESWAPDIR, -4005, "swap directory is missing or not writable")            \
-  XX(EOPTION, -4006, "unparsable option value")                               \
-  XX(EPINLIMIT, -4007, "pinning would exceed the frame budget")               \
-  XX(ENOTINIT, -4008, "runtime is not initialised")                           \
-  XX(EMAPLIMIT, -4009, "kernel mapping limit (vm.max_map_count) reached")   \
-  XX(ESEALED, -4010, "a sealed page failed to open: altered, swapped or replayed") \
-  XX(ESTORE, -4011, "the backing store failed, refused, or lost a page's copy") \
-  XX(EUFFD, -4012,                                                            \
-     "userfaultfd refused or lacking (vm.unprivileged_userfaultfd, seccomp, kernel)")
+#define UPG_ERRNO_MAP(XX)                                                             \
+  XX(EINVAL, -22, "invalid argument")                                                 \
+  XX(ENOMEM, -12, "out of memory or address space")                                   \
+  XX(EIO, -5, "input/output error")                                                   \
+  XX(ENOSPC, -28, "no space left on device")                                          \
+  XX(EBUSY, -16, "page is pinned or busy")                                            \
+  XX(EEXIST, -17, "runtime already initialised")                                      \
+  XX(EACCES, -13, "permission denied")                                                \
+  XX(ENOENT, -2, "no such file or directory")                                         \
+  XX(ENOTREGION, -4001, "address is not inside a paged region")                       \
+  XX(EBUDGET, -4002, "budget is zero, unparsable or below one page")                  \
+  XX(EPAGESIZE, -4003, "page size is not a power-of-two multiple of the system page") \
+  XX(EPOLICY, -4004, "unknown replacement policy")                                    \
+  XX(ESWAPDIR, -4005, "swap directory is missing or not writable")                    \
+  XX(EOPTION, -4006, "unparsable option value")                                       \
+  XX(EPINLIMIT, -4007, "pinning would exceed the frame budget")                       \
+  XX(ENOTINIT, -4008, "runtime is not initialised")                                   \
+  XX(EMAPLIMIT, -4009, "kernel mapping limit (vm.max_map_count) reached")             \
+  XX(ESEALED, -4010, "a sealed page failed to open: altered, swapped or replayed")    \
+  XX(ESTORE, -4011, "the backing store failed, refused, or lost a page's copy")       \
+  XX(EUFFD, -4012, "userfaultfd refused or lacking (vm.unprivileged_userfaultfd, seccomp, kernel)")
 
 typedef enum {
 #define UPG_ERR_ENUM_(name, code, text) UPG_##name = (code),
@@ -78,42 +76,42 @@ UPG_EXTERN const char *upg_last_error(void);
  * Any field left 0 or NULL takes its UPAGER_* environment variable, else the
  * default. Fields set in code win over the environment. */
 typedef struct upg_options {
-  size_t budget;          /* UPAGER_BUDGET: resident bytes, all regions (64M) */
-  size_t page_size;       /* UPAGER_PAGE_SIZE: paging unit (system page) */
-  const char *swap_dir;   /* UPAGER_SWAP_DIR: where the swap file lives ($TMPDIR, else /tmp) */
-  const char *policy;     /* UPAGER_POLICY: "clock" (default) or "fifo" */
-  int stats;              /* UPAGER_STATS: 1 prints the report to stderr at exit */
-  size_t max_maps;        /* UPAGER_MAX_MAPS: kernel mappings the runtime may
+  size_t budget;               /* UPAGER_BUDGET: resident bytes, all regions (64M) */
+  size_t page_size;            /* UPAGER_PAGE_SIZE: paging unit (system page) */
+  const char *swap_dir;        /* UPAGER_SWAP_DIR: where the swap file lives ($TMPDIR, else /tmp) */
+  const char *policy;          /* UPAGER_POLICY: "clock" (default) or "fifo" */
+  int stats;                   /* UPAGER_STATS: 1 prints the report to stderr at exit */
+  size_t max_maps;             /* UPAGER_MAX_MAPS: kernel mappings the runtime may
                              create (half of vm.max_map_count) */
-  size_t readahead;       /* UPAGER_READAHEAD: most bytes a sequential fault
+  size_t readahead;            /* UPAGER_READAHEAD: most bytes a sequential fault
                              loads (256K; a page or less turns it off) */
-  const char *direct_io;  /* UPAGER_DIRECT_IO: "1" (default) opens the swap
+  const char *direct_io;       /* UPAGER_DIRECT_IO: "1" (default) opens the swap
                              file O_DIRECT where the filesystem allows, "0"
                              buffered */
-  const char *trace;      /* UPAGER_TRACE: record every fault into this file
+  const char *trace;           /* UPAGER_TRACE: record every fault into this file
                              (the upt format, docs/upt.md) */
-  size_t heap_size;       /* UPAGER_HEAP_SIZE: address space reserved for the
+  size_t heap_size;            /* UPAGER_HEAP_SIZE: address space reserved for the
                              paged heap of upg_malloc and upager run (32G) */
-  const char *store;      /* UPAGER_STORE: where evicted pages go: "file"
+  const char *store;           /* UPAGER_STORE: where evicted pages go: "file"
                              (default), the swap file, or
                              "redis://[user:password@]host:port[,...]" */
   const char *store_auth_file; /* UPAGER_STORE_AUTH_FILE: the Redis store's
                              credentials, "user:password" or a password */
-  size_t store_timeout_ms; /* UPAGER_STORE_TIMEOUT: milliseconds a store call
+  size_t store_timeout_ms;     /* UPAGER_STORE_TIMEOUT: milliseconds a store call
                              retries across a failover (5000) */
-  int encrypt;            /* UPAGER_ENCRYPT: 1 seals the swap file's pages
+  int encrypt;                 /* UPAGER_ENCRYPT: 1 seals the swap file's pages
                              (a Redis store's always are) */
-  const char *fault;      /* UPAGER_FAULT: where faults come from: "sigsegv"
+  const char *fault;           /* UPAGER_FAULT: where faults come from: "sigsegv"
                              (default), a SIGSEGV handler and mprotect;
                              "uffd", userfaultfd; "auto", uffd where it
                              can run, else sigsegv */
-  const char *compress;   /* UPAGER_COMPRESS: the compressed tier in front of
+  const char *compress;        /* UPAGER_COMPRESS: the compressed tier in front of
                              the store: "lz4", "zstd" or "off" (default) */
-  size_t compress_pool;   /* UPAGER_COMPRESS_POOL: most of the budget the
+  size_t compress_pool;        /* UPAGER_COMPRESS_POOL: most of the budget the
                              tier's pool may take, in percent (50) */
-  size_t compress_threshold; /* UPAGER_COMPRESS_THRESHOLD: most bytes a page
+  size_t compress_threshold;   /* UPAGER_COMPRESS_THRESHOLD: most bytes a page
                              may compress to and stay in the pool (3/4 page) */
-  const char *uffd_mode;  /* UPAGER_UFFD_MODE: how the uffd source takes a
+  const char *uffd_mode;       /* UPAGER_UFFD_MODE: how the uffd source takes a
                              fault: "sigbus" (default), in the faulting
                              thread, or "thread", in a handler thread */
 } upg_options_t;
@@ -136,8 +134,8 @@ UPG_EXTERN int upg_unmap(void *addr, size_t len);
 
 enum {
   UPG_ADV_NORMAL = 0,
-  UPG_ADV_WILLNEED = 1, /* load the pages now (as far as the budget allows) */
-  UPG_ADV_DONTNEED = 2,  /* discard: next access reads zeros, no write-back,
+  UPG_ADV_WILLNEED = 1,   /* load the pages now (as far as the budget allows) */
+  UPG_ADV_DONTNEED = 2,   /* discard: next access reads zeros, no write-back,
                             swap slots are freed */
   UPG_ADV_SEQUENTIAL = 3, /* the region is read in order: every fault loads
                              a full readahead window */
@@ -182,74 +180,74 @@ UPG_EXTERN void upg_free(void *p);
  * printer all expand it. ABI rule: a new field goes at the end of this list
  * (so at the end of upg_stats_t), never in between, and no field is ever
  * removed or reordered; UPG_LATENCY_BUCKETS never changes. */
-#define UPG_STATS_FIELDS(X)                                                   \
-  X(fault_zero, "first touch, zero-filled page")                              \
-  X(fault_minor, "resident page re-mapped: reference bit set, no I/O")       \
-  X(fault_write, "write to a clean resident page: marked dirty, no I/O")     \
-  X(fault_major, "page read back from swap")                                  \
-  X(fault_wait, "fault that waited for another thread's load or evict")      \
-  X(fault_invalid, "access outside every page passed to the program")        \
-  X(evict_clean, "evicted without I/O (clean or never written)")             \
-  X(evict_dirty, "evicted after writing to swap")                             \
-  X(readahead_pages, "pages loaded ahead of a sequential fault")            \
-  X(readahead_dirty, "pages opened writable at once: the run was written")  \
-  X(fresh_populated, "fresh heap pages made memory in batches as the heap grew") \
-  X(load_dirty, "pages opened writable at load: the region writes what it loads") \
-  X(readahead_async, "pages loaded in the background ahead of the program") \
-  X(evict_batches, "eviction batches (each: one write a run of slots)")      \
-  X(swap_write_errors, "pages whose write failed; they stayed resident")     \
-  X(swap_reads, "store reads (one a run of consecutive slots)")              \
-  X(swap_writes, "store writes (one a run of consecutive slots)")            \
-  X(swap_bytes_written, "bytes written to the swap file")                     \
-  X(swap_bytes_read, "bytes read from the swap file")                         \
-  X(swap_slots_in_use, "swap slots holding a page")                           \
-  X(swap_slots_high, "swap file size in slots (high-water mark)")            \
-  X(swap_direct_io, "1: the swap file bypasses the page cache (O_DIRECT)")  \
-  X(discards, "pages discarded by UPG_ADV_DONTNEED or unmap")                 \
-  X(pages_resident, "pages resident now")                                     \
-  X(pages_resident_peak, "most pages resident at once")                       \
-  X(pages_pinned, "pages pinned now")                                         \
-  X(frames, "frame budget in pages")                                          \
-  X(maps_in_use, "kernel mappings (VMAs) of the program's views")            \
-  X(maps_peak, "most kernel mappings at once")                                \
-  X(maps_limit, "mapping limit the runtime keeps under")                      \
-  X(maps_demotions, "pages protected early to stay under the map limit")     \
-  X(handler_ns, "total time in the fault handler, nanoseconds")              \
-  X(thrash_windows, "windows of faults judged thrashing (lib/thrash.c)")     \
-  X(thrash_warnings, "thrashing warnings printed to stderr")                 \
-  X(thrash_working_set, "median reuse distance of the last thrashing window, pages") \
-  X(trace_dropped, "trace records dropped while the trace's reader stalled") \
-  X(store_round_trips, "network store: pipelined rounds, one a node a call")  \
-  X(store_bytes_sent, "network store: bytes sent to its servers")             \
-  X(store_bytes_received, "network store: bytes received from its servers")   \
-  X(store_redirects, "network store: MOVED and ASK redirects followed")       \
-  X(store_retries, "network store: calls' rounds tried again")               \
-  X(store_failover_waits, "network store: calls that waited out a node's failure") \
+#define UPG_STATS_FIELDS(X)                                                               \
+  X(fault_zero, "first touch, zero-filled page")                                          \
+  X(fault_minor, "resident page re-mapped: reference bit set, no I/O")                    \
+  X(fault_write, "write to a clean resident page: marked dirty, no I/O")                  \
+  X(fault_major, "page read back from swap")                                              \
+  X(fault_wait, "fault that waited for another thread's load or evict")                   \
+  X(fault_invalid, "access outside every page passed to the program")                     \
+  X(evict_clean, "evicted without I/O (clean or never written)")                          \
+  X(evict_dirty, "evicted after writing to swap")                                         \
+  X(readahead_pages, "pages loaded ahead of a sequential fault")                          \
+  X(readahead_dirty, "pages opened writable at once: the run was written")                \
+  X(fresh_populated, "fresh heap pages made memory in batches as the heap grew")          \
+  X(load_dirty, "pages opened writable at load: the region writes what it loads")         \
+  X(readahead_async, "pages loaded in the background ahead of the program")               \
+  X(evict_batches, "eviction batches (each: one write a run of slots)")                   \
+  X(swap_write_errors, "pages whose write failed; they stayed resident")                  \
+  X(swap_reads, "store reads (one a run of consecutive slots)")                           \
+  X(swap_writes, "store writes (one a run of consecutive slots)")                         \
+  X(swap_bytes_written, "bytes written to the swap file")                                 \
+  X(swap_bytes_read, "bytes read from the swap file")                                     \
+  X(swap_slots_in_use, "swap slots holding a page")                                       \
+  X(swap_slots_high, "swap file size in slots (high-water mark)")                         \
+  X(swap_direct_io, "1: the swap file bypasses the page cache (O_DIRECT)")                \
+  X(discards, "pages discarded by UPG_ADV_DONTNEED or unmap")                             \
+  X(pages_resident, "pages resident now")                                                 \
+  X(pages_resident_peak, "most pages resident at once")                                   \
+  X(pages_pinned, "pages pinned now")                                                     \
+  X(frames, "frame budget in pages")                                                      \
+  X(maps_in_use, "kernel mappings (VMAs) of the program's views")                         \
+  X(maps_peak, "most kernel mappings at once")                                            \
+  X(maps_limit, "mapping limit the runtime keeps under")                                  \
+  X(maps_demotions, "pages protected early to stay under the map limit")                  \
+  X(handler_ns, "total time in the fault handler, nanoseconds")                           \
+  X(thrash_windows, "windows of faults judged thrashing (lib/thrash.c)")                  \
+  X(thrash_warnings, "thrashing warnings printed to stderr")                              \
+  X(thrash_working_set, "median reuse distance of the last thrashing window, pages")      \
+  X(trace_dropped, "trace records dropped while the trace's reader stalled")              \
+  X(store_round_trips, "network store: pipelined rounds, one a node a call")              \
+  X(store_bytes_sent, "network store: bytes sent to its servers")                         \
+  X(store_bytes_received, "network store: bytes received from its servers")               \
+  X(store_redirects, "network store: MOVED and ASK redirects followed")                   \
+  X(store_retries, "network store: calls' rounds tried again")                            \
+  X(store_failover_waits, "network store: calls that waited out a node's failure")        \
   X(store_seal_failures, "sealed pages that failed to open (altered, swapped, replayed)") \
-  X(fault_access_known, "1: the fault source tells reads from writes") \
-  X(tier_stored, "pages the compressed tier took in (pool or same-filled)")   \
-  X(tier_same_filled, "of those, pages of one repeated word, kept as the word") \
-  X(tier_rejected, "pages compressing worse than the threshold, sent below")  \
-  X(tier_overflow, "pages sent below because the pool had no room")           \
-  X(tier_pages, "pages in the pool now")                                       \
-  X(tier_payload_bytes, "compressed bytes in the pool now")                    \
-  X(tier_pool_bytes, "memory the pool holds now (frames lent to it)")          \
-  X(tier_pool_peak, "most memory the pool held at once")                       \
-  X(tier_hits, "pages a load found in the tier (pool or same-filled)")        \
-  X(tier_misses, "pages a load read from the store below the tier")          \
-  X(tier_writebacks, "pages the pool wrote to the store below, coldest first") \
-  X(tier_writeback_errors, "pages whose write-back failed; they stayed in the pool") \
-  X(tier_fault_under_16us, "faults served from the tier: under 16 us")        \
-  X(tier_fault_under_32us, "faults served from the tier: 16-32 us")           \
-  X(tier_fault_under_64us, "faults served from the tier: 32-64 us")           \
-  X(tier_fault_under_128us, "faults served from the tier: 64-128 us")         \
-  X(tier_fault_under_256us, "faults served from the tier: 128-256 us")        \
-  X(tier_fault_over_256us, "faults served from the tier: 256 us or more")     \
-  X(disk_fault_under_16us, "faults that read the store below: under 16 us")  \
-  X(disk_fault_under_32us, "faults that read the store below: 16-32 us")     \
-  X(disk_fault_under_64us, "faults that read the store below: 32-64 us")     \
-  X(disk_fault_under_128us, "faults that read the store below: 64-128 us")   \
-  X(disk_fault_under_256us, "faults that read the store below: 128-256 us")        \
+  X(fault_access_known, "1: the fault source tells reads from writes")                    \
+  X(tier_stored, "pages the compressed tier took in (pool or same-filled)")               \
+  X(tier_same_filled, "of those, pages of one repeated word, kept as the word")           \
+  X(tier_rejected, "pages compressing worse than the threshold, sent below")              \
+  X(tier_overflow, "pages sent below because the pool had no room")                       \
+  X(tier_pages, "pages in the pool now")                                                  \
+  X(tier_payload_bytes, "compressed bytes in the pool now")                               \
+  X(tier_pool_bytes, "memory the pool holds now (frames lent to it)")                     \
+  X(tier_pool_peak, "most memory the pool held at once")                                  \
+  X(tier_hits, "pages a load found in the tier (pool or same-filled)")                    \
+  X(tier_misses, "pages a load read from the store below the tier")                       \
+  X(tier_writebacks, "pages the pool wrote to the store below, coldest first")            \
+  X(tier_writeback_errors, "pages whose write-back failed; they stayed in the pool")      \
+  X(tier_fault_under_16us, "faults served from the tier: under 16 us")                    \
+  X(tier_fault_under_32us, "faults served from the tier: 16-32 us")                       \
+  X(tier_fault_under_64us, "faults served from the tier: 32-64 us")                       \
+  X(tier_fault_under_128us, "faults served from the tier: 64-128 us")                     \
+  X(tier_fault_under_256us, "faults served from the tier: 128-256 us")                    \
+  X(tier_fault_over_256us, "faults served from the tier: 256 us or more")                 \
+  X(disk_fault_under_16us, "faults that read the store below: under 16 us")               \
+  X(disk_fault_under_32us, "faults that read the store below: 16-32 us")                  \
+  X(disk_fault_under_64us, "faults that read the store below: 32-64 us")                  \
+  X(disk_fault_under_128us, "faults that read the store below: 64-128 us")                \
+  X(disk_fault_under_256us, "faults that read the store below: 128-256 us")               \
   X(disk_fault_over_256us, "faults that read the store below: 256 us or more")
 
 #define UPG_LATENCY_BUCKETS 32 /* bucket i: latency in [2^i, 2^(i+1)) ns */
@@ -267,7 +265,8 @@ typedef struct upg_stats {
   UPG_STATS_FIELDS(UPG_STATS_FIELD_)
 #undef UPG_STATS_FIELD_
 } upg_stats_t;
-#define UPG_STATS_INIT {.size = sizeof(upg_stats_t)}
+#define UPG_STATS_INIT \
+  { .size = sizeof(upg_stats_t) }
 
 /* Snapshot of the counters into *out, whose `size` the caller has set
  * (upg_stats_t s = UPG_STATS_INIT); UPG_EINVAL when it is smaller than the
@@ -280,15 +279,15 @@ UPG_EXTERN void upg_stats_print(FILE *out);
 /* The page-table entry of the page holding `addr`. */
 enum { UPG_PROT_NONE = 0, UPG_PROT_READ = 1, UPG_PROT_RW = 2 };
 typedef struct upg_page_info {
-  int present;        /* resident in a frame */
-  int modified;       /* dirty: differs from its swap copy, or has none */
-  int referenced;     /* touched since the replacement hand last passed */
-  int prot;           /* UPG_PROT_*: the program's current access */
-  int pinned;         /* pin count */
-  int busy;           /* being loaded or evicted right now */
-  int64_t swap_slot;  /* slot holding a copy, or -1 */
-  size_t page_size;   /* paging unit */
-  void *page;         /* start of the page */
+  int present;       /* resident in a frame */
+  int modified;      /* dirty: differs from its swap copy, or has none */
+  int referenced;    /* touched since the replacement hand last passed */
+  int prot;          /* UPG_PROT_*: the program's current access */
+  int pinned;        /* pin count */
+  int busy;          /* being loaded or evicted right now */
+  int64_t swap_slot; /* slot holding a copy, or -1 */
+  size_t page_size;  /* paging unit */
+  void *page;        /* start of the page */
 } upg_page_info_t;
 UPG_EXTERN int upg_page_info(const void *addr, upg_page_info_t *out);
 

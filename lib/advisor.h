@@ -37,8 +37,8 @@ typedef struct upg__advice {
 
 /* One load as the advisor plans it and then hears of it. */
 typedef struct upg__load_plan {
-  size_t page;  /* the page the load is for */
-  int major;    /* that page has a copy in the store */
+  size_t page; /* the page the load is for */
+  int major;   /* that page has a copy in the store */
   /* Set by plan: the pages from `page` on the load may take, and whether
    * the region is a heap growing in order. */
   size_t window;
@@ -55,10 +55,10 @@ typedef struct upg__load_done {
 
 /* What the pager does with a loaded window once it is open. */
 typedef struct upg__load_next {
-  size_t marker;  /* the page left closed whose touch asks for the next
+  size_t marker; /* the page left closed whose touch asks for the next
                      window (prefetch.c), or first + kept: none */
-  int populate;   /* a growing heap's window: its memory made now */
-  int downwards;  /* which end the heap grows from: populate from the other */
+  int populate;  /* a growing heap's window: its memory made now */
+  int downwards; /* which end the heap grows from: populate from the other */
 } upg__load_next_t;
 
 typedef struct upg__advisor {
@@ -71,8 +71,7 @@ typedef struct upg__advisor {
   /* A load that succeeded: the protection pages [first, first+kept) open
    * with. *presumed says they open writable though not known written: the
    * pager marks them dirty, so they are written back when they leave. */
-  uint32_t (*open_prot)(upg__region_t *r, size_t first, size_t kept, int all_fresh,
-                        int *presumed);
+  uint32_t (*open_prot)(upg__region_t *r, size_t first, size_t kept, int all_fresh, int *presumed);
   /* After every load, failed or not: notes the window, and says where its
    * marker goes and whether its memory is made now. */
   upg__load_next_t (*loaded)(upg__region_t *r, const upg__load_plan_t *plan,

@@ -30,16 +30,14 @@ static int lz4_ctx_init(void *mem, size_t bytes, upg__codec_ctx_t **out) {
   return 0;
 }
 
-static size_t lz4_compress(upg__codec_ctx_t *c, const void *src, size_t n, void *dst,
-                           size_t cap) {
+static size_t lz4_compress(upg__codec_ctx_t *c, const void *src, size_t n, void *dst, size_t cap) {
   int size = LZ4_compress_fast_extState(c, src, dst, (int)n, (int)cap, 1);
   return size > 0 ? (size_t)size : 0;
 }
 
 /* LZ4_decompress_safe never reads or writes out of its bounds, whatever
  * the input: a corrupt object ends in a short or failed result. */
-static int lz4_decompress(upg__codec_ctx_t *c, const void *src, size_t n, void *dst,
-                          size_t page) {
+static int lz4_decompress(upg__codec_ctx_t *c, const void *src, size_t n, void *dst, size_t page) {
   (void)c;
   int got = LZ4_decompress_safe(src, dst, (int)n, (int)page);
   return got >= 0 && (size_t)got == page ? 0 : -EBADMSG;
@@ -85,14 +83,12 @@ static int zstd_ctx_init(void *mem, size_t bytes, upg__codec_ctx_t **out) {
   return 0;
 }
 
-static size_t zstd_compress(upg__codec_ctx_t *c, const void *src, size_t n, void *dst,
-                            size_t cap) {
+static size_t zstd_compress(upg__codec_ctx_t *c, const void *src, size_t n, void *dst, size_t cap) {
   size_t size = ZSTD_compress2(((zstd_pair_t *)c)->cctx, dst, cap, src, n);
   return ZSTD_isError(size) ? 0 : size;
 }
 
-static int zstd_decompress(upg__codec_ctx_t *c, const void *src, size_t n, void *dst,
-                           size_t page) {
+static int zstd_decompress(upg__codec_ctx_t *c, const void *src, size_t n, void *dst, size_t page) {
   size_t got = ZSTD_decompressDCtx(((zstd_pair_t *)c)->dctx, dst, page, src, n);
   return !ZSTD_isError(got) && got == page ? 0 : -EBADMSG;
 }

@@ -52,6 +52,4 @@ size_t upg__evictor_refill(size_t free_soon) {
 
 void upg__evictor_kick(void) { upg__worker_wake(&upg__rt.evictor.worker); }
 
-size_t upg__evictor_sync_batch(void) {
-  return clamp(upg__rt.nframes / 64, 1, SYNC_BATCH_MAX);
-}
+size_t upg__evictor_sync_batch(void) { return clamp(upg__rt.nframes / 64, 1, SYNC_BATCH_MAX); }

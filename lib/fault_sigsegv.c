@@ -56,10 +56,10 @@ static void *next_or(const char *name, void *linked) {
  * on its way, and under the preload malloc is the paged heap. */
 __attribute__((constructor(101))) static void resolve_real(void) {
   if (real.sigaction != NULL) return;
-  *(void **)&real.install_handler =
-      next_or("sigsegv_install_handler", (void *)sigsegv_install_handler);
-  *(void **)&real.deinstall_handler =
-      next_or("sigsegv_deinstall_handler", (void *)sigsegv_deinstall_handler);
+  *(void **)&real.install_handler = next_or("sigsegv_install_handler",
+                                            (void *)sigsegv_install_handler);
+  *(void **)&real.deinstall_handler = next_or("sigsegv_deinstall_handler",
+                                              (void *)sigsegv_deinstall_handler);
   *(void **)&real.sigaction = next_or("sigaction", (void *)sigaction);
 }
 

@@ -39,7 +39,7 @@ typedef struct victim {
   upg__region_t *region;
   size_t page;
   uint32_t frame;
-  int dirty;         /* to be written: its copy in the store is stale */
+  int dirty;          /* to be written: its copy in the store is stale */
   upg__handle_t slot; /* the copy written, for a dirty victim */
   int rc;             /* 0, or why the page stays resident */
 } victim_t;
@@ -187,8 +187,7 @@ static int frame_test_clear_referenced(void *ctx, size_t frame) {
   return 1;
 }
 
-static const upg__policy_env_t policy_env = {frame_evictable, frame_test_clear_referenced,
-                                             NULL};
+static const upg__policy_env_t policy_env = {frame_evictable, frame_test_clear_referenced, NULL};
 
 static int victim_before(const void *pa, const void *pb) {
   const victim_t *a = pa, *b = pb;
@@ -371,8 +370,7 @@ static int batch_has_writes(const batch_t *b) {
 /* After the write and the holes of victims [first, end): those that left
  * become absent and their frames free; those whose write failed stay.
  * Returns the frames freed. */
-static long settle_victims(batch_t *b, size_t first, size_t end, size_t *failed,
-                           int *last_error) {
+static long settle_victims(batch_t *b, size_t first, size_t end, size_t *failed, int *last_error) {
   upg__rt.busy_frames -= end - first;
   uint32_t freed_frames[MAX_BATCH];
   size_t freed = 0;

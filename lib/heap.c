@@ -41,8 +41,8 @@ static int load_private_mimalloc(void) {
   void *lib = dlopen("libmimalloc.so.2", RTLD_NOW | RTLD_LOCAL);
   if (lib == NULL)
     return upg__fail(UPG_ENOENT, "cannot load libmimalloc.so.2 for the paged heap: %s", dlerror());
-#define LOAD_(field, symbol)                                                   \
-  if ((*(void **)&mi_private.field = dlsym(lib, symbol)) == NULL)              \
+#define LOAD_(field, symbol)                                      \
+  if ((*(void **)&mi_private.field = dlsym(lib, symbol)) == NULL) \
     return upg__fail(UPG_ENOENT, "libmimalloc.so.2 lacks %s", symbol);
   LOAD_(malloc, "mi_malloc")
   LOAD_(calloc, "mi_calloc")

@@ -20,8 +20,8 @@ typedef struct upg__mi {
   void *(*malloc_aligned)(size_t size, size_t alignment);
   void (*free)(void *p);
   size_t (*usable_size)(const void *p);
-  bool (*manage_os_memory)(void *start, size_t size, bool is_committed, bool is_large,
-                           bool is_zero, int numa_node);
+  bool (*manage_os_memory)(void *start, size_t size, bool is_committed, bool is_large, bool is_zero,
+                           int numa_node);
   void (*option_set)(mi_option_t option, long value);
 } upg__mi_t;
 
@@ -43,7 +43,7 @@ enum {
   UPG__HEAP_STARTING = 1,
   UPG__HEAP_READY = 2,
   UPG__HEAP_FAILED = 3,
-  UPG__HEAP_LOST = 4, /* a child of fork(): the parent's heap is not mapped here */
+  UPG__HEAP_LOST = 4,  /* a child of fork(): the parent's heap is not mapped here */
   UPG__HEAP_CLOSED = 5 /* upg_shutdown unmapped it */
 };
 extern _Atomic int upg__heap_state;

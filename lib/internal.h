@@ -31,10 +31,10 @@ typedef struct upg__config {
   int uffd_thread; /* the uffd source takes faults in a handler thread */
   const upg__policy_ops_t *policy;
   const struct upg__store_class *store;
-  char store_url[1024];  /* UPAGER_STORE when it names a server: redis://... */
+  char store_url[1024]; /* UPAGER_STORE when it names a server: redis://... */
   char store_auth_file[PATH_MAX];
   uint64_t store_timeout_ms; /* how long a store call retries across a failover */
-  int encrypt;           /* seal the swap file's pages too */
+  int encrypt;               /* seal the swap file's pages too */
   const struct upg__fault_source *source;
   const struct upg__codec *codec; /* the compressed tier's, NULL when off */
   size_t compress_pool;           /* percent of the budget */
@@ -71,15 +71,14 @@ typedef struct upg__counters {
   /* What they count, for the report: set by upg__stats_reset. */
   size_t page_size;
   const char *policy;
-  const char *source; /* the fault source's name */
+  const char *source;  /* the fault source's name */
   _Atomic int serving; /* upg_stats answers: a runtime runs */
 } upg__counters_t;
 extern upg__counters_t upg__counters;
 
 #define UPG__COUNT(field, n) \
   atomic_fetch_add_explicit(&upg__counters.field, (n), memory_order_relaxed)
-#define UPG__SET(field, v) \
-  atomic_store_explicit(&upg__counters.field, (v), memory_order_relaxed)
+#define UPG__SET(field, v) atomic_store_explicit(&upg__counters.field, (v), memory_order_relaxed)
 #define UPG__GET(field) atomic_load_explicit(&upg__counters.field, memory_order_relaxed)
 void upg__stats_fault_latency(uint64_t ns);
 /* Files a major fault's latency under where its page came from: memory
@@ -120,7 +119,7 @@ typedef struct upg__store upg__store_t;
 typedef uint32_t upg__handle_t;
 #define UPG__NO_HANDLE 0u
 
-#define UPG__STORE_VERSION 1    /* the table's layout below */
+#define UPG__STORE_VERSION 1      /* the table's layout below */
 #define UPG__STORE_SIGNAL_SAFE 1u /* may serve a fault: upg_init refuses others */
 
 typedef struct upg__store_methods {
@@ -142,8 +141,7 @@ typedef struct upg__store_methods {
    * cannot now (another in flight: one at a time), and the caller uses get;
    * read_done says whether it has ended; read_end waits for it and returns
    * its result. iov stays valid until read_end. */
-  int (*read_begin)(upg__store_t *s, const upg__handle_t *handles, const struct iovec *iov,
-                    int n);
+  int (*read_begin)(upg__store_t *s, const upg__handle_t *handles, const struct iovec *iov, int n);
   int (*read_done)(upg__store_t *s);
   int (*read_end)(upg__store_t *s);
   /* Optional: gives the space of copies released since the last call back
@@ -242,7 +240,7 @@ typedef struct upg__resp {
   struct iovec out[UPG__RESP_IOV];
 } upg__resp_t;
 typedef struct upg__resp_reply {
-  char type;      /* '+', '-', ':', '$' or '*' */
+  char type;        /* '+', '-', ':', '$' or '*' */
   const char *text; /* '+' and '-': the line, valid until the next read */
   size_t len;
   int64_t number; /* ':', and the length of '$' (-1: nil) and '*' */
@@ -324,9 +322,9 @@ extern upg__tier_plan_t upg__tier_faults;
 
 /* ---- slots.c: the file store's slots, page-sized, in runs --------------*/
 typedef struct upg__slots {
-  uint64_t *used;  /* bitmap: bit s set while slot s holds (or awaits) a page */
-  uint32_t high;   /* highest slot handed out: the file's extent */
-  uint32_t cursor; /* next-fit: where the search for free slots resumes */
+  uint64_t *used;                    /* bitmap: bit s set while slot s holds (or awaits) a page */
+  uint32_t high;                     /* highest slot handed out: the file's extent */
+  uint32_t cursor;                   /* next-fit: where the search for free slots resumes */
   uint32_t released_lo, released_hi; /* slots released since the last give-back */
   int uncounted; /* a layer's handles over a store's own: not in the swap counters */
 } upg__slots_t;
@@ -351,11 +349,11 @@ void upg__slots_give_back(upg__slots_t *sl, uint32_t min_slots,
  * and fails as these say (set them before init; they are read at each
  * call). */
 typedef struct upg__faulty_plan {
-  _Atomic int fail_puts;   /* n: every nth put answers -ENOSPC, 1 every one */
-  _Atomic int fail_gets;   /* every get answers -EIO */
-  _Atomic int eintr_every; /* n: every nth put and get answers -EINTR first */
+  _Atomic int fail_puts;    /* n: every nth put answers -ENOSPC, 1 every one */
+  _Atomic int fail_gets;    /* every get answers -EIO */
+  _Atomic int eintr_every;  /* n: every nth put and get answers -EINTR first */
   _Atomic int corrupt_gets; /* every get flips the first byte of each page */
-  _Atomic int give_backs;  /* out: give-backs asked of the store */
+  _Atomic int give_backs;   /* out: give-backs asked of the store */
 } upg__faulty_plan_t;
 extern upg__faulty_plan_t upg__faulty;
 
@@ -386,13 +384,11 @@ enum {
 typedef struct upg__pte {
   _Atomic uint32_t word;
   upg__handle_t slot; /* the store's handle of its copy, or UPG__NO_SLOT */
-  uint32_t frame; /* valid while LOADING, RESIDENT or EVICTING */
+  uint32_t frame;     /* valid while LOADING, RESIDENT or EVICTING */
 } upg__pte_t;
 
 static inline uint32_t upg__pte_state(uint32_t w) { return w & UPG__STATE_MASK; }
-static inline uint32_t upg__pte_prot(uint32_t w) {
-  return (w & UPG__PROT_MASK) >> UPG__PROT_SHIFT;
-}
+static inline uint32_t upg__pte_prot(uint32_t w) { return (w & UPG__PROT_MASK) >> UPG__PROT_SHIFT; }
 static inline uint32_t upg__pte_pins(uint32_t w) { return w >> UPG__PIN_SHIFT; }
 
 typedef struct upg__region upg__region_t;
@@ -410,12 +406,12 @@ int upg__pte_run_has_prot(const upg__region_t *r, size_t first, size_t n, uint32
 
 /* ---- region.c ----------------------------------------------------------*/
 struct upg__region {
-  char *base;      /* the program's view: its access follows page state */
-  void *view;      /* the fault source's own state for the region */
+  char *base; /* the program's view: its access follows page state */
+  void *view; /* the fault source's own state for the region */
   size_t len;
   size_t npages;
   upg__pte_t *pte;
-  uint64_t *touched; /* a bit a chunk of pages any of which was ever given a
+  uint64_t *touched;    /* a bit a chunk of pages any of which was ever given a
                         frame or unmapped: elsewhere every entry is zero */
   upg__advice_t advice; /* what the advisor learnt of it (advisor.h) */
   uint16_t id;
@@ -450,9 +446,9 @@ typedef struct upg__frame {
  * tables are frames.c's own types, made by upg__frames_create and freed by
  * upg__frames_destroy. */
 typedef struct upg__frames_part {
-  size_t in_flight;                /* victims of batches not yet settled */
-  struct upg__flight *flight;      /* the batches in flight to the writer */
-  struct upg__pending *pending;    /* pages whose bit was cleared, to close */
+  size_t in_flight;             /* victims of batches not yet settled */
+  struct upg__flight *flight;   /* the batches in flight to the writer */
+  struct upg__pending *pending; /* pages whose bit was cleared, to close */
 } upg__frames_part_t;
 
 int upg__frames_create(size_t nframes);
@@ -612,10 +608,10 @@ typedef struct upg__trace_part {
   int fd;
   uint64_t start_ns;
   upg_trace_record_t *buffers[2];
-  int filling;          /* under the lock: the buffer records go to */
-  size_t buffered;      /* under the lock: records in it */
-  _Atomic int full;     /* the buffer waiting for its write, plus one; 0: none */
-  _Atomic int writing;  /* a thread is writing the full one */
+  int filling;         /* under the lock: the buffer records go to */
+  size_t buffered;     /* under the lock: records in it */
+  _Atomic int full;    /* the buffer waiting for its write, plus one; 0: none */
+  _Atomic int writing; /* a thread is writing the full one */
 } upg__trace_part_t;
 
 int upg__trace_open(const char *path);
@@ -684,9 +680,9 @@ void upg__thrash_reset(void);
 enum { UPG__ACCESS_UNKNOWN = 0, UPG__ACCESS_READ = 1, UPG__ACCESS_WRITE = 2 };
 
 typedef struct upg__fault_source {
-  int version;   /* UPG__FAULT_SOURCE_VERSION */
+  int version; /* UPG__FAULT_SOURCE_VERSION */
   const char *name;
-  unsigned caps; /* UPG__SOURCE_* */
+  unsigned caps;    /* UPG__SOURCE_* */
   uint8_t trace_id; /* names it in upt trace headers (docs/upt.md) */
   /* Starts and stops delivering faults; without the lock. */
   int (*install)(const upg__config_t *cfg);
@@ -788,7 +784,7 @@ typedef struct upg__uffd {
   int pidfd;    /* this process, for process_madvise; -1 without */
   char *frames; /* the frame area: frame f's load is read at f pages in */
   size_t frames_len;
-  char *zeros;  /* never written: a run of zero pages to copy from */
+  char *zeros; /* never written: a run of zero pages to copy from */
   size_t zeros_len;
 } upg__uffd_t;
 extern upg__uffd_t upg__uffd;
@@ -826,16 +822,16 @@ typedef struct upg__runtime {
 
   upg__frame_t *frames;
   size_t nframes;
-  uint32_t *free_frames; /* a stack of the free frames below next_unused */
-  size_t free_count;     /* free frames: those stacked, and all from next_unused */
-  size_t next_unused;    /* frames from here up were never handed out */
+  uint32_t *free_frames;           /* a stack of the free frames below next_unused */
+  size_t free_count;               /* free frames: those stacked, and all from next_unused */
+  size_t next_unused;              /* frames from here up were never handed out */
   _Atomic uint32_t frames_event;   /* futex: bumped when frames free up */
   _Atomic uint32_t frames_waiters; /* faults sleeping on frames_event */
-  size_t busy_frames; /* LOADING or EVICTING */
-  uint32_t *lent_frames; /* a stack of the frames lent to the tier's pool */
-  _Atomic size_t lent_count; /* read by the tier without the lock: it only grows meanwhile */
-  size_t lend_owed;          /* frames the tier asked for that were not free */
-  size_t lend_cancelled;     /* owed frames a fault took back, for the tier to forget */
+  size_t busy_frames;              /* LOADING or EVICTING */
+  uint32_t *lent_frames;           /* a stack of the frames lent to the tier's pool */
+  _Atomic size_t lent_count;       /* read by the tier without the lock: it only grows meanwhile */
+  size_t lend_owed;                /* frames the tier asked for that were not free */
+  size_t lend_cancelled;           /* owed frames a fault took back, for the tier to forget */
   size_t pinned_pages;
   const upg__policy_ops_t *policy;
   void *policy_state;

@@ -185,8 +185,7 @@ static int wait_ready(int fd, short events, int timeout_ms) {
 int upg__os_tcp_connect(uint32_t ip, uint16_t port, int timeout_ms) {
   int fd = (int)SYS3(SYS_socket, AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return fd;
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port),
-                           .sin_addr = {htonl(ip)}};
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr = {htonl(ip)}};
   int one = 1, rc = (int)SYS3(SYS_connect, fd, &sa, sizeof sa);
   if (rc == -EINPROGRESS && (rc = wait_ready(fd, POLLOUT, timeout_ms)) == 0) {
     int err = 0;
@@ -194,8 +193,8 @@ int upg__os_tcp_connect(uint32_t ip, uint16_t port, int timeout_ms) {
     rc = (int)sys6(SYS_getsockopt, fd, SOL_SOCKET, SO_ERROR, (long)&err, (long)&len, 0);
     if (rc == 0) rc = -err;
   }
-  if (rc == 0) rc = status(sys6(SYS_setsockopt, fd, IPPROTO_TCP, TCP_NODELAY, (long)&one,
-                                sizeof one, 0));
+  if (rc == 0)
+    rc = status(sys6(SYS_setsockopt, fd, IPPROTO_TCP, TCP_NODELAY, (long)&one, sizeof one, 0));
   if (rc != 0) {
     upg__os_close(fd);
     return rc;

@@ -256,17 +256,14 @@ static int make_resident(upg__region_t *r, size_t page, int access, int *loaded)
   *loaded = -1;
   for (;;) {
     switch (upg__pte_state(atomic_load(&pte->word))) {
-      case UPG__RESIDENT:
-        return 0;
-      case UPG__UNMAPPED:
-        return UPG_ENOTREGION;
+      case UPG__RESIDENT: return 0;
+      case UPG__UNMAPPED: return UPG_ENOTREGION;
       case UPG__ABSENT: {
         int rc = load(r, page, 0, access, loaded);
         if (rc != 0) return rc;
         break;
       }
-      default: /* loading or evicting in another thread */
-        upg__pte_wait(pte);
+      default: /* loading or evicting in another thread */ upg__pte_wait(pte);
     }
   }
 }

@@ -40,8 +40,10 @@ static void fifo_destroy(void *state) {
 static void fifo_unlink(fifo_state_t *f, size_t frame) {
   if (!f->linked[frame]) return;
   size_t p = f->prev[frame], n = f->next[frame];
-  if (p == NIL) f->head = n; else f->next[p] = n;
-  if (n == NIL) f->tail = p; else f->prev[n] = p;
+  if (p == NIL) f->head = n;
+  else f->next[p] = n;
+  if (n == NIL) f->tail = p;
+  else f->prev[n] = p;
   f->linked[frame] = 0;
 }
 
@@ -50,7 +52,8 @@ static void fifo_loaded(void *state, size_t frame) {
   fifo_unlink(f, frame);
   f->prev[frame] = f->tail;
   f->next[frame] = NIL;
-  if (f->tail == NIL) f->head = frame; else f->next[f->tail] = frame;
+  if (f->tail == NIL) f->head = frame;
+  else f->next[f->tail] = frame;
   f->tail = frame;
   f->linked[frame] = 1;
 }

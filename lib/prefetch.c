@@ -21,10 +21,8 @@ static int prefetch_step(void) {
   p->head = (p->head + 1) % QUEUE_LEN;
   p->count--;
   if (req.page == SIZE_MAX) return 1;
-  if (req.populate > 0)
-    upg__page_populate(req.region, req.page, req.populate, req.downwards);
-  else
-    upg__page_prefetch(req.region, req.page);
+  if (req.populate > 0) upg__page_populate(req.region, req.page, req.populate, req.downwards);
+  else upg__page_prefetch(req.region, req.page);
   return 1;
 }
 

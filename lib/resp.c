@@ -144,10 +144,11 @@ int upg__resp_read(upg__resp_t *c, upg__resp_reply_t *r) {
   r->len = len - 1;
   r->number = 0;
   switch (r->type) {
-    case '+': case '-': return 0;
-    case ':': case '$': case '*':
-      r->number = parse_number(line + 1, len - 1);
-      return 0;
+    case '+':
+    case '-': return 0;
+    case ':':
+    case '$':
+    case '*': r->number = parse_number(line + 1, len - 1); return 0;
   }
   return -EPROTO;
 }

@@ -36,7 +36,8 @@ void upg__unlock(void) { pthread_mutex_unlock(&upg__rt.lock); }
 void upg__lock_yield(void) {
   if (atomic_load(&upg__rt.lock_waiters) == 0) return;
   upg__unlock();
-  for (int spins = 0; spins < 16 && atomic_load(&upg__rt.lock_waiters) > 0; spins++) upg__os_yield();
+  for (int spins = 0; spins < 16 && atomic_load(&upg__rt.lock_waiters) > 0; spins++)
+    upg__os_yield();
   upg__lock();
 }
 
@@ -137,9 +138,11 @@ static int start(const upg_options_t *opt) {
   if ((rc = upg__store_open(&cfg, &upg__rt.store)) != 0) {
     if (*upg__store_why) /* the store said why, and its code says what */
       rc = upg__fail(rc < -4000 || rc == UPG_EACCES ? rc : UPG_ESTORE,
-                     "cannot open the %s store (UPAGER_STORE): %s", cfg.store->name, upg__store_why);
+                     "cannot open the %s store (UPAGER_STORE): %s", cfg.store->name,
+                     upg__store_why);
     else
-      rc = upg__fail(UPG_ESWAPDIR, "cannot open the %s store in '%s' (UPAGER_STORE, UPAGER_SWAP_DIR): %s",
+      rc = upg__fail(UPG_ESWAPDIR,
+                     "cannot open the %s store in '%s' (UPAGER_STORE, UPAGER_SWAP_DIR): %s",
                      cfg.store->name, cfg.swap_dir, strerror(-rc));
     goto no_swap;
   }

@@ -73,8 +73,8 @@ void upg__seal(const void *in, void *out, size_t len, uint64_t id, uint64_t vers
     return;
   }
   make_nonce(version, nonce, sizeof nonce);
-  crypto_aead_xchacha20poly1305_ietf_encrypt_detached(out, tag, NULL, in, len, ad, sizeof ad,
-                                                      NULL, nonce, key->key);
+  crypto_aead_xchacha20poly1305_ietf_encrypt_detached(out, tag, NULL, in, len, ad, sizeof ad, NULL,
+                                                      nonce, key->key);
 }
 
 int upg__seal_open(void *buf, size_t len, uint64_t id, uint64_t version,

@@ -28,7 +28,8 @@ void upg__stats_fault_latency(uint64_t ns) {
 }
 
 _Static_assert(offsetof(upg__counters_t, tier_fault_over_256us) -
-                       offsetof(upg__counters_t, tier_fault_under_16us) == 5 * sizeof(uint64_t) &&
+                           offsetof(upg__counters_t, tier_fault_under_16us) ==
+                       5 * sizeof(uint64_t) &&
                    offsetof(upg__counters_t, disk_fault_over_256us) -
                            offsetof(upg__counters_t, disk_fault_under_16us) ==
                        5 * sizeof(uint64_t),
@@ -59,12 +60,10 @@ int upg_stats(upg_stats_t *out) {
   size_t size = out->size;
   if (size < FIXED_BYTES) return UPG_EINVAL;
   if (size > sizeof snap) size = sizeof snap; /* a newer caller: the rest stays */
-#define UPG__SNAP_(name, text) \
-  snap.name = UPG__GET(name);
+#define UPG__SNAP_(name, text) snap.name = UPG__GET(name);
   UPG_STATS_FIELDS(UPG__SNAP_)
 #undef UPG__SNAP_
-  for (int i = 0; i < UPG_LATENCY_BUCKETS; i++)
-    snap.latency_hist[i] = UPG__GET(latency_hist[i]);
+  for (int i = 0; i < UPG_LATENCY_BUCKETS; i++) snap.latency_hist[i] = UPG__GET(latency_hist[i]);
   snap.page_size = upg__counters.page_size;
   snap.size = size;
   memcpy(out, &snap, size); /* out may be paged memory: written outside any lock */
@@ -80,20 +79,20 @@ static void print_histogram(FILE *out, const upg_stats_t *s) {
     if (s->latency_hist[i] == 0) continue;
     double lo = (double)(1ull << i) / 1000.0;
     int bar = (int)(40 * s->latency_hist[i] / total);
-    fprintf(out, "    %9.1f us .. %9.1f us %10" PRIu64 " %.*s\n", lo, lo * 2,
-            s->latency_hist[i], bar > 0 ? bar : 1, "########################################");
+    fprintf(out, "    %9.1f us .. %9.1f us %10" PRIu64 " %.*s\n", lo, lo * 2, s->latency_hist[i],
+            bar > 0 ? bar : 1, "########################################");
   }
 }
 
 void upg_stats_print(FILE *out) {
   upg_stats_t s = UPG_STATS_INIT;
   if (upg_stats(&s) != 0) return;
-  fprintf(out, "upager stats: policy %s, fault source %s, page %" PRIu64 " bytes, budget %" PRIu64
+  fprintf(out,
+          "upager stats: policy %s, fault source %s, page %" PRIu64 " bytes, budget %" PRIu64
           " frames (%" PRIu64 " KiB)\n",
           upg__counters.policy, upg__counters.source, s.page_size, s.frames,
           s.frames * s.page_size / 1024);
-#define UPG__PRINT_(name, text) \
-  fprintf(out, "  %-20s %14" PRIu64 "  %s\n", #name, s.name, text);
+#define UPG__PRINT_(name, text) fprintf(out, "  %-20s %14" PRIu64 "  %s\n", #name, s.name, text);
   UPG_STATS_FIELDS(UPG__PRINT_)
 #undef UPG__PRINT_
   print_histogram(out, &s);

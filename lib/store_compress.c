@@ -47,15 +47,15 @@ enum { E_FREE, E_SAME, E_POOL, E_LOWER };
 
 typedef struct entry {
   uint8_t kind;
-  uint8_t writing;  /* E_POOL being written back: it stays until that ends */
-  uint8_t released; /* released while writing: freed when the write ends */
-  uint32_t size;    /* E_POOL: compressed bytes */
-  uint32_t check;   /* E_POOL: XXH32 of those bytes */
+  uint8_t writing;     /* E_POOL being written back: it stays until that ends */
+  uint8_t released;    /* released while writing: freed when the write ends */
+  uint32_t size;       /* E_POOL: compressed bytes */
+  uint32_t check;      /* E_POOL: XXH32 of those bytes */
   uint32_t prev, next; /* E_POOL: the age list, oldest first; E_FREE: the free list */
   union {
-    uint64_t word;        /* E_SAME */
-    upg__zloc_t at;       /* E_POOL */
-    upg__handle_t lower;  /* E_LOWER */
+    uint64_t word;       /* E_SAME */
+    upg__zloc_t at;      /* E_POOL */
+    upg__handle_t lower; /* E_LOWER */
   } u;
 } entry_t;
 
@@ -70,19 +70,19 @@ typedef struct tier {
   upg__store_t *lower;
   const upg__codec_t *codec;
   size_t page, threshold;
-  pid_t pid; /* the process whose writer thread it is */
+  pid_t pid;            /* the process whose writer thread it is */
   pthread_mutex_t lock; /* the table, the pool, the frame counts */
   entry_t *e;
   uint32_t high, free_head; /* handles from high up were never used */
   uint32_t oldest, newest;  /* the age list of objects in the pool */
   upg__zpool_t *pool;
-  size_t cap;        /* frames the tier may hold: objects and write-back buffers */
-  size_t object_cap; /* of those, what objects may take */
+  size_t cap;           /* frames the tier may hold: objects and write-back buffers */
+  size_t object_cap;    /* of those, what objects may take */
   size_t writeback_max; /* the buffers' pages: the most one write-back moves */
-  size_t asked;      /* frames asked of frames.c and not given back: lent or owed */
-  size_t buffered;   /* the write-back's pages in use */
-  size_t payload;    /* bytes of the objects in the pool */
-  size_t objects;    /* and how many there are */
+  size_t asked;         /* frames asked of frames.c and not given back: lent or owed */
+  size_t buffered;      /* the write-back's pages in use */
+  size_t payload;       /* bytes of the objects in the pool */
+  size_t objects;       /* and how many there are */
   codec_slot_t slot[NCTX];
   void *ctx_mem;
   size_t ctx_bytes;
@@ -269,7 +269,8 @@ static uint32_t store_page(tier_t *t, const void *page) {
   uint64_t word;
   uint32_t h;
   if (same_filled(page, t->page, &word)) {
-    if ((h = keep_word(t, word)) != NONE) UPG__COUNT(tier_stored, 1), UPG__COUNT(tier_same_filled, 1);
+    if ((h = keep_word(t, word)) != NONE)
+      UPG__COUNT(tier_stored, 1), UPG__COUNT(tier_same_filled, 1);
     return h;
   }
   if (no_room(t)) {
@@ -355,8 +356,7 @@ static int get_from_tier(tier_t *t, uint32_t h, void *dst, upg__handle_t *lower)
   return x.kind == E_SAME || x.kind == E_POOL;
 }
 
-static int tier_get(upg__store_t *s, const upg__handle_t *handles, const struct iovec *iov,
-                    int n) {
+static int tier_get(upg__store_t *s, const upg__handle_t *handles, const struct iovec *iov, int n) {
   tier_t *t = (tier_t *)s;
   struct iovec below[UPG__IOV_MAX];
   upg__handle_t lower[UPG__IOV_MAX];
@@ -587,8 +587,11 @@ static int tier_open(const upg__config_t *cfg, upg__store_t *below, upg__store_t
     below->methods->close(below);
     return -ENOMEM;
   }
-  *t = (tier_t){.base = {&tier_methods}, .lower = below, .codec = cfg->codec,
-                .page = cfg->page_size, .threshold = cfg->compress_threshold,
+  *t = (tier_t){.base = {&tier_methods},
+                .lower = below,
+                .codec = cfg->codec,
+                .page = cfg->page_size,
+                .threshold = cfg->compress_threshold,
                 .pid = upg__os_getpid()};
   int rc = tier_start(t, cfg);
   if (rc != 0) {

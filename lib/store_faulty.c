@@ -10,7 +10,7 @@ typedef struct faulty_store {
   upg__store_t base;
   upg__store_t *lower;
   _Atomic int puts, interrupts; /* calls so far, to fail every nth */
-  const struct iovec *reading; /* the lower store's background read */
+  const struct iovec *reading;  /* the lower store's background read */
   int reading_n;
 } faulty_store_t;
 
@@ -63,8 +63,8 @@ static void faulty_close(upg__store_t *s) {
 }
 
 /* The lower store's background read; its result fails as a get's does. */
-static int faulty_read_begin(upg__store_t *s, const upg__handle_t *handles,
-                             const struct iovec *iov, int n) {
+static int faulty_read_begin(upg__store_t *s, const upg__handle_t *handles, const struct iovec *iov,
+                             int n) {
   const upg__store_methods_t *m = lower(s)->methods;
   if (m->read_begin == NULL) return -ENOTSUP;
   int rc = m->read_begin(lower(s), handles, iov, n);
@@ -72,9 +72,7 @@ static int faulty_read_begin(upg__store_t *s, const upg__handle_t *handles,
   return rc;
 }
 
-static int faulty_read_done(upg__store_t *s) {
-  return lower(s)->methods->read_done(lower(s));
-}
+static int faulty_read_done(upg__store_t *s) { return lower(s)->methods->read_done(lower(s)); }
 
 static int faulty_read_end(upg__store_t *s) {
   faulty_store_t *fs = (faulty_store_t *)s;

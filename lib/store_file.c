@@ -60,8 +60,7 @@ typedef struct file_store {
 static int file_fd(upg__store_t *s) { return ((file_store_t *)s)->fd; }
 
 /* Moves the whole of iov, resuming after short transfers. */
-static int transfer(upg__store_t *s, uint64_t offset, const struct iovec *iov, int n,
-                    int writing) {
+static int transfer(upg__store_t *s, uint64_t offset, const struct iovec *iov, int n, int writing) {
   struct iovec rest[UPG__IOV_MAX];
   memcpy(rest, iov, (size_t)n * sizeof *iov);
   struct iovec *v = rest;
@@ -97,8 +96,7 @@ static int count_read(int rc, const struct iovec *iov, int n) {
   return rc;
 }
 
-static int file_get(upg__store_t *s, const upg__handle_t *handles, const struct iovec *iov,
-                    int n) {
+static int file_get(upg__store_t *s, const upg__handle_t *handles, const struct iovec *iov, int n) {
   file_store_t *fs = (file_store_t *)s;
   for (int i = 0, k; i < n; i += k) {
     k = slot_run(handles + i, n - i);
@@ -136,8 +134,8 @@ static int submit_all(struct io_uring *ring, struct io_uring_sqe **sqes, int n) 
 
 /* ---- the background read ----------------------------------------------*/
 /* One run of slots only: a read the ring takes as one request. */
-static int file_read_begin(upg__store_t *s, const upg__handle_t *handles,
-                           const struct iovec *iov, int n) {
+static int file_read_begin(upg__store_t *s, const upg__handle_t *handles, const struct iovec *iov,
+                           int n) {
   file_store_t *fs = (file_store_t *)s;
   if (slot_run(handles, n) != n) return -EINVAL;
   if (!fs->has_read_ring || atomic_exchange(&fs->read_busy, 1)) return -EBUSY;

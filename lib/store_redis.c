@@ -89,11 +89,11 @@ enum { OP_GET, OP_SET, OP_DEL, OP_BEAT };
 static const char *const op_names[] = {"GET", "SET", "DEL", "SET"};
 
 typedef struct op {
-  void *page;       /* GET's destination, SET's source */
+  void *page; /* GET's destination, SET's source */
   upg__handle_t h;
-  signed char ask;  /* the node ASK sent it to, for its next try */
-  unsigned char state; /* PENDING, WRITTEN (awaits WAIT), DONE */
-  signed char sent_to; /* the node this round sent it to, or -1 */
+  signed char ask;       /* the node ASK sent it to, for its next try */
+  unsigned char state;   /* PENDING, WRITTEN (awaits WAIT), DONE */
+  signed char sent_to;   /* the node this round sent it to, or -1 */
   unsigned char tainted; /* sent on a connection that broke before its reply:
                             the node may still run it, late */
   char key[KEY_MAX];
@@ -122,7 +122,7 @@ static void set_cause(failure_t *f, int node, const char *text, size_t len) {
 }
 
 static void set_errno_cause(failure_t *f, int node, int err) {
-  const char *text = err == -ECONNRESET ? "connection closed by the node"
+  const char *text = err == -ECONNRESET  ? "connection closed by the node"
                      : err == -ETIMEDOUT ? "no answer within the I/O timeout"
                      : err == -EPROTO    ? "reply not in the Redis protocol"
                                          : strerrordesc_np(-err);
@@ -309,7 +309,7 @@ static int read_map(redis_store_t *rs, int node, failure_t *f) {
   if (rc == 0 && r.type == '-') {
     set_cause(f, node, r.text, r.len);
     rc = memmem(r.text, r.len, "cluster support disabled", 24) != NULL ? 1
-         : r.len >= 6 && memcmp(r.text, "NOAUTH", 6) == 0             ? UPG_EACCES
+         : r.len >= 6 && memcmp(r.text, "NOAUTH", 6) == 0              ? UPG_EACCES
                                                                        : UPG_ESTORE;
   } else if (rc == 0 && r.type != '*') {
     rc = -EPROTO;
@@ -406,14 +406,15 @@ static int read_value(redis_store_t *rs, upg__resp_t *c, const upg__resp_reply_t
     return rc;
   }
   f->hard = 1, f->op = op;
-  set_cause(f, node, r->number < 0 ? "no such key: the page's copy is missing"
-                                   : "the value is not a page: wrong size", 127);
+  set_cause(f, node,
+            r->number < 0 ? "no such key: the page's copy is missing"
+                          : "the value is not a page: wrong size",
+            127);
   return r->number > 0 ? upg__resp_skip(c, r) : 0;
 }
 
 /* Reads one op's replies (ASKING's first when it was asked). */
-static int read_op(redis_store_t *rs, upg__resp_t *c, int node, int kind, op_t *op,
-                   failure_t *f) {
+static int read_op(redis_store_t *rs, upg__resp_t *c, int node, int kind, op_t *op, failure_t *f) {
   upg__resp_reply_t r;
   int rc;
   if (op->ask >= 0) {
@@ -456,7 +457,8 @@ static int round_trip(redis_store_t *rs, int kind, op_t *ops, int n, failure_t *
   int nodes = atomic_load(&rs->nnodes);
   for (int node = 0; node < nodes; node++) {
     int wanted = 0, rc;
-    for (int i = 0; i < n && !wanted; i++) wanted = ops[i].state == PENDING && target(rs, &ops[i]) == node;
+    for (int i = 0; i < n && !wanted; i++)
+      wanted = ops[i].state == PENDING && target(rs, &ops[i]) == node;
     if (!wanted || (conn[node] = take_conn(rs, node, &slot[node], f, &rc)) == NULL) continue;
     if ((rc = send_node(rs, conn[node], node, kind, ops, n, &waits[node])) != 0) {
       set_errno_cause(f, node, rc);
@@ -485,7 +487,8 @@ static void report(const redis_store_t *rs, int kind, const failure_t *f) {
   const char *name = f->node >= 0 ? rs->nodes[f->node].name : "no node";
   at = put_text(at, end, "upager: redis store: ", 64);
   at = put_text(at, end, op_names[kind], 8);
-  if (f->op != NULL) at = put_text(at, end, " ", 1), at = put_text(at, end, f->op->key, f->op->key_len);
+  if (f->op != NULL)
+    at = put_text(at, end, " ", 1), at = put_text(at, end, f->op->key, f->op->key_len);
   at = put_text(at, end, " at ", 4);
   at = put_text(at, end, name, sizeof rs->nodes[0].name);
   at = put_text(at, end, ": ", 2);
@@ -787,8 +790,9 @@ static int first_map(redis_store_t *rs) {
     rc = read_map(rs, i, &f);
     if (rc == UPG_EACCES) {
       upg__store_explain("the Redis server at %s refused the credentials of %s: %s",
-                         rs->nodes[i].name, *rs->pass ? "the URL or UPAGER_STORE_AUTH_FILE"
-                                                        : "no password (it wants one)",
+                         rs->nodes[i].name,
+                         *rs->pass ? "the URL or UPAGER_STORE_AUTH_FILE"
+                                   : "no password (it wants one)",
                          f.cause);
       return rc;
     }

@@ -208,8 +208,8 @@ static void sealed_give_back(upg__store_t *s) {
 }
 
 /* The lower store's background read, opened at its end. */
-static int sealed_read_begin(upg__store_t *s, const upg__handle_t *handles,
-                             const struct iovec *iov, int n) {
+static int sealed_read_begin(upg__store_t *s, const upg__handle_t *handles, const struct iovec *iov,
+                             int n) {
   sealed_store_t *ss = (sealed_store_t *)s;
   const upg__store_methods_t *m = lower(s)->methods;
   if (m->read_begin == NULL) return -ENOTSUP;

@@ -16,10 +16,10 @@
 
 #include "internal.h"
 
-#define WINDOW_MAJORS 1024                /* a window is this many refaults */
-#define WINDOW_NS 1000000000ull           /* that came within a second: */
-#define MIN_MAJORS_PER_SECOND 1000        /* slower paging is not a storm */
-#define MAX_DISTANCE_BUDGETS 4            /* median reuse within 4 budgets */
+#define WINDOW_MAJORS 1024                 /* a window is this many refaults */
+#define WINDOW_NS 1000000000ull            /* that came within a second: */
+#define MIN_MAJORS_PER_SECOND 1000         /* slower paging is not a storm */
+#define MAX_DISTANCE_BUDGETS 4             /* median reuse within 4 budgets */
 #define WARNING_INTERVAL_NS 30000000000ull /* at most one warning in 30 s */
 #define DISTANCE_BUCKETS UPG__THRASH_BUCKETS
 #define MAX_TABLES UPG__THRASH_TABLES

@@ -46,11 +46,12 @@ int upg__trace_open(const char *path) {
   }
   *T = (upg__trace_part_t){.fd = fd, .buffers = {buffers, buffers + TRACE_BUFFER_RECORDS}};
   const upg__fault_source_t *src = upg__rt.source;
-  upg_trace_header_t header = {
-      .version = UPG_TRACE_VERSION,
-      .page_size = (uint32_t)upg__rt.page_size,
-      .source = src->trace_id,
-      .source_flags = src->caps & UPG__SOURCE_KNOWS_ACCESS ? UPG_TRACE_SOURCE_KNOWS_ACCESS : 0};
+  upg_trace_header_t header = {.version = UPG_TRACE_VERSION,
+                               .page_size = (uint32_t)upg__rt.page_size,
+                               .source = src->trace_id,
+                               .source_flags = src->caps & UPG__SOURCE_KNOWS_ACCESS
+                                                   ? UPG_TRACE_SOURCE_KNOWS_ACCESS
+                                                   : 0};
   memcpy(header.magic, UPG_TRACE_MAGIC, 4);
   write_all(&header, sizeof header);
   T->start_ns = upg__os_now_ns();
@@ -69,11 +70,12 @@ void upg__trace_fault(const upg__region_t *r, size_t page, int kind) {
     T->buffered = 0;
   }
   uint64_t address_page = r != NULL ? ((uintptr_t)r->base >> upg__rt.page_shift) + page : page;
-  T->buffers[T->filling][T->buffered++] =
-      (upg_trace_record_t){.time_ns = upg__os_now_ns() - T->start_ns,
-                           .page = address_page,
-                           .kind = (uint8_t)kind,
-                           .region = r != NULL ? r->id : UINT16_MAX};
+  T->buffers[T->filling][T->buffered++] = (upg_trace_record_t){.time_ns = upg__os_now_ns() -
+                                                                          T->start_ns,
+                                                               .page = address_page,
+                                                               .kind = (uint8_t)kind,
+                                                               .region = r != NULL ? r->id
+                                                                                   : UINT16_MAX};
 }
 
 /* The buffer stays `full` while it is written, so records go on into the

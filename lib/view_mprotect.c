@@ -75,8 +75,7 @@ static void maps_add(upg__region_t *r, long delta) {
   mv(r)->maps += delta;
   V->maps_in_use += delta;
   UPG__SET(maps_in_use, (uint64_t)V->maps_in_use);
-  if ((uint64_t)V->maps_in_use > UPG__GET(maps_peak))
-    UPG__SET(maps_peak, (uint64_t)V->maps_in_use);
+  if ((uint64_t)V->maps_in_use > UPG__GET(maps_peak)) UPG__SET(maps_peak, (uint64_t)V->maps_in_use);
 }
 
 static int protect_run(upg__region_t *r, size_t first, size_t n, uint32_t prot);
@@ -102,7 +101,9 @@ static int demote(long need) {
 }
 
 static int os_prot(uint32_t prot) {
-  return prot == UPG_PROT_RW ? PROT_READ | PROT_WRITE : prot == UPG_PROT_READ ? PROT_READ : PROT_NONE;
+  return prot == UPG_PROT_RW     ? PROT_READ | PROT_WRITE
+         : prot == UPG_PROT_READ ? PROT_READ
+                                 : PROT_NONE;
 }
 
 /* Gives pages [first, first+n) `prot` with one mprotect, keeping the

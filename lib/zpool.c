@@ -44,10 +44,10 @@ typedef struct zclass {
 
 struct upg__zpool {
   size_t page;
-  size_t npages;  /* the reservation, in pages */
+  size_t npages; /* the reservation, in pages */
   size_t max_pages;
   size_t used_pages;
-  size_t cursor;  /* next-fit: where the search for free pages resumes */
+  size_t cursor; /* next-fit: where the search for free pages resumes */
   char *base;
   uint8_t *taken; /* a byte a page: in a zspage */
   zspage_t *zs;   /* indexed by a zspage's first page */
@@ -88,10 +88,10 @@ int upg__zpool_create(size_t page, size_t largest, size_t max_pages, upg__zpool_
   }
   p->taken = upg__os_alloc(p->npages);
   p->zs = upg__os_alloc(p->npages * sizeof(zspage_t));
-  int rc = p->taken && p->zs ? upg__os_map(NULL, p->npages * page, PROT_READ | PROT_WRITE,
-                                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0,
-                                           (void **)&p->base)
-                             : -ENOMEM;
+  int rc = p->taken && p->zs
+               ? upg__os_map(NULL, p->npages * page, PROT_READ | PROT_WRITE,
+                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0, (void **)&p->base)
+               : -ENOMEM;
   if (rc != 0) {
     p->base = NULL;
     upg__zpool_destroy(p);

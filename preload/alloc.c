@@ -25,9 +25,8 @@
 #define BOOT_BYTES (256 << 10)
 #define BOOT_ALIGN 16
 
-const upg__mi_t upg__mi_linked = {mi_malloc,         mi_calloc, mi_realloc,
-                                  mi_malloc_aligned, mi_free,   mi_usable_size,
-                                  mi_manage_os_memory, mi_option_set};
+const upg__mi_t upg__mi_linked = {mi_malloc, mi_calloc,      mi_realloc,          mi_malloc_aligned,
+                                  mi_free,   mi_usable_size, mi_manage_os_memory, mi_option_set};
 
 static _Alignas(4096) char boot_area[BOOT_BYTES];
 static _Atomic size_t boot_used;
@@ -112,7 +111,8 @@ static int thread_blocks_sigsegv(void) {
  * blocks SIGSEGV. */
 static source_t source(void) {
   int state = atomic_load_explicit(&upg__heap_state, memory_order_acquire);
-  if (__builtin_expect(state == UPG__HEAP_READY && !upg__glibc_keeps && !thread_blocks_sigsegv(), 1))
+  if (__builtin_expect(state == UPG__HEAP_READY && !upg__glibc_keeps && !thread_blocks_sigsegv(),
+                       1))
     return FROM_HEAP;
   if (upg__glibc_keeps || state == UPG__HEAP_LOST || thread_blocks_sigsegv()) return FROM_GLIBC;
   static _Atomic int announced;

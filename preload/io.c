@@ -246,17 +246,17 @@ static const struct iovec *stable_iov(const struct iovec *iov, int count, struct
   return copy;
 }
 
-#define VECTOR_CALL(real_call, name, op, offset)                               \
-  do {                                                                          \
-    struct iovec copy[MAX_PINNED_IOV];                                          \
-    vector_pins_t v;                                                            \
-    if (count < 0) return UPG__REAL(name) real_call;                            \
-    iov = stable_iov(iov, count, copy);                                         \
+#define VECTOR_CALL(real_call, name, op, offset)                                          \
+  do {                                                                                    \
+    struct iovec copy[MAX_PINNED_IOV];                                                    \
+    vector_pins_t v;                                                                      \
+    if (count < 0) return UPG__REAL(name) real_call;                                      \
+    iov = stable_iov(iov, count, copy);                                                   \
     if (!pin_vector(&v, iov, count)) return vector_by_buffer(fd, iov, count, offset, op); \
-    ssize_t n = UPG__REAL(name) real_call;                                      \
-    unpin_vector(&v);                                                           \
-    upg__efault_check(n, #name, NULL);                                          \
-    return n;                                                                   \
+    ssize_t n = UPG__REAL(name) real_call;                                                \
+    unpin_vector(&v);                                                                     \
+    upg__efault_check(n, #name, NULL);                                                    \
+    return n;                                                                             \
   } while (0)
 
 UPG__EXPORT ssize_t readv(int fd, const struct iovec *iov, int count) {
@@ -284,30 +284,29 @@ UPG__EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int count, off_t of
 }
 
 /* A message goes whole or not at all, so its parts are pinned whole. */
-#define MESSAGE_CALL(name, msg_type)                                           \
-  do {                                                                          \
-    struct iovec copy[MAX_PINNED_IOV];                                          \
-    msg_type local = *msg;                                                      \
-    vector_pins_t v;                                                            \
-    upg__pin_t pin_name, pin_control;                                           \
-    local.msg_iov = (struct iovec *)stable_iov(msg->msg_iov, (int)msg->msg_iovlen, copy); \
-    if (!pin_vector(&v, local.msg_iov, (int)local.msg_iovlen))                  \
-      upg__fatal(#name "'s buffers are larger than the pin limit; raise UPAGER_BUDGET", \
-                 UPG_EPINLIMIT);                                                \
-    upg__pin_whole(&pin_name, local.msg_name, local.msg_name ? local.msg_namelen : 0); \
-    upg__pin_whole(&pin_control, local.msg_control,                             \
-                   local.msg_control ? local.msg_controllen : 0);               \
-    ssize_t n = UPG__REAL(name)(fd, &local, flags);                             \
-    upg__pin_end(&pin_control);                                                 \
-    upg__pin_end(&pin_name);                                                    \
-    unpin_vector(&v);                                                           \
-    upg__efault_check(n, #name, NULL);                                          \
-    MESSAGE_RESULT;                                                             \
-    return n;                                                                   \
+#define MESSAGE_CALL(name, msg_type)                                                               \
+  do {                                                                                             \
+    struct iovec copy[MAX_PINNED_IOV];                                                             \
+    msg_type local = *msg;                                                                         \
+    vector_pins_t v;                                                                               \
+    upg__pin_t pin_name, pin_control;                                                              \
+    local.msg_iov = (struct iovec *)stable_iov(msg->msg_iov, (int)msg->msg_iovlen, copy);          \
+    if (!pin_vector(&v, local.msg_iov, (int)local.msg_iovlen))                                     \
+      upg__fatal(#name "'s buffers are larger than the pin limit; raise UPAGER_BUDGET",            \
+                 UPG_EPINLIMIT);                                                                   \
+    upg__pin_whole(&pin_name, local.msg_name, local.msg_name ? local.msg_namelen : 0);             \
+    upg__pin_whole(&pin_control, local.msg_control, local.msg_control ? local.msg_controllen : 0); \
+    ssize_t n = UPG__REAL(name)(fd, &local, flags);                                                \
+    upg__pin_end(&pin_control);                                                                    \
+    upg__pin_end(&pin_name);                                                                       \
+    unpin_vector(&v);                                                                              \
+    upg__efault_check(n, #name, NULL);                                                             \
+    MESSAGE_RESULT;                                                                                \
+    return n;                                                                                      \
   } while (0)
 
 UPG__EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
-#define MESSAGE_RESULT                       \
+#define MESSAGE_RESULT                        \
   msg->msg_namelen = local.msg_namelen;       \
   msg->msg_controllen = local.msg_controllen; \
   msg->msg_flags = local.msg_flags
@@ -341,16 +340,16 @@ UPG__EXPORT int openat64(int dirfd, const char *path, int flags, ...) {
   return fd;
 }
 
-#define OPEN_ALIAS(name, call)                                                 \
-  UPG__EXPORT int name(const char *path, int flags, ...) {                     \
-    mode_t mode = 0;                                                            \
-    if (mode_wanted(flags)) {                                                   \
-      va_list ap;                                                               \
-      va_start(ap, flags);                                                      \
-      mode = va_arg(ap, mode_t);                                                \
-      va_end(ap);                                                               \
-    }                                                                           \
-    return call;                                                                \
+#define OPEN_ALIAS(name, call)                             \
+  UPG__EXPORT int name(const char *path, int flags, ...) { \
+    mode_t mode = 0;                                       \
+    if (mode_wanted(flags)) {                              \
+      va_list ap;                                          \
+      va_start(ap, flags);                                 \
+      mode = va_arg(ap, mode_t);                           \
+      va_end(ap);                                          \
+    }                                                      \
+    return call;                                           \
   }
 OPEN_ALIAS(open, openat64(AT_FDCWD, path, flags, mode))
 OPEN_ALIAS(open64, openat64(AT_FDCWD, path, flags, mode))
@@ -373,25 +372,25 @@ UPG__EXPORT int creat(const char *path, mode_t mode) {
 
 /* A call taking one path (and maybe a result buffer of a fixed size). */
 #define PATH_CALL(ret, name, real_name, params, args, path, out, out_len) \
-  UPG__EXPORT ret name params {                                          \
-    upg__pin_t pin_path, pin_out;                                        \
-    upg__pin_string(&pin_path, path);                                    \
-    upg__pin_whole(&pin_out, out, out_len);                              \
-    ret rc = UPG__REAL(real_name) args;                                  \
-    upg__pin_end(&pin_out);                                              \
-    upg__pin_end(&pin_path);                                             \
-    upg__efault_check((long)rc, #name, NULL);                            \
-    return rc;                                                           \
+  UPG__EXPORT ret name params {                                           \
+    upg__pin_t pin_path, pin_out;                                         \
+    upg__pin_string(&pin_path, path);                                     \
+    upg__pin_whole(&pin_out, out, out_len);                               \
+    ret rc = UPG__REAL(real_name) args;                                   \
+    upg__pin_end(&pin_out);                                               \
+    upg__pin_end(&pin_path);                                              \
+    upg__efault_check((long)rc, #name, NULL);                             \
+    return rc;                                                            \
   }
 
 PATH_CALL(int, stat, stat64, (const char *p, struct stat *st), (p, st), p, st, sizeof *st)
 PATH_CALL(int, stat64, stat64, (const char *p, struct stat64 *st), (p, (struct stat *)st), p, st,
           sizeof *st)
 PATH_CALL(int, lstat, lstat64, (const char *p, struct stat *st), (p, st), p, st, sizeof *st)
-PATH_CALL(int, lstat64, lstat64, (const char *p, struct stat64 *st), (p, (struct stat *)st), p,
+PATH_CALL(int, lstat64, lstat64, (const char *p, struct stat64 *st), (p, (struct stat *)st), p, st,
+          sizeof *st)
+PATH_CALL(int, fstatat, fstatat64, (int d, const char *p, struct stat *st, int f), (d, p, st, f), p,
           st, sizeof *st)
-PATH_CALL(int, fstatat, fstatat64, (int d, const char *p, struct stat *st, int f), (d, p, st, f),
-          p, st, sizeof *st)
 PATH_CALL(int, fstatat64, fstatat64, (int d, const char *p, struct stat64 *st, int f),
           (d, p, (struct stat *)st, f), p, st, sizeof *st)
 PATH_CALL(int, fstat, fstat64, (int fd, struct stat *st), (fd, st), NULL, st, sizeof *st)
@@ -402,8 +401,7 @@ PATH_CALL(int, unlink, unlink, (const char *p), (p), p, NULL, 0)
 PATH_CALL(int, mkdir, mkdir, (const char *p, mode_t m), (p, m), p, NULL, 0)
 PATH_CALL(int, rmdir, rmdir, (const char *p), (p), p, NULL, 0)
 PATH_CALL(int, chdir, chdir, (const char *p), (p), p, NULL, 0)
-PATH_CALL(ssize_t, readlink, readlink, (const char *p, char *buf, size_t n), (p, buf, n), p, buf,
-          n)
+PATH_CALL(ssize_t, readlink, readlink, (const char *p, char *buf, size_t n), (p, buf, n), p, buf, n)
 PATH_CALL(DIR *, opendir, opendir, (const char *p), (p), p, NULL, 0)
 PATH_CALL(char *, getcwd, getcwd, (char *buf, size_t n), (buf, n), NULL, buf, buf ? n : 0)
 #undef PATH_CALL

@@ -38,10 +38,8 @@ static void pin_shrinking(const char *addr, size_t *len, int may_shrink) {
     int rc = upg_pin(addr, *len);
     if (rc == 0) return;
     if (rc != UPG_EPINLIMIT) upg__fatal("cannot pin a system call's buffer in paged memory", rc);
-    if (may_shrink && *len > first_page)
-      *len = *len / 2 > first_page ? *len / 2 : first_page;
-    else
-      pause_briefly();
+    if (may_shrink && *len > first_page) *len = *len / 2 > first_page ? *len / 2 : first_page;
+    else pause_briefly();
   }
 }
 
@@ -66,7 +64,8 @@ void upg__pin_whole(upg__pin_t *pin, const void *addr, size_t len) {
   size_t pages = (((uintptr_t)addr & (unit - 1)) + len + unit - 1) / unit;
   if (pages * PIECE_SHARE > upg__frame_budget() * 2)
     upg__fatal("a buffer the kernel needs whole is larger than the pin limit; "
-               "raise UPAGER_BUDGET", UPG_EPINLIMIT);
+               "raise UPAGER_BUDGET",
+               UPG_EPINLIMIT);
   pin_shrinking(addr, &len, 0);
   pin->addr = addr;
   pin->len = len;

@@ -80,12 +80,12 @@ static int spawn(spawn_fn real, pid_t *pid, const char *path,
 }
 
 UPG__EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
-                            const posix_spawnattr_t *attr, char *const argv[],
-                            char *const envp[]) {
+                            const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) {
   return spawn(UPG__REAL(posix_spawn), pid, path, actions, attr, argv, envp);
 }
 
-UPG__EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *actions,
+UPG__EXPORT int posix_spawnp(pid_t *pid, const char *file,
+                             const posix_spawn_file_actions_t *actions,
                              const posix_spawnattr_t *attr, char *const argv[],
                              char *const envp[]) {
   return spawn(UPG__REAL(posix_spawnp), pid, file, actions, attr, argv, envp);

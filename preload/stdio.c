@@ -151,13 +151,13 @@ static void stream_leave_closed(stream_call_t *c) {
 }
 
 /* Evaluates `call` on fp with its buffer pinned, as `type`. */
-#define PINNED(type, fp, name, call)   \
-  do {                                 \
-    stream_call_t c_;                  \
-    stream_enter(&c_, fp);             \
-    type r_ = call;                    \
-    stream_leave(&c_, fp, name);       \
-    return r_;                         \
+#define PINNED(type, fp, name, call) \
+  do {                               \
+    stream_call_t c_;                \
+    stream_enter(&c_, fp);           \
+    type r_ = call;                  \
+    stream_leave(&c_, fp, name);     \
+    return r_;                       \
   } while (0)
 
 /* ---- fread and fwrite: the caller's buffer too --------------------------*/
@@ -226,25 +226,25 @@ static size_t do_fwrite(const void *ptr, size_t size, size_t count, FILE *fp, fw
   return write_pinned(ptr, bytes, fp, real, name) / size;
 }
 
-UPG__EXPORT size_t (fread)(void *ptr, size_t size, size_t count, FILE *fp) {
+UPG__EXPORT size_t(fread)(void *ptr, size_t size, size_t count, FILE *fp) {
   flockfile(fp);
   size_t n = do_fread(ptr, size, count, fp, UPG__REAL(fread_unlocked), "fread");
   funlockfile(fp);
   return n;
 }
 
-UPG__EXPORT size_t (fread_unlocked)(void *ptr, size_t size, size_t count, FILE *fp) {
+UPG__EXPORT size_t(fread_unlocked)(void *ptr, size_t size, size_t count, FILE *fp) {
   return do_fread(ptr, size, count, fp, UPG__REAL(fread_unlocked), "fread_unlocked");
 }
 
-UPG__EXPORT size_t (fwrite)(const void *ptr, size_t size, size_t count, FILE *fp) {
+UPG__EXPORT size_t(fwrite)(const void *ptr, size_t size, size_t count, FILE *fp) {
   flockfile(fp);
   size_t n = do_fwrite(ptr, size, count, fp, UPG__REAL(fwrite_unlocked), "fwrite");
   funlockfile(fp);
   return n;
 }
 
-UPG__EXPORT size_t (fwrite_unlocked)(const void *ptr, size_t size, size_t count, FILE *fp) {
+UPG__EXPORT size_t(fwrite_unlocked)(const void *ptr, size_t size, size_t count, FILE *fp) {
   return do_fwrite(ptr, size, count, fp, UPG__REAL(fwrite_unlocked), "fwrite_unlocked");
 }
 
@@ -280,7 +280,7 @@ static ssize_t do_getdelim(char **line, size_t *cap, int delim, FILE *fp) {
   PINNED(ssize_t, fp, "getdelim", UPG__REAL(getdelim)(line, cap, delim, fp));
 }
 
-UPG__EXPORT ssize_t (getdelim)(char **line, size_t *cap, int delim, FILE *fp) {
+UPG__EXPORT ssize_t(getdelim)(char **line, size_t *cap, int delim, FILE *fp) {
   flockfile(fp);
   ssize_t n = do_getdelim(line, cap, delim, fp);
   funlockfile(fp);
@@ -291,7 +291,7 @@ UPG__EXPORT ssize_t __getdelim(char **line, size_t *cap, int delim, FILE *fp) {
   return getdelim(line, cap, delim, fp);
 }
 
-UPG__EXPORT ssize_t (getline)(char **line, size_t *cap, FILE *fp) {
+UPG__EXPORT ssize_t(getline)(char **line, size_t *cap, FILE *fp) {
   return getdelim(line, cap, '\n', fp);
 }
 
@@ -300,18 +300,18 @@ static int do_getc(FILE *fp) {
   PINNED(int, fp, "getc", UPG__REAL(getc_unlocked)(fp));
 }
 
-UPG__EXPORT int (fgetc)(FILE *fp) {
+UPG__EXPORT int(fgetc)(FILE *fp) {
   flockfile(fp);
   int c = do_getc(fp);
   funlockfile(fp);
   return c;
 }
 
-UPG__EXPORT int (getc)(FILE *fp) { return fgetc(fp); }
-UPG__EXPORT int (getchar)(void) { return fgetc(stdin); }
-UPG__EXPORT int (fgetc_unlocked)(FILE *fp) { return do_getc(fp); }
-UPG__EXPORT int (getc_unlocked)(FILE *fp) { return do_getc(fp); }
-UPG__EXPORT int (getchar_unlocked)(void) { return do_getc(stdin); }
+UPG__EXPORT int(getc)(FILE *fp) { return fgetc(fp); }
+UPG__EXPORT int(getchar)(void) { return fgetc(stdin); }
+UPG__EXPORT int(fgetc_unlocked)(FILE *fp) { return do_getc(fp); }
+UPG__EXPORT int(getc_unlocked)(FILE *fp) { return do_getc(fp); }
+UPG__EXPORT int(getchar_unlocked)(void) { return do_getc(stdin); }
 
 /* getc_unlocked and putc_unlocked are macros that call these when the
  * buffer is empty or full. */
@@ -352,18 +352,18 @@ static int do_putc(int ch, FILE *fp) {
   PINNED(int, fp, "putc", UPG__REAL(putc_unlocked)(ch, fp));
 }
 
-UPG__EXPORT int (fputc)(int ch, FILE *fp) {
+UPG__EXPORT int(fputc)(int ch, FILE *fp) {
   flockfile(fp);
   int r = do_putc(ch, fp);
   funlockfile(fp);
   return r;
 }
 
-UPG__EXPORT int (putc)(int ch, FILE *fp) { return fputc(ch, fp); }
-UPG__EXPORT int (putchar)(int ch) { return fputc(ch, stdout); }
-UPG__EXPORT int (fputc_unlocked)(int ch, FILE *fp) { return do_putc(ch, fp); }
-UPG__EXPORT int (putc_unlocked)(int ch, FILE *fp) { return do_putc(ch, fp); }
-UPG__EXPORT int (putchar_unlocked)(int ch) { return do_putc(ch, stdout); }
+UPG__EXPORT int(putc)(int ch, FILE *fp) { return fputc(ch, fp); }
+UPG__EXPORT int(putchar)(int ch) { return fputc(ch, stdout); }
+UPG__EXPORT int(fputc_unlocked)(int ch, FILE *fp) { return do_putc(ch, fp); }
+UPG__EXPORT int(putc_unlocked)(int ch, FILE *fp) { return do_putc(ch, fp); }
+UPG__EXPORT int(putchar_unlocked)(int ch) { return do_putc(ch, stdout); }
 
 static int do_fputs(const char *s, FILE *fp) {
   size_t len = strlen(s);
@@ -371,16 +371,16 @@ static int do_fputs(const char *s, FILE *fp) {
   return do_fwrite(s, 1, len, fp, UPG__REAL(fwrite_unlocked), "fputs") == len ? 1 : EOF;
 }
 
-UPG__EXPORT int (fputs)(const char *s, FILE *fp) {
+UPG__EXPORT int(fputs)(const char *s, FILE *fp) {
   flockfile(fp);
   int r = do_fputs(s, fp);
   funlockfile(fp);
   return r;
 }
 
-UPG__EXPORT int (fputs_unlocked)(const char *s, FILE *fp) { return do_fputs(s, fp); }
+UPG__EXPORT int(fputs_unlocked)(const char *s, FILE *fp) { return do_fputs(s, fp); }
 
-UPG__EXPORT int (puts)(const char *s) {
+UPG__EXPORT int(puts)(const char *s) {
   flockfile(stdout);
   int r = do_fputs(s, stdout) == EOF ? EOF : do_putc('\n', stdout);
   funlockfile(stdout);
@@ -402,8 +402,9 @@ static int print_formatted(FILE *fp, int flag, const char *format, va_list ap) {
   int r;
   if (len >= 0 && (size_t)len < sizeof line) {
     flockfile(fp);
-    r = do_fwrite(line, 1, (size_t)len, fp, UPG__REAL(fwrite_unlocked), "printf") ==
-                (size_t)len ? len : -1;
+    r = do_fwrite(line, 1, (size_t)len, fp, UPG__REAL(fwrite_unlocked), "printf") == (size_t)len
+            ? len
+            : -1;
     funlockfile(fp);
   } else {
     stream_call_t c;
@@ -466,7 +467,7 @@ void upg__stdio_flush_all(void) {
   _IO_list_unlock();
 }
 
-UPG__EXPORT int (fflush)(FILE *fp) {
+UPG__EXPORT int(fflush)(FILE *fp) {
   if (fp == NULL) {
     upg__stdio_flush_all();
     return 0;
@@ -474,7 +475,7 @@ UPG__EXPORT int (fflush)(FILE *fp) {
   return flush_one(fp, UPG__REAL(fflush));
 }
 
-UPG__EXPORT int (fflush_unlocked)(FILE *fp) {
+UPG__EXPORT int(fflush_unlocked)(FILE *fp) {
   if (fp == NULL) return fflush(NULL);
   return flush_one(fp, UPG__REAL(fflush_unlocked));
 }

@@ -14,12 +14,12 @@
 
 _Thread_local int upg__glibc_keeps __attribute__((tls_model("initial-exec")));
 
-#define STREAM_CALL(call)       \
-  do {                          \
-    upg__glibc_keeps++;       \
-    FILE *fp_ = (call);         \
-    upg__glibc_keeps--;       \
-    return fp_;                 \
+#define STREAM_CALL(call) \
+  do {                    \
+    upg__glibc_keeps++;   \
+    FILE *fp_ = (call);   \
+    upg__glibc_keeps--;   \
+    return fp_;           \
   } while (0)
 
 UPG__EXPORT FILE *fdopen(int fd, const char *mode) { STREAM_CALL(UPG__REAL(fdopen)(fd, mode)); }

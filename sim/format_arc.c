@@ -79,5 +79,5 @@ static int arc_header(const unsigned char *p, size_t *unit, const char **why) {
   return 0;
 }
 
-const upg__trace_format_t upg__format_arc = {"arc",     ARC_CITATION, 0, 0, arc_header,
+const upg__trace_format_t upg__format_arc = {"arc",     ARC_CITATION,   0, 0, arc_header,
                                              arc_parse, arc_expand_fast};

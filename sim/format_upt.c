@@ -20,8 +20,10 @@ int upg__upt_decode_header(const unsigned char *p, upg_trace_header_t *h, const 
   else if ((p[13] & ~UPG_TRACE_SOURCE_KNOWS_ACCESS) != 0 || le(p + 14, 2) != 0)
     *why = "nonzero reserved header field";
   else {
-    *h = (upg_trace_header_t){.version = (uint32_t)version, .page_size = (uint32_t)size,
-                              .source = p[12], .source_flags = p[13]};
+    *h = (upg_trace_header_t){.version = (uint32_t)version,
+                              .page_size = (uint32_t)size,
+                              .source = p[12],
+                              .source_flags = p[13]};
     memcpy(h->magic, p, 4);
     return 0;
   }
@@ -61,6 +63,6 @@ static int upt_parse(const char *p, size_t len, size_t page_size, upg__run_t *ru
   return 1;
 }
 
-const upg__trace_format_t upg__format_upt = {"upt", NULL, sizeof(upg_trace_header_t),
-                                             sizeof(upg_trace_record_t), upt_header, upt_parse,
-                                             NULL};
+const upg__trace_format_t upg__format_upt =
+    {"upt",     NULL, sizeof(upg_trace_header_t), sizeof(upg_trace_record_t), upt_header,
+     upt_parse, NULL};

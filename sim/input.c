@@ -11,14 +11,14 @@
 #include <zstd.h>
 
 struct upg__input {
-  int fd;                /* -1 for memory */
+  int fd; /* -1 for memory */
   const unsigned char *mem;
   size_t mem_len, mem_pos;
-  ZSTD_DStream *zstd;    /* NULL when not compressed */
-  unsigned char *zbuf;   /* compressed bytes read ahead */
+  ZSTD_DStream *zstd;  /* NULL when not compressed */
+  unsigned char *zbuf; /* compressed bytes read ahead */
   ZSTD_inBuffer zin;
   int raw_eof;
-  int frame_open;        /* a zstd frame has started and not ended */
+  int frame_open; /* a zstd frame has started and not ended */
 };
 
 static ssize_t raw_read(upg__input_t *in, void *buf, size_t cap) {

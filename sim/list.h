@@ -17,15 +17,18 @@ static inline void upg__list_init(upg__list_t *l) { *l = (upg__list_t){UPG__NIL,
 
 static inline void upg__list_unlink(upg__list_t *l, uint32_t *prev, uint32_t *next, uint32_t n) {
   uint32_t p = prev[n], x = next[n];
-  if (p == UPG__NIL) l->head = x; else next[p] = x;
-  if (x == UPG__NIL) l->tail = p; else prev[x] = p;
+  if (p == UPG__NIL) l->head = x;
+  else next[p] = x;
+  if (x == UPG__NIL) l->tail = p;
+  else prev[x] = p;
   l->size--;
 }
 
 static inline void upg__list_push_head(upg__list_t *l, uint32_t *prev, uint32_t *next, uint32_t n) {
   prev[n] = UPG__NIL;
   next[n] = l->head;
-  if (l->head == UPG__NIL) l->tail = n; else prev[l->head] = n;
+  if (l->head == UPG__NIL) l->tail = n;
+  else prev[l->head] = n;
   l->head = n;
   l->size++;
 }

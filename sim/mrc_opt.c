@@ -18,8 +18,8 @@
 typedef struct opt_stack {
   uint32_t *stack; /* depth -> node */
   size_t depth, max;
-  uint32_t *pos;   /* node -> depth, or OFF_STACK */
-  uint32_t *key;   /* node -> next use */
+  uint32_t *pos; /* node -> depth, or OFF_STACK */
+  uint32_t *key; /* node -> next use */
   size_t nodes, cap;
 } opt_stack_t;
 

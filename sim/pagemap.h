@@ -25,7 +25,7 @@ typedef struct upg__pagemap_slot {
 
 typedef struct upg__pagemap {
   upg__pagemap_slot_t *slots;
-  size_t mask;  /* capacity - 1; capacity is a power of two */
+  size_t mask;    /* capacity - 1; capacity is a power of two */
   unsigned shift; /* 64 - log2(capacity), for Fibonacci hashing */
   size_t count;
 } upg__pagemap_t;

@@ -15,11 +15,11 @@ enum { T1, T2, B1, B2, NLISTS };
 
 typedef struct arc {
   size_t c;
-  double p;              /* target size of T1 */
+  double p; /* target size of T1 */
   uint32_t *prev, *next;
   uint64_t *page_of;
-  unsigned char *which;  /* node -> list */
-  uint32_t free_head;    /* unused nodes, chained through next */
+  unsigned char *which; /* node -> list */
+  uint32_t free_head;   /* unused nodes, chained through next */
   upg__list_t list[NLISTS];
   upg__pagemap_t directory; /* page -> node, for all four lists */
 } arc_t;
@@ -72,8 +72,7 @@ static void replace(arc_t *s, int hit_in_b2) {
   size_t t1 = s->list[T1].size;
   if (t1 >= 1 && ((hit_in_b2 && (double)t1 == s->p) || (double)t1 > s->p))
     move_to(s, s->list[T1].tail, B1);
-  else
-    move_to(s, s->list[T2].tail, B2);
+  else move_to(s, s->list[T2].tail, B2);
 }
 
 static double maxd(double a, double b) { return a > b ? a : b; }
@@ -87,9 +86,7 @@ static int arc_access(void *state, uint64_t page) {
     uint32_t n = *found;
     switch (s->which[n]) {
       case T1:
-      case T2:
-        move_to(s, n, T2);
-        return 1;
+      case T2: move_to(s, n, T2); return 1;
       case B1:
         s->p = mind((double)s->c, s->p + maxd((double)b2 / (double)b1, 1));
         replace(s, 0);
@@ -125,6 +122,8 @@ static int arc_access(void *state, uint64_t page) {
 }
 
 const upg__sim_policy_t upg__sim_arc = {
-    "arc", "ARC (FAST 2003): recency and frequency lists with adaptive ghosts", 0,
-    arc_create, arc_destroy, arc_access, NULL, NULL,
+    "arc",       "ARC (FAST 2003): recency and frequency lists with adaptive ghosts",
+    0,           arc_create,
+    arc_destroy, arc_access,
+    NULL,        NULL,
 };

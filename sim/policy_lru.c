@@ -76,6 +76,6 @@ static long lru_access_batch(void *state, const uint64_t *pages, size_t n) {
 }
 
 const upg__sim_policy_t upg__sim_lru = {
-    "lru", "least recently used, exact", 0, lru_create, lru_destroy, lru_access,
-    lru_access_batch, NULL,
+    "lru", "least recently used, exact", 0, lru_create, lru_destroy, lru_access, lru_access_batch,
+    NULL,
 };

@@ -15,10 +15,10 @@ typedef struct opt {
   size_t nrefs, pos;
   uint32_t *next_use; /* next_use[i]: the next index referencing refs[i] */
   size_t nframes, used;
-  uint32_t *heap;     /* slots, max-heap on key */
-  uint32_t *key;      /* slot -> next use of its page */
-  uint32_t *heap_pos; /* slot -> index in heap */
-  uint64_t *page_of;  /* slot -> page */
+  uint32_t *heap;          /* slots, max-heap on key */
+  uint32_t *key;           /* slot -> next use of its page */
+  uint32_t *heap_pos;      /* slot -> index in heap */
+  uint64_t *page_of;       /* slot -> page */
   upg__pagemap_t resident; /* page -> slot */
 } opt_t;
 
@@ -109,6 +109,8 @@ static int opt_access(void *state, uint64_t page) {
 }
 
 const upg__sim_policy_t upg__sim_opt = {
-    "opt", "Belady's optimal, offline (evicts the page used furthest ahead)", 1,
-    opt_create, opt_destroy, opt_access, NULL, NULL,
+    "opt",       "Belady's optimal, offline (evicts the page used furthest ahead)",
+    1,           opt_create,
+    opt_destroy, opt_access,
+    NULL,        NULL,
 };

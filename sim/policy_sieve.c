@@ -77,6 +77,12 @@ static int sieve_access(void *state, uint64_t page) {
 }
 
 const upg__sim_policy_t upg__sim_sieve = {
-    "sieve", "SIEVE (NSDI 2024): FIFO queue, visited bits, a sweeping hand", 0,
-    sieve_create, sieve_destroy, sieve_access, NULL, NULL,
+    "sieve",
+    "SIEVE (NSDI 2024): FIFO queue, visited bits, a sweeping hand",
+    0,
+    sieve_create,
+    sieve_destroy,
+    sieve_access,
+    NULL,
+    NULL,
 };

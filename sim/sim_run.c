@@ -45,7 +45,8 @@ static int create_all(const uint64_t *refs, size_t nrefs, upg__sim_result_t *res
 
 /* The hits of one instance over a batch, or a negative errno. */
 static long access_all(const instance_t *inst, const uint64_t *batch, size_t len) {
-  if (inst->policy->access_batch != NULL) return inst->policy->access_batch(inst->state, batch, len);
+  if (inst->policy->access_batch != NULL)
+    return inst->policy->access_batch(inst->state, batch, len);
   int (*access)(void *, uint64_t) = inst->policy->access; /* loaded once, not after each call */
   void *state = inst->state;
   long hits = 0;

@@ -16,7 +16,7 @@ typedef struct runtime_sim {
   const upg__policy_ops_t *ops;
   void *policy_state;
   size_t nframes, used;
-  uint64_t *page_of;       /* frame -> page */
+  uint64_t *page_of; /* frame -> page */
   unsigned char *referenced;
   upg__pagemap_t resident; /* page -> frame */
   upg__policy_env_t env;
@@ -50,8 +50,9 @@ static int runtime_create(const upg__sim_setup_t *setup, void **state) {
   s->env = (upg__policy_env_t){always_evictable, test_clear_referenced, s};
   s->page_of = malloc(setup->frames * sizeof *s->page_of);
   s->referenced = calloc(setup->frames, 1);
-  int rc = s->page_of == NULL || s->referenced == NULL ? -ENOMEM
-           : upg__pagemap_init(&s->resident, setup->frames < 65536 ? setup->frames : 65536);
+  int rc = s->page_of == NULL || s->referenced == NULL
+               ? -ENOMEM
+               : upg__pagemap_init(&s->resident, setup->frames < 65536 ? setup->frames : 65536);
   if (rc == 0) rc = s->ops->create(setup->frames, &s->policy_state);
   if (rc != 0) {
     runtime_destroy(s);
@@ -91,11 +92,23 @@ static long runtime_access_batch(void *state, const uint64_t *pages, size_t n) {
 }
 
 const upg__sim_policy_t upg__sim_fifo = {
-    "fifo", "first in, first out (the runtime's lib/policy_fifo.c)", 0,
-    runtime_create, runtime_destroy, runtime_access, runtime_access_batch, &upg__policy_fifo,
+    "fifo",
+    "first in, first out (the runtime's lib/policy_fifo.c)",
+    0,
+    runtime_create,
+    runtime_destroy,
+    runtime_access,
+    runtime_access_batch,
+    &upg__policy_fifo,
 };
 
 const upg__sim_policy_t upg__sim_clock = {
-    "clock", "second chance (the runtime's lib/policy_clock.c)", 0,
-    runtime_create, runtime_destroy, runtime_access, runtime_access_batch, &upg__policy_clock,
+    "clock",
+    "second chance (the runtime's lib/policy_clock.c)",
+    0,
+    runtime_create,
+    runtime_destroy,
+    runtime_access,
+    runtime_access_batch,
+    &upg__policy_clock,
 };

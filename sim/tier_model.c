@@ -4,8 +4,8 @@
 
 #include "mrc.h"
 
-int upg__tier_model(const uint64_t *refs, size_t nrefs, size_t budget, double share,
-                    double ratio, upg__tier_levels_t *out) {
+int upg__tier_model(const uint64_t *refs, size_t nrefs, size_t budget, double share, double ratio,
+                    upg__tier_levels_t *out) {
   size_t pool_frames = (size_t)((double)budget * share);
   size_t sizes[3];
   uint64_t hits[3];

@@ -17,7 +17,7 @@ typedef struct upg__tier_levels {
 } upg__tier_levels_t;
 
 /* `share` of `budget` frames (0..1) holds pages at `ratio`:1. */
-int upg__tier_model(const uint64_t *refs, size_t nrefs, size_t budget, double share,
-                    double ratio, upg__tier_levels_t *out);
+int upg__tier_model(const uint64_t *refs, size_t nrefs, size_t budget, double share, double ratio,
+                    upg__tier_levels_t *out);
 
 #endif

@@ -19,10 +19,10 @@ struct upg__refs {
   const upg__trace_format_t *format;
   size_t page_size, unit;
   char *buf;
-  size_t start, end;  /* unread bytes are buf[start, end); 8 zeros follow */
+  size_t start, end; /* unread bytes are buf[start, end); 8 zeros follow */
   int eof, started;
-  uint64_t line;      /* lines or records consumed */
-  upg__run_t run;     /* what remains of the current run */
+  uint64_t line;  /* lines or records consumed */
+  upg__run_t run; /* what remains of the current run */
   char error[256];
 };
 
@@ -52,8 +52,8 @@ int upg__refs_open(upg__input_t *in, const char *name, const upg__trace_format_t
 
 static long fail(upg__refs_t *r, int err, const char *why) {
   if (r->format != NULL && r->format->record_bytes != 0)
-    snprintf(r->error, sizeof r->error, "%s: record %llu: %s", r->name,
-             (unsigned long long)r->line, why);
+    snprintf(r->error, sizeof r->error, "%s: record %llu: %s", r->name, (unsigned long long)r->line,
+             why);
   else
     snprintf(r->error, sizeof r->error, "%s:%llu: %s", r->name, (unsigned long long)r->line, why);
   return err;

@@ -71,10 +71,8 @@ static inline long smaps_rss_kib(const void *start, size_t len) {
   while (f && fgets(line, sizeof line, f)) {
     uintptr_t a, b;
     long kib;
-    if (sscanf(line, "%lx-%lx ", &a, &b) == 2)
-      inside = a >= lo && b <= hi;
-    else if (inside && sscanf(line, "Rss: %ld kB", &kib) == 1)
-      total += kib;
+    if (sscanf(line, "%lx-%lx ", &a, &b) == 2) inside = a >= lo && b <= hi;
+    else if (inside && sscanf(line, "Rss: %ld kB", &kib) == 1) total += kib;
   }
   if (f) fclose(f);
   return total;
@@ -114,7 +112,8 @@ static inline long long frame_bytes(void) {
   long anon = 0, kib;
   while (f && fgets(line, sizeof line, f)) {
     if (sscanf(line, "Anonymous: %ld kB", &kib) == 1) anon = kib;
-    else if (strncmp(line, "VmFlags:", 8) == 0 && strstr(line, " dc") != NULL) total += anon * 1024LL;
+    else if (strncmp(line, "VmFlags:", 8) == 0 && strstr(line, " dc") != NULL)
+      total += anon * 1024LL;
   }
   if (f) fclose(f);
   return total;

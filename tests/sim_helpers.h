@@ -11,14 +11,16 @@
 
 #define LEN(a) (sizeof(a) / sizeof(a[0]))
 
-static inline uint64_t sim_hits(const upg__sim_policy_t *p, size_t frames, const uint64_t *refs, size_t n) {
+static inline uint64_t sim_hits(const upg__sim_policy_t *p, size_t frames, const uint64_t *refs,
+                                size_t n) {
   upg__sim_result_t r = {p, frames, 0, 0};
   cr_assert_eq(upg__sim_run_array(refs, n, &r, 1), 0, "%s at %zu frames", p->name, frames);
   cr_assert_eq(r.requests, n);
   return r.hits;
 }
 
-static inline uint64_t sim_misses(const upg__sim_policy_t *p, size_t frames, const uint64_t *refs, size_t n) {
+static inline uint64_t sim_misses(const upg__sim_policy_t *p, size_t frames, const uint64_t *refs,
+                                  size_t n) {
   return n - sim_hits(p, frames, refs, n);
 }
 

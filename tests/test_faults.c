@@ -76,8 +76,7 @@ Test(faults, the_programs_own_handler_gets_the_access_it_does_not_own, .timeout 
 }
 
 /* A handler set after init goes through upg_sigaction, and paging goes on. */
-Test(faults, a_handler_set_with_upg_sigaction_after_init_gets_what_it_does_not_own,
-     .timeout = 10) {
+Test(faults, a_handler_set_with_upg_sigaction_after_init_gets_what_it_does_not_own, .timeout = 10) {
   cr_assert_eq(upg_sigaction(NULL, NULL), UPG_ENOTINIT);
   start_runtime(32 * PAGE, NULL);
   struct sigaction sa = {0}, old;

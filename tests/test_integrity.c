@@ -180,7 +180,8 @@ static void *write_discard_check(void *arg) {
   unsigned char alive[SLICE_PAGES];
   for (uint64_t round = 1; round <= SLICE_ROUNDS; round++) {
     for (size_t p = 0; p < SLICE_PAGES; p++)
-      for (size_t w = 0; w < WORDS; w += 64) s->base[p * WORDS + w] = pattern(s->first + p, w, round);
+      for (size_t w = 0; w < WORDS; w += 64)
+        s->base[p * WORDS + w] = pattern(s->first + p, w, round);
     memset(alive, 1, sizeof alive);
     discard_some(s, alive);
     for (size_t p = 0; p < SLICE_PAGES; p++)
@@ -197,7 +198,8 @@ Test(integrity, discards_beside_other_threads_faults_lose_no_data, .timeout = 12
   pthread_t threads[SLICERS];
   slicer_t slicers[SLICERS];
   for (size_t t = 0; t < SLICERS; t++) {
-    slicers[t] = (slicer_t){region + t * SLICE_PAGES * WORDS, t * SLICE_PAGES, (unsigned)t + 7, 0, 0};
+    slicers[t] = (slicer_t){region + t * SLICE_PAGES * WORDS, t * SLICE_PAGES, (unsigned)t + 7, 0,
+                            0};
     pthread_create(&threads[t], NULL, write_discard_check, &slicers[t]);
   }
   for (size_t t = 0; t < SLICERS; t++) {

@@ -128,8 +128,8 @@ Test(options, sizes_parse_with_suffixes, .timeout = 10) {
 }
 
 Test(options, every_error_code_has_a_name_and_a_message, .timeout = 10) {
-#define CHECK_(name, code, text)                                  \
-  cr_assert_str_eq(upg_strerror(code), text);                     \
+#define CHECK_(name, code, text)              \
+  cr_assert_str_eq(upg_strerror(code), text); \
   cr_assert_str_eq(upg_err_name(code), "UPG_" #name);
   UPG_ERRNO_MAP(CHECK_)
 #undef CHECK_

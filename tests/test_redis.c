@@ -65,8 +65,8 @@ static void *check_round(void *arg) {
 
 #define THREADS 4
 
-static void start_threads(pthread_t *t, job_t *jobs, uint64_t *region, size_t pages,
-                          uint64_t round, void *(*fn)(void *)) {
+static void start_threads(pthread_t *t, job_t *jobs, uint64_t *region, size_t pages, uint64_t round,
+                          void *(*fn)(void *)) {
   for (int i = 0; i < THREADS; i++) {
     jobs[i] = (job_t){region, pages, (size_t)i, THREADS, round, 0};
     cr_assert_eq(pthread_create(&t[i], NULL, fn, &jobs[i]), 0);
@@ -98,7 +98,8 @@ static void pages_survive(const char *servers) {
     cr_assert_eq(run_round(region, pages, round, check_round), 0, "round %lu", round);
   }
   upg_stats_t s = stats_now();
-  cr_assert_gt(s.fault_major, 100, "only %lu major faults: the store was hardly used", s.fault_major);
+  cr_assert_gt(s.fault_major, 100, "only %lu major faults: the store was hardly used",
+               s.fault_major);
   cr_assert_gt(s.store_round_trips, 0);
   cr_assert_eq(s.store_seal_failures, 0);
   upg_shutdown();
@@ -191,7 +192,8 @@ Test(redis_single, pages_survive_eviction_with_four_threads) {
 
 Test(redis_single, a_wrong_password_fails_init_naming_the_cause_not_the_password) {
   const char *servers = need_env("REDIS_SINGLE");
-  cr_assert_eq(cli_run(servers, "$cli ACL SETUSER upgtest on '>right-pw' '~*' '+@all' >/dev/null"), 0);
+  cr_assert_eq(cli_run(servers, "$cli ACL SETUSER upgtest on '>right-pw' '~*' '+@all' >/dev/null"),
+               0);
   char url[256];
   snprintf(url, sizeof url, "redis://upgtest:wrong-pw@%s", servers);
   cr_assert_eq(start_store(url, 64 * PAGE), UPG_EACCES);
@@ -205,7 +207,8 @@ Test(redis_single, a_wrong_password_fails_init_naming_the_cause_not_the_password
 
 Test(redis_single, the_password_may_come_from_a_file) {
   const char *servers = need_env("REDIS_SINGLE");
-  cr_assert_eq(cli_run(servers, "$cli ACL SETUSER upgfile on '>file-pw' '~*' '+@all' >/dev/null"), 0);
+  cr_assert_eq(cli_run(servers, "$cli ACL SETUSER upgfile on '>file-pw' '~*' '+@all' >/dev/null"),
+               0);
   char path[] = "/tmp/upager-auth-XXXXXX";
   int fd = mkstemp(path);
   cr_assert_geq(fd, 0);
@@ -246,7 +249,8 @@ Test(redis_single, a_missing_key_ends_the_access_naming_the_node) {
                      "$cli del \"$k\" >/dev/null; done",
                      "no such key");
   char err[8192];
-  change_script = "$cli --scan --pattern 'upg:*:*' | while read k; do $cli del \"$k\" >/dev/null; done";
+  change_script =
+      "$cli --scan --pattern 'upg:*:*' | while read k; do $cli del \"$k\" >/dev/null; done";
   run_child(fill_change_read, err, sizeof err);
   cr_assert_not_null(strstr(err, servers), "stderr: %s", err);
 }
@@ -399,12 +403,13 @@ Test(redis_cluster, slots_moved_mid_run_are_followed_and_lose_no_page) {
   pthread_t t[THREADS];
   job_t jobs[THREADS];
   start_threads(t, jobs, region, pages, 2, write_round);
-  snprintf(script, sizeof script,
-           "from=$(redis-cli -h %.*s -p %s cluster myid); to=$(redis-cli -h %.*s -p %s cluster myid); "
-           "redis-cli --cluster reshard %s --cluster-from $from --cluster-to $to "
-           "--cluster-slots 200 --cluster-yes >/dev/null 2>&1",
-           (int)(strchr(source, ':') - source), source, strchr(source, ':') + 1,
-           (int)(strchr(dest, ':') - dest), dest, strchr(dest, ':') + 1, source);
+  snprintf(
+      script, sizeof script,
+      "from=$(redis-cli -h %.*s -p %s cluster myid); to=$(redis-cli -h %.*s -p %s cluster myid); "
+      "redis-cli --cluster reshard %s --cluster-from $from --cluster-to $to "
+      "--cluster-slots 200 --cluster-yes >/dev/null 2>&1",
+      (int)(strchr(source, ':') - source), source, strchr(source, ':') + 1,
+      (int)(strchr(dest, ':') - dest), dest, strchr(dest, ':') + 1, source);
   cr_assert_eq(system(script), 0);
   join_threads(t, jobs);
   cr_assert_eq(run_round(region, pages, 2, check_round), 0);

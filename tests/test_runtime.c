@@ -101,7 +101,8 @@ Test(runtime, a_region_that_writes_what_it_loads_opens_loads_writable, .timeout 
   uint64_t *p = numbered_random_region(pages);
   upg_stats_t before = stats_now();
   for (int round = 0; round < 4; round++)
-    for (size_t i = 0; i < pages; i++) p[scattered(i, pages) * PAGE / 8] += 1; /* read, then write */
+    for (size_t i = 0; i < pages; i++)
+      p[scattered(i, pages) * PAGE / 8] += 1; /* read, then write */
   upg_stats_t s = stats_now();
   uint64_t majors = s.fault_major - before.fault_major, writes = s.fault_write - before.fault_write;
   /* A source that knows the access needs no guess: the read-modify-write
@@ -130,7 +131,8 @@ Test(runtime, a_region_that_only_reads_keeps_loads_clean, .timeout = 60) {
   upg_stats_t s = stats_now();
   cr_assert_gt(s.fault_major - before.fault_major, 2 * pages);
   cr_assert_eq(s.load_dirty, before.load_dirty, "loads presumed dirty while only reading");
-  cr_assert_eq(s.swap_bytes_written, before.swap_bytes_written, "a reader's pages leave without I/O");
+  cr_assert_eq(s.swap_bytes_written, before.swap_bytes_written,
+               "a reader's pages leave without I/O");
 }
 
 Test(runtime, untouched_page_touched_again_by_clock_is_a_minor_fault, .timeout = 20) {
@@ -209,7 +211,8 @@ Test(runtime, a_sequential_read_from_swap_is_read_ahead_in_the_background, .time
   upg_stats_t s = stats_now();
   cr_assert_gt(s.readahead_async, 0, "no window was read in the background");
   cr_assert_gt(s.fault_minor, 0, "no marker was touched");
-  for (size_t i = 0; i < pages; i++) cr_assert_eq((unsigned char)p[i * PAGE + 100], i & 0xff, "page %zu", i);
+  for (size_t i = 0; i < pages; i++)
+    cr_assert_eq((unsigned char)p[i * PAGE + 100], i & 0xff, "page %zu", i);
 }
 
 /* A page the prefetch thread opened read-only may be faulted on by a read
@@ -320,7 +323,8 @@ Test(runtime, pages_from_before_the_first_eviction_keep_their_contents, .timeout
   force_evictions(other, 4 * BUDGET_PAGES);
   settle();
   cr_assert_leq(frame_bytes(), BUDGET_PAGES * PAGE, "%lld bytes", frame_bytes());
-  for (size_t i = 0; i < 24; i++) cr_assert(!info_of(a + i * PAGE / 8).present, "page %zu stayed", i);
+  for (size_t i = 0; i < 24; i++)
+    cr_assert(!info_of(a + i * PAGE / 8).present, "page %zu stayed", i);
   cr_assert_eq(pages_differing(a, 0, 12, 1), 0, "written pages");
   cr_assert_eq(pages_differing(a, 12, 12, 0), 0, "read and discarded pages");
   cr_assert_eq(pages_differing(b, 0, 4, 2), 0, "the other region's pages");
@@ -534,7 +538,9 @@ Test(runtime, a_runtime_started_again_starts_fresh, .timeout = 60) {
   cr_assert_gt(s.fault_major, 0);
   upg_shutdown();
 
-  opt = (upg_options_t){.budget = 32 * 2 * PAGE, .page_size = 2 * PAGE, .policy = "fifo",
+  opt = (upg_options_t){.budget = 32 * 2 * PAGE,
+                        .page_size = 2 * PAGE,
+                        .policy = "fifo",
                         .direct_io = "0"};
   cr_assert_eq(upg_init(&opt), 0, "%s", upg_last_error());
   s = stats_now();

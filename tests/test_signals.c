@@ -18,7 +18,9 @@
 #define PAGE 4096
 #define WORDS (PAGE / sizeof(uint64_t))
 
-static uint64_t word_of(size_t page, uint64_t round) { return page * 0x9e3779b97f4a7c15ull ^ round; }
+static uint64_t word_of(size_t page, uint64_t round) {
+  return page * 0x9e3779b97f4a7c15ull ^ round;
+}
 
 static uint64_t next_random(uint64_t *state) {
   *state ^= *state << 13;
@@ -165,7 +167,7 @@ static int write_back_child(void) {
 
 Test(signals, stops_continues_and_signals_during_write_back_lose_nothing, .timeout = 120) {
   struct sigaction act = {0};
-  act.sa_handler = ignore; /* no SA_RESTART: interrupted calls fail with EINTR */
+  act.sa_handler = ignore;        /* no SA_RESTART: interrupted calls fail with EINTR */
   sigaction(SIGUSR1, &act, NULL); /* before the fork: the child has it from its start */
   pid_t child = fork();
   if (child == 0) _exit(write_back_child());
@@ -295,7 +297,8 @@ Test(signals, a_stalled_trace_reader_stalls_only_the_thread_writing_it, .timeout
     pthread_create(&threads[t], NULL, trace_loop, regions[t]);
   }
   const struct timespec tick = {0, 10 * 1000 * 1000};
-  for (int i = 0; i < 1500 && atomic_load(&finished) < TRACE_THREADS - 1; i++) nanosleep(&tick, NULL);
+  for (int i = 0; i < 1500 && atomic_load(&finished) < TRACE_THREADS - 1; i++)
+    nanosleep(&tick, NULL);
   int finished_while_stalled = atomic_load(&finished);
   pthread_t drainer;
   pthread_create(&drainer, NULL, drain_all, (void *)(intptr_t)reader);

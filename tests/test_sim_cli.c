@@ -80,11 +80,10 @@ Test(cli, csv_header_and_rows_are_exact, .timeout = 20) {
            write_file("c.txt", classic, strlen(classic)));
   sim(&r, args);
   cr_assert_eq(r.status, 0, "%s", r.err);
-  cr_assert_str_eq(r.out,
-                   "policy,frames,requests,hits,misses,hit_ratio\n"
-                   "fifo,3,20,5,15,25.00\n"
-                   "lru,3,20,8,12,40.00\n"
-                   "opt,3,20,11,9,55.00\n");
+  cr_assert_str_eq(r.out, "policy,frames,requests,hits,misses,hit_ratio\n"
+                          "fifo,3,20,5,15,25.00\n"
+                          "lru,3,20,8,12,40.00\n"
+                          "opt,3,20,11,9,55.00\n");
 }
 
 Test(cli, standard_input_is_a_trace, .timeout = 20) {
@@ -203,7 +202,8 @@ Test(cli, tier_model_splits_hits_between_frames_pool_and_disk, .timeout = 20) {
   sim(&r, args);
   cr_assert_eq(r.status, 0, "%s", r.err);
   cr_assert(strstr(r.out, "         4          2          4         0   0.0%         7  38.9%"
-                          "         2  11.1%            9\n") != NULL, "%s", r.out);
+                          "         2  11.1%            9\n") != NULL,
+            "%s", r.out);
   sim(&r, "--tier 0.5 --frames 4 x.txt");
   cr_assert_eq(r.status, 2);
   cr_assert(strstr(r.err, "--tier wants RATIO[:SHARE]") != NULL, "%s", r.err);

@@ -37,8 +37,9 @@ int main(int argc, char **argv) {
   char *live[LIVE_RECORDS];
   for (int i = 0; i < LIVE_RECORDS; i++) live[i] = upg_calloc(1, RECORD_BYTES);
   printf("memory leak: %d live records (%d KiB), one %d-byte buffer in %ld leaked, "
-         "%zu KiB budget\n", LIVE_RECORDS, LIVE_RECORDS * RECORD_BYTES / 1024, REQUEST_BYTES,
-         leak_every, budget / 1024);
+         "%zu KiB budget\n",
+         LIVE_RECORDS, LIVE_RECORDS * RECORD_BYTES / 1024, REQUEST_BYTES, leak_every,
+         budget / 1024);
   printf("  %9s %12s %12s %12s %16s\n", "requests", "leaked KiB", "resident KiB", "swap KiB",
          "writes/request");
   upg_stats_t s = UPG_STATS_INIT, last = {0};

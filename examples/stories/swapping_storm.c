@@ -95,8 +95,8 @@ int main(int argc, char **argv) {
   example_check(upg_init(&opt), "upg_init");
   page_size = (size_t)sysconf(_SC_PAGESIZE);
   size_t words = size / 8;
-  printf("swapping storm: %zu inputs of %zu KiB (%zu KiB together) under a %zu KiB budget\n",
-         n, size / 1024, n * size / 1024, budget / 1024);
+  printf("swapping storm: %zu inputs of %zu KiB (%zu KiB together) under a %zu KiB budget\n", n,
+         size / 1024, n * size / 1024, budget / 1024);
   outcome_t storm = measure("all inputs loaded at once", all_at_once, n, words, rounds);
   outcome_t chunks = measure("one input at a time", in_chunks, n, words, rounds);
   int ok = storm.checksum == chunks.checksum && storm.thrash_windows > 0 &&

@@ -16,8 +16,8 @@ int main(void) {
   upg_page_info_t info;
   int ok = paged != NULL && plain != NULL && libc != NULL &&
            dlsym(RTLD_DEFAULT, "malloc") == dlsym(libc, "malloc") &&
-           dlsym(RTLD_DEFAULT, "free") == dlsym(libc, "free") &&
-           upg_page_info(paged, &info) == 0 && upg_page_info(plain, &info) == UPG_ENOTREGION;
+           dlsym(RTLD_DEFAULT, "free") == dlsym(libc, "free") && upg_page_info(paged, &info) == 0 &&
+           upg_page_info(plain, &info) == UPG_ENOTREGION;
   printf("malloc_identity: %s\n", ok ? "malloc is glibc's, upg_malloc is paged" : "FAILED");
   free(plain);
   upg_free(paged);

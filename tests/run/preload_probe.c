@@ -53,12 +53,12 @@
 #include "upager.h"
 
 #define BUDGET ((size_t)1 << 20) /* what the test passes to upager run */
-#define CHECK(cond)                                                                \
-  do {                                                                             \
-    if (!(cond)) {                                                                 \
+#define CHECK(cond)                                                                     \
+  do {                                                                                  \
+    if (!(cond)) {                                                                      \
       fprintf(stderr, "preload_probe: %s:%d: failed: %s\n", __FILE__, __LINE__, #cond); \
-      exit(1);                                                                     \
-    }                                                                              \
+      exit(1);                                                                          \
+    }                                                                                   \
   } while (0)
 
 static int (*page_info)(const void *, upg_page_info_t *);
@@ -358,7 +358,8 @@ static int probe_fork(void) {
   }
   close(fds[1]);
   char said[256] = {0};
-  CHECK(read(fds[0], said, sizeof said - 1) > 0 && strstr(said, "child of fork() used a block") != NULL);
+  CHECK(read(fds[0], said, sizeof said - 1) > 0 &&
+        strstr(said, "child of fork() used a block") != NULL);
   close(fds[0]);
   int status;
   CHECK(waitpid(child, &status, 0) == child && WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV);
@@ -450,8 +451,8 @@ static int probe_efault(void) {
   int fd = open("/dev/zero", O_RDONLY);
   push_out(buf);
   long n = syscall(SYS_read, fd, buf, 8192);
-  fprintf(stderr, "preload_probe: raw read returned %ld (errno %d) and the process lives on\n",
-          n, errno);
+  fprintf(stderr, "preload_probe: raw read returned %ld (errno %d) and the process lives on\n", n,
+          errno);
   return 1;
 }
 
@@ -462,17 +463,17 @@ int main(int argc, char **argv) {
     return 2;
   }
   CHECK(mkdtemp(tmpdir) != NULL);
-  int rc = strcmp(argv[1], "alloc") == 0     ? probe_alloc()
-           : strcmp(argv[1], "io") == 0      ? probe_io()
-           : strcmp(argv[1], "stdio") == 0   ? probe_stdio()
-           : strcmp(argv[1], "sigmask") == 0 ? probe_sigmask()
-           : strcmp(argv[1], "spawn") == 0   ? probe_spawn()
-           : strcmp(argv[1], "fork") == 0    ? probe_fork()
-           : strcmp(argv[1], "segv") == 0    ? probe_segv()
+  int rc = strcmp(argv[1], "alloc") == 0        ? probe_alloc()
+           : strcmp(argv[1], "io") == 0         ? probe_io()
+           : strcmp(argv[1], "stdio") == 0      ? probe_stdio()
+           : strcmp(argv[1], "sigmask") == 0    ? probe_sigmask()
+           : strcmp(argv[1], "spawn") == 0      ? probe_spawn()
+           : strcmp(argv[1], "fork") == 0       ? probe_fork()
+           : strcmp(argv[1], "segv") == 0       ? probe_segv()
            : strcmp(argv[1], "libsigsegv") == 0 ? probe_libsigsegv()
-           : strcmp(argv[1], "efault") == 0  ? probe_efault()
-           : strcmp(argv[1], "sigev") == 0   ? probe_sigev()
-                                             : 2;
+           : strcmp(argv[1], "efault") == 0     ? probe_efault()
+           : strcmp(argv[1], "sigev") == 0      ? probe_sigev()
+                                                : 2;
   rmdir(tmpdir);
   if (rc == 0) printf("preload_probe %s: ok\n", argv[1]);
   return rc;

@@ -134,8 +134,8 @@ Test(heap, first_touches_map_fresh_neighbours_both_ways, .init = start_small, .t
   uint64_t zero = stats_now().fault_zero;
   for (size_t i = pages; i-- > 0;) p[i * page] = (char)i;
   uint64_t faults = stats_now().fault_zero - zero;
-  cr_assert_leq(faults, pages / 8, "%llu first-touch faults for %zu pages", (unsigned long long)faults,
-                pages);
+  cr_assert_leq(faults, pages / 8, "%llu first-touch faults for %zu pages",
+                (unsigned long long)faults, pages);
   for (size_t i = 0; i < pages; i++) cr_assert_eq(p[i * page], (char)i);
   upg_free(p);
 }
@@ -159,7 +159,8 @@ Test(heap, a_heap_growing_in_order_is_populated_ahead, .init = start_roomy, .tim
   settle();
   upg_stats_t after = stats_now();
   cr_assert_eq(nonzero, 0, "%zu fresh pages were not zeros", nonzero);
-  cr_assert_geq(after.fresh_populated - before.fresh_populated, pages / 2, "only %llu of %zu pages populated",
+  cr_assert_geq(after.fresh_populated - before.fresh_populated, pages / 2,
+                "only %llu of %zu pages populated",
                 (unsigned long long)(after.fresh_populated - before.fresh_populated), pages);
   cr_assert_leq(frame_bytes(), (long long)(after.pages_resident * page),
                 "the frames hold more than the resident pages");
@@ -191,8 +192,8 @@ Test(heap, a_heap_growing_in_order_faults_about_once_a_mib, .init = start_roomy,
     unsigned char *p = upg_malloc(pages * 4096);
     cr_assert_not_null(p);
     uint64_t faults = grow_through(p, pages, downwards);
-    cr_assert_leq(faults, pages / 128, "%llu faults to grow %s through 16 MiB", (unsigned long long)faults,
-                  downwards ? "downwards" : "upwards");
+    cr_assert_leq(faults, pages / 128, "%llu faults to grow %s through 16 MiB",
+                  (unsigned long long)faults, downwards ? "downwards" : "upwards");
     for (size_t i = 0; i < pages; i++) cr_assert_eq(p[i * 4096], (unsigned char)i);
     upg_free(p);
   }
@@ -236,7 +237,8 @@ Test(heap, a_slowly_growing_heap_gets_its_next_windows_in_the_background, .init 
 
 /* First touches far apart open windows of fresh pages around them, but the
  * pages the program never writes take no memory. */
-Test(heap, scattered_first_touches_cost_only_the_pages_written, .init = start_roomy, .timeout = 30) {
+Test(heap, scattered_first_touches_cost_only_the_pages_written, .init = start_roomy,
+     .timeout = 30) {
   size_t pages = 4096, page = 4096, stride = 128;
   char *p = upg_malloc(pages * page);
   cr_assert_not_null(p);
