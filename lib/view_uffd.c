@@ -24,8 +24,11 @@
  * placed by UFFDIO_COPY with write protection, which the kernel sets in
  * the same step: the page is never writable unseen, and a write faults and
  * marks it dirty. A page opened writable is moved (UFFDIO_MOVE): no copy.
- * Fresh pages are the shared zero page (UFFDIO_ZEROPAGE), or, read-only, a
- * protected copy of zeros. The memory a copy leaves behind is given back
+ * Fresh pages are the shared zero page (UFFDIO_ZEROPAGE) in a fault's
+ * small window, which costs no memory until written, and zeros copied in
+ * (real pages at once) in a heap's growth window, whose every page the
+ * program writes: there the zero page's copy-on-write fault a page made
+ * `upager run sort` half as slow again (bench/run_overhead.sh). The memory a copy leaves behind is given back
  * in one process_madvise for all the scattered pages of a call.
  *
  * No call wakes the threads waiting on a page (the DONTWAKE modes): in the
@@ -69,11 +72,11 @@ static int zeropage(char *dst, size_t len) {
   return 0;
 }
 
-/* dst gets a copy of src, write-protected in the same step. */
-static int copy_protected(char *dst, const char *src, size_t len) {
+/* dst gets a copy of src, write-protected in the same step when `wp`. */
+static int copy_pages(char *dst, const char *src, size_t len, int wp) {
+  __u64 mode = UFFDIO_COPY_MODE_DONTWAKE | (wp ? UFFDIO_COPY_MODE_WP : 0);
   for (size_t done = 0; done < len;) {
-    struct uffdio_copy c = {(uintptr_t)(dst + done), (uintptr_t)(src + done), len - done,
-                            UFFDIO_COPY_MODE_WP | UFFDIO_COPY_MODE_DONTWAKE, 0};
+    struct uffdio_copy c = {(uintptr_t)(dst + done), (uintptr_t)(src + done), len - done, mode, 0};
     int rc = upg__os_ioctl(upg__uffd.fd, UFFDIO_COPY, &c);
     if (c.copy > 0) done += (size_t)c.copy;
     else if (rc == -EAGAIN) upg__os_yield();
@@ -82,23 +85,17 @@ static int copy_protected(char *dst, const char *src, size_t len) {
   return 0;
 }
 
-/* Zeros read-only: copied from the never-written run, a chunk at a time. */
-static int zeros_protected(char *dst, size_t len) {
+/* Zeros copied from the never-written run, a chunk at a time: real pages
+ * at once, where the zero page would take a copy-on-write fault at the
+ * program's first write of each. */
+static int zeros(char *dst, size_t len, int wp) {
   for (size_t done = 0; done < len;) {
     size_t chunk = len - done < upg__uffd.zeros_len ? len - done : upg__uffd.zeros_len;
-    int rc = copy_protected(dst + done, upg__uffd.zeros, chunk);
+    int rc = copy_pages(dst + done, upg__uffd.zeros, chunk, wp);
     if (rc != 0) return rc;
     done += chunk;
   }
   return 0;
-}
-
-static int copy_plain(char *dst, const char *src, size_t len) {
-  struct uffdio_copy c = {(uintptr_t)dst, (uintptr_t)src, len, UFFDIO_COPY_MODE_DONTWAKE, 0};
-  int rc;
-  while ((rc = upg__os_ioctl(upg__uffd.fd, UFFDIO_COPY, &c)) == -EAGAIN && c.copy <= 0)
-    upg__os_yield();
-  return c.copy == (__s64)len ? 0 : rc != 0 ? rc : -EIO;
 }
 
 /* Moves src's pages to dst, which must be missing there; *moved (when
@@ -124,7 +121,7 @@ static int move_pages(char *dst, char *src, size_t len, int copy_if_busy, size_t
     } else if (rc == -ENOENT) {
       if ((rc = zeropage(dst + done, unit)) == 0) done += unit;
     } else if (rc == -EBUSY && copy_if_busy) {
-      if ((rc = copy_plain(dst + done, src + done, unit)) == 0 &&
+      if ((rc = copy_pages(dst + done, src + done, unit, 0)) == 0 &&
           (rc = upg__os_advise(src + done, unit, MADV_DONTNEED)) == 0)
         done += unit;
     } else if (rc == 0) {
@@ -301,7 +298,7 @@ static int reopen_run(upg__region_t *r, size_t page, size_t k, uint32_t prot, le
   size_t unit = upg__rt.page_size;
   char *view = r->base + page * unit, *kept = closet_of(r) + page * unit;
   if (prot == UPG_PROT_RW) return move_pages(view, kept, k * unit, 1, NULL);
-  int rc = copy_protected(view, kept, k * unit);
+  int rc = copy_pages(view, kept, k * unit, 1);
   return rc != 0 ? rc : leftover(l, kept, k * unit);
 }
 
@@ -374,14 +371,23 @@ static size_t placement_run(const upg__region_t *r, size_t page, size_t end) {
   return k;
 }
 
+/* Fresh pages a window may place as the shared zero page: a fault's window
+ * of fresh neighbours (pager.c's FAULT_AROUND), most of which the program
+ * may never write, and the zero page costs no memory until it does. A
+ * longer run is a heap growing, which writes all of it (and pager.c
+ * populates it at once): it gets real zeroed pages, sparing a
+ * copy-on-write fault a page. */
+#define SHARED_ZEROS_MAX 16
+
 static int place_run(upg__region_t *r, size_t page, size_t k, uint32_t prot, leftovers_t *l) {
   size_t unit = upg__rt.page_size;
   char *dst = (prot == UPG_PROT_NONE ? closet_of(r) : r->base) + page * unit;
-  if (fresh(r, page))
-    return prot == UPG_PROT_READ ? zeros_protected(dst, k * unit) : zeropage(dst, k * unit);
+  if (fresh(r, page) && prot == UPG_PROT_RW && k <= SHARED_ZEROS_MAX)
+    return zeropage(dst, k * unit);
+  if (fresh(r, page)) return zeros(dst, k * unit, prot == UPG_PROT_READ);
   char *src = frame_slot(r->pte[page].frame);
   if (prot != UPG_PROT_READ) return move_pages(dst, src, k * unit, 1, NULL);
-  int rc = copy_protected(dst, src, k * unit);
+  int rc = copy_pages(dst, src, k * unit, 1);
   return rc != 0 ? rc : leftover(l, src, k * unit);
 }
 
@@ -426,7 +432,7 @@ int upg__uview_refill_hole(void *addr) {
     uint32_t w = atomic_load(&r->pte[page].word);
     if (upg__pte_state(w) == UPG__RESIDENT && upg__pte_prot(w) != UPG_PROT_NONE) {
       char *at = r->base + page * unit;
-      int rc = upg__pte_prot(w) == UPG_PROT_READ ? zeros_protected(at, unit) : zeropage(at, unit);
+      int rc = zeros(at, unit, upg__pte_prot(w) == UPG_PROT_READ);
       refilled = rc == 0 || rc == -EEXIST; /* -EEXIST: another thread's fault filled it */
     }
   }
