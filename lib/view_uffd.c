@@ -46,6 +46,7 @@ upg__uffd_t upg__uffd = {.fd = -1, .pidfd = -1};
 
 typedef struct uview {
   char *closet; /* closed resident pages, at their offsets in the view */
+  int added;    /* registered with the runtime: its pages may be opened */
 } uview_t;
 
 static char *closet_of(const upg__region_t *r) { return ((const uview_t *)r->view)->closet; }
@@ -165,7 +166,11 @@ static int give_back(const struct iovec *iov, int n) {
   return 0;
 }
 
-/* Ranges whose memory a call gives back at its end, all at once. */
+/* Ranges whose memory is given back in one call: the copies that placing
+ * pages write-protected leaves in the frame area, at the call's end; and
+ * those reopening them leaves in the closets (`stale`, under the lock),
+ * given back when full, and before a closet page is used again (a close),
+ * unmapped or destroyed, which spares a minor fault a madvise. */
 typedef struct leftovers {
   int n;
   struct iovec iov[UPG__IOV_MAX];
@@ -183,6 +188,14 @@ static int leftover(leftovers_t *l, char *at, size_t len) {
   }
   l->iov[l->n++] = (struct iovec){at, len};
   return 0;
+}
+
+static leftovers_t stale;
+
+static int give_back_stale(void) {
+  int rc = give_back(stale.iov, stale.n);
+  stale.n = 0;
+  return rc;
 }
 
 /* ---- the frame area -----------------------------------------------------*/
@@ -208,6 +221,7 @@ int upg__uview_setup(const upg__config_t *cfg) {
 }
 
 void upg__uview_teardown(void) {
+  stale.n = 0; /* the frame area goes, and every region after */
   upg__os_unmap(upg__uffd.frames, upg__uffd.frames_len);
   upg__os_unmap(upg__uffd.zeros, upg__uffd.zeros_len);
   upg__uffd.frames = upg__uffd.zeros = NULL;
@@ -255,7 +269,7 @@ no_view:
   return rc;
 }
 
-void upg__uview_added(upg__region_t *r) { (void)r; }
+void upg__uview_added(upg__region_t *r) { ((uview_t *)r->view)->added = 1; }
 
 void upg__uview_forget(upg__region_t *r) {
   upg__os_free(r->view, sizeof(uview_t));
@@ -264,6 +278,7 @@ void upg__uview_forget(upg__region_t *r) {
 
 /* Unmapping a registered range unregisters it. */
 void upg__uview_destroy(upg__region_t *r) {
+  if (((uview_t *)r->view)->added) give_back_stale(); /* under the lock then */
   upg__os_unmap(r->base, r->len);
   upg__os_unmap(closet_of(r), r->len);
   upg__uview_forget(r);
@@ -272,6 +287,7 @@ void upg__uview_destroy(upg__region_t *r) {
 int upg__uview_unmap(upg__region_t *r, size_t first, size_t n) {
   size_t unit = upg__rt.page_size;
   for (size_t page = first; page < first + n; page++) upg__pte_store(&r->pte[page], UPG__UNMAPPED);
+  give_back_stale();
   upg__os_unmap(r->base + first * unit, n * unit);
   upg__os_unmap(closet_of(r) + first * unit, n * unit);
   return 0;
@@ -292,29 +308,27 @@ static size_t same_prot_run(const upg__region_t *r, size_t page, size_t end) {
 }
 
 /* A closed run comes back from the closet: moved when it opens writable,
- * copied write-protected when read-only (the closet's pages then given
- * back with the call's others). */
-static int reopen_run(upg__region_t *r, size_t page, size_t k, uint32_t prot, leftovers_t *l) {
+ * copied write-protected when read-only (the closet's copy then given back
+ * later, with others). */
+static int reopen_run(upg__region_t *r, size_t page, size_t k, uint32_t prot) {
   size_t unit = upg__rt.page_size;
   char *view = r->base + page * unit, *kept = closet_of(r) + page * unit;
   if (prot == UPG_PROT_RW) return move_pages(view, kept, k * unit, 1, NULL);
   int rc = copy_pages(view, kept, k * unit, 1);
-  return rc != 0 ? rc : leftover(l, kept, k * unit);
+  return rc != 0 ? rc : leftover(&stale, kept, k * unit);
 }
 
 int upg__uview_open(upg__region_t *r, size_t first, size_t n, uint32_t prot) {
   if (upg__pte_run_has_prot(r, first, n, prot)) return 0;
   size_t unit = upg__rt.page_size, end = first + n;
-  leftovers_t l = {0};
   int rc = 0;
   for (size_t page = first, k; rc == 0 && page < end; page += k) {
     k = same_prot_run(r, page, end);
     uint32_t had = prot_of(r, page);
-    if (had == UPG_PROT_NONE) rc = reopen_run(r, page, k, prot, &l);
+    if (had == UPG_PROT_NONE) rc = reopen_run(r, page, k, prot);
     else if (had != prot)
       rc = write_protect(r->base + page * unit, k * unit, prot == UPG_PROT_READ);
   }
-  if (rc == 0) rc = give_back(l.iov, l.n);
   if (rc == 0) upg__pte_set_prot(r, first, n, prot);
   return rc;
 }
@@ -339,7 +353,7 @@ static size_t close_run(upg__region_t *r, size_t page, size_t k, int *rc) {
  * answers why, the others closed. */
 int upg__uview_close(upg__region_t *r, size_t first, size_t n) {
   size_t end = first + n;
-  int failed = 0;
+  int failed = give_back_stale(); /* a closet page must be empty to take a page */
   for (size_t page = first, k; page < end; page += k) {
     k = same_prot_run(r, page, end);
     if (prot_of(r, page) == UPG_PROT_NONE) continue;
@@ -399,6 +413,7 @@ int upg__uview_publish(upg__region_t *r, size_t first, size_t n, uint32_t prot) 
     k = placement_run(r, page, end);
     rc = place_run(r, page, k, prot, &l);
   }
+  /* Now, not later: the next load into one of these frames reads into it. */
   if (rc == 0) rc = give_back(l.iov, l.n);
   if (rc == 0) upg__pte_set_prot(r, first, n, prot);
   return rc;
