@@ -174,8 +174,10 @@ static int file_read_end(upg__store_t *s) {
   int whole = cqe->res >= 0 && (size_t)cqe->res == iov_bytes(fs->reading.iov, fs->reading.n);
   io_uring_cqe_seen(&fs->read_ring, cqe);
   rc = whole ? 0 : transfer(s, fs->reading.offset, fs->reading.iov, fs->reading.n, 0);
+  rc = count_read(rc, fs->reading.iov, fs->reading.n);
+  /* Last: the next read_begin, on another thread, rewrites `reading`. */
   atomic_store(&fs->read_busy, 0);
-  return count_read(rc, fs->reading.iov, fs->reading.n);
+  return rc;
 }
 
 /* ---- writes -------------------------------------------------------------*/
