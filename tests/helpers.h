@@ -9,7 +9,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -123,6 +125,42 @@ static inline long long frame_bytes(void) {
 static inline uint64_t pattern(size_t page, size_t i, uint64_t round) {
   uint64_t x = (page * 0x9E3779B97F4A7C15ull) ^ (i * 0xBF58476D1CE4E5B9ull) ^ (round << 56);
   return x ^ (x >> 31);
+}
+
+/* Runs `body` in a child with its stderr captured into `err`; returns the
+ * child's wait status. */
+static inline int run_child(void (*body)(void), char *err, size_t errlen) {
+  int fds[2];
+  cr_assert_eq(pipe(fds), 0);
+  pid_t pid = fork();
+  cr_assert_neq(pid, -1);
+  if (pid == 0) {
+    dup2(fds[1], STDERR_FILENO);
+    close(fds[0]);
+    body();
+    _exit(0);
+  }
+  close(fds[1]);
+  size_t got = 0;
+  ssize_t n;
+  while (got < errlen - 1 && (n = read(fds[0], err + got, errlen - 1 - got)) > 0) got += (size_t)n;
+  err[got] = '\0';
+  close(fds[0]);
+  int status;
+  waitpid(pid, &status, 0);
+  return status;
+}
+
+/* `body` must end its process with the runtime's fatal message naming
+ * `cause`: an access the runtime cannot serve never goes on with a wrong
+ * page. */
+static inline void assert_ends_naming(void (*body)(void), const char *cause) {
+  char err[8192];
+  int status = run_child(body, err, sizeof err);
+  cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "status %#x, stderr: %s", status,
+            err);
+  cr_assert_not_null(strstr(err, cause), "stderr: %s", err);
+  cr_assert_not_null(strstr(err, "upager: fatal"), "stderr: %s", err);
 }
 
 #endif

@@ -155,28 +155,6 @@ Test(faults, unmapping_a_region_in_swap_gives_its_space_back_in_few_discards, .t
   cr_assert_leq(discards, 4, "%d discards for %zu pages", discards, pages);
 }
 
-/* Runs `body` in a child and returns its stderr and how it ended. */
-static int run_child(void (*body)(void), char *err, size_t errlen) {
-  int fds[2];
-  cr_assert_eq(pipe(fds), 0);
-  pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fds[1], STDERR_FILENO);
-    close(fds[0]);
-    body();
-    _exit(0);
-  }
-  close(fds[1]);
-  size_t got = 0;
-  ssize_t n;
-  while (got < errlen - 1 && (n = read(fds[0], err + got, errlen - 1 - got)) > 0) got += (size_t)n;
-  err[got] = '\0';
-  close(fds[0]);
-  int status;
-  waitpid(pid, &status, 0);
-  return status;
-}
-
 /* Maps 64 pages and writes each once: under a 16-page budget most go out. */
 static char *map_and_fill(void) {
   char *p = upg_map(64 * PAGE, 0);
@@ -197,15 +175,6 @@ static void read_back_with_failing_reads(void) {
   volatile char sink = 0;
   for (size_t i = 0; i < 64; i++) sink += p[i * PAGE];
   (void)sink;
-}
-
-/* `body` must end its process with the runtime's fatal message naming `cause`. */
-static void assert_ends_naming(void (*body)(void), const char *cause) {
-  char err[4096];
-  int status = run_child(body, err, sizeof err);
-  cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "status %#x", status);
-  cr_assert_not_null(strstr(err, cause), "stderr: %s", err);
-  cr_assert_not_null(strstr(err, "upager: fatal"), "stderr: %s", err);
 }
 
 Test(faults, when_no_page_can_be_evicted_the_program_ends_naming_the_cause, .timeout = 30) {

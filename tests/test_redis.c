@@ -135,29 +135,6 @@ static int cli_run(const char *servers, const char *script) {
   return system(cmd);
 }
 
-/* Runs body in a child with stderr captured; its wait status. */
-static int run_child(void (*body)(void), char *err, size_t errlen) {
-  int fds[2];
-  cr_assert_eq(pipe(fds), 0);
-  pid_t pid = fork();
-  cr_assert_neq(pid, -1);
-  if (pid == 0) {
-    dup2(fds[1], 2);
-    close(fds[0]);
-    body();
-    _exit(0);
-  }
-  close(fds[1]);
-  size_t got = 0;
-  ssize_t n;
-  while (got < errlen - 1 && (n = read(fds[0], err + got, errlen - 1 - got)) > 0) got += (size_t)n;
-  err[got] = '\0';
-  close(fds[0]);
-  int status;
-  waitpid(pid, &status, 0);
-  return status;
-}
-
 /* 64 pages written under a 16-page budget, then every copy in the store
  * changed by `script` (redis-cli as $cli), then read back. */
 static const char *change_script;
@@ -174,13 +151,8 @@ static void fill_change_read(void) {
 }
 
 static void assert_access_ends(const char *script, const char *cause) {
-  char err[8192];
   change_script = script;
-  int status = run_child(fill_change_read, err, sizeof err);
-  cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "status %#x, stderr: %s", status,
-            err);
-  cr_assert_not_null(strstr(err, cause), "stderr: %s", err);
-  cr_assert_not_null(strstr(err, "upager: fatal"), "stderr: %s", err);
+  assert_ends_naming(fill_change_read, cause);
 }
 
 /* ---- one server --------------------------------------------------------------*/
@@ -443,8 +415,5 @@ static void read_back_corrupted(void) {
 }
 
 Test(sealed, a_page_altered_in_the_swap_file_ends_the_access_naming_it) {
-  char err[4096];
-  int status = run_child(read_back_corrupted, err, sizeof err);
-  cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "status %#x: %s", status, err);
-  cr_assert_not_null(strstr(err, "fails to open: altered, swapped or replayed"), "%s", err);
+  assert_ends_naming(read_back_corrupted, "fails to open: altered, swapped or replayed");
 }
