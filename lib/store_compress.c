@@ -62,7 +62,7 @@ typedef struct entry {
 typedef struct codec_slot {
   _Atomic int busy;
   upg__codec_ctx_t *ctx;
-  unsigned char *out; /* a page: where a compression goes */
+  unsigned char *out; /* a page: a compressed object, made or copied out */
 } codec_slot_t;
 
 typedef struct tier {
@@ -215,9 +215,11 @@ static int same_filled(const void *page, size_t bytes, uint64_t *word) {
   return 1;
 }
 
-/* Places a compressed page in the pool; NONE when it has no room. */
+/* Places a compressed page in the pool; NONE when it has no room. Its
+ * checksum is taken before the lock: faults wait on that lock. */
 static uint32_t place(tier_t *t, const void *bytes, size_t size) {
   upg__zloc_t at;
+  uint32_t check = XXH32(bytes, size, 0);
   pthread_mutex_lock(&t->lock);
   size_t need = upg__zpool_pages_needed(t->pool, size), have = spare(t);
   if (need > have && upg__zpool_pages(t->pool) + need <= t->object_cap) {
@@ -232,7 +234,7 @@ static uint32_t place(tier_t *t, const void *bytes, size_t size) {
   if (h != NONE) {
     t->e[h].kind = E_POOL;
     t->e[h].size = (uint32_t)size;
-    t->e[h].check = XXH32(bytes, size, 0);
+    t->e[h].check = check;
     t->e[h].u.at = at;
     t->payload += size;
     t->objects++;
@@ -330,27 +332,33 @@ static void fill_word(void *page, size_t bytes, uint64_t word) {
   for (size_t i = 0; i < bytes / sizeof *w; i++) w[i] = word;
 }
 
-/* Under the tier's lock: the object stays put meanwhile (a write-back frees
- * it under the lock). A corrupt object ends the program: the page it held
- * is lost, and handing the program anything else would be worse. */
-static void decompress(tier_t *t, const entry_t *x, void *dst) {
-  unsigned char *obj = upg__zpool_object(t->pool, x->u.at);
+/* Checks an object against its checksum and decompresses it into dst,
+ * with a context of a slot the caller holds. A corrupt object ends the
+ * program: the page it held is lost, and handing the program anything
+ * else would be worse. */
+static void open_object(tier_t *t, codec_slot_t *s, unsigned char *obj, const entry_t *x,
+                        void *dst) {
   if (atomic_load(&upg__tier_faults.corrupt_gets)) obj[x->size / 2] ^= 0x5a;
   if (XXH32(obj, x->size, 0) != x->check)
     upg__fatal("a page's compressed copy in the tier is corrupt (checksum mismatch)", 0);
-  codec_slot_t *s = slot_take(t);
-  int rc = t->codec->decompress(s->ctx, obj, x->size, dst, t->page);
-  slot_put(s);
-  if (rc != 0) upg__fatal("a page's compressed copy in the tier does not decompress to a page", 0);
+  if (t->codec->decompress(s->ctx, obj, x->size, dst, t->page) != 0)
+    upg__fatal("a page's compressed copy in the tier does not decompress to a page", 0);
 }
 
 /* Fills the page from the tier if it is there; else names the lower
- * store's copy in *lower and returns 0. */
+ * store's copy in *lower and returns 0. An object is copied out under the
+ * tier's lock (a write-back frees objects under it) and opened without
+ * it: the writer thread and other faults wait on that lock. */
 static int get_from_tier(tier_t *t, uint32_t h, void *dst, upg__handle_t *lower) {
+  codec_slot_t *s = NULL;
   pthread_mutex_lock(&t->lock);
   entry_t x = t->e[h];
-  if (x.kind == E_POOL) decompress(t, &x, dst);
+  if (x.kind == E_POOL) {
+    s = slot_take(t);
+    memcpy(s->out, upg__zpool_object(t->pool, x.u.at), x.size);
+  }
   pthread_mutex_unlock(&t->lock);
+  if (s != NULL) open_object(t, s, s->out, &x, dst), slot_put(s);
   if (x.kind == E_SAME) fill_word(dst, t->page, x.u.word);
   if (x.kind == E_LOWER) *lower = x.u.lower;
   return x.kind == E_SAME || x.kind == E_POOL;
@@ -455,7 +463,10 @@ static void write_objects(tier_t *t, const uint32_t *who, int n, upg__handle_t *
   struct iovec iov[WRITEBACK_MAX];
   for (int j = 0; j < n; j++) {
     iov[j] = (struct iovec){t->buffers + (size_t)j * t->page, t->page};
-    decompress(t, &t->e[who[j]], iov[j].iov_base);
+    const entry_t *x = &t->e[who[j]];
+    codec_slot_t *s = slot_take(t);
+    open_object(t, s, upg__zpool_object(t->pool, x->u.at), x, iov[j].iov_base);
+    slot_put(s);
   }
   int rc = t->lower->methods->put(t->lower, iov, n, lower);
   (void)rc; /* each page's fate is in its handle */
@@ -567,8 +578,19 @@ static void size_pool(tier_t *t, const upg__config_t *cfg) {
   t->object_cap = cap - t->writeback_max;
 }
 
+/* An adaptive mutex: its holders keep it for a copy or a list update,
+ * shorter than a sleep and a wake-up, so a waiter first spins a little. */
+static int init_lock(pthread_mutex_t *m) {
+  pthread_mutexattr_t a;
+  pthread_mutexattr_init(&a);
+  pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+  int rc = pthread_mutex_init(m, &a);
+  pthread_mutexattr_destroy(&a);
+  return rc;
+}
+
 static int tier_start(tier_t *t, const upg__config_t *cfg) {
-  int rc = pthread_mutex_init(&t->lock, NULL);
+  int rc = init_lock(&t->lock);
   if (rc != 0) return -rc;
   size_pool(t, cfg);
   t->e = upg__os_alloc((size_t)MAX_HANDLES * sizeof(entry_t));
