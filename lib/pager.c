@@ -158,6 +158,24 @@ static void mark(upg__region_t *r, size_t page, size_t n, uint32_t flag) {
   for (size_t i = 0; i < n; i++) atomic_fetch_or(&r->pte[page + i].word, flag);
 }
 
+/* A dirty page's copy in the store is stale: the eviction writes the page
+ * afresh. It goes back now rather than at the eviction, so that a
+ * compressed tier's pool holds only copies that can still be read back;
+ * in a pool a quarter full of such copies, a quarter of the pool is lost
+ * (the file store only frees its slot sooner). Under the lock. */
+static void drop_stale_copies(upg__region_t *r, size_t first, size_t n) {
+  upg__handle_t stale[UPG__IOV_MAX];
+  int k = 0;
+  for (size_t page = first; page < first + n; page++) {
+    upg__pte_t *pte = &r->pte[page];
+    if (pte->slot == UPG__NO_SLOT || !(atomic_load(&pte->word) & UPG__DIRTY)) continue;
+    stale[k++] = pte->slot;
+    pte->slot = UPG__NO_SLOT;
+    if (k == UPG__IOV_MAX) upg__store_release(upg__rt.store, stale, k), k = 0;
+  }
+  if (k > 0) upg__store_release(upg__rt.store, stale, k);
+}
+
 /* Pages one populate call maps: between two calls the kernel's mapping
  * lock is free for the program's own mprotect and mmap calls. */
 #define POPULATE_CHUNK 32
@@ -239,7 +257,8 @@ static int load(upg__region_t *r, size_t page, int prefetch, int access, int *lo
   else if (kept > 1) UPG__COUNT(readahead_pages, kept - 1);
   open_window(r, first, kept, done.prot, next.marker);
   if (prefetch && done.prot == UPG_PROT_READ) mark(r, first, kept, UPG__UNSEEN);
-  upg__thrash_loaded(r, first, kept);
+  upg__thrash_loaded(r, first, kept); /* before the copies go: it counts pages back from swap */
+  drop_stale_copies(r, first, kept);
   *loaded = plan.major ? UPG_TRACE_MAJOR : UPG_TRACE_ZERO;
   if (next.populate) populate(r, first, kept, next.marker, next.downwards);
   return 0;
@@ -299,6 +318,7 @@ static int fault_resident(upg__region_t *r, size_t page, int access) {
   int dirtied = prot == UPG_PROT_READ || (access == UPG__ACCESS_WRITE && !(w & UPG__DIRTY));
   if (dirtied) {
     atomic_fetch_or(&pte->word, UPG__DIRTY);
+    drop_stale_copies(r, page, 1);
     upg__advisor.wrote(r, page);
   }
   int rc = upg__page_open(r, page);

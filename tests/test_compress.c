@@ -153,6 +153,31 @@ Test(compress, same_filled_pages_are_kept_as_their_word, .timeout = 60) {
   cr_assert_eq(s.swap_bytes_written, 0, "same-filled pages cost no I/O");
 }
 
+/* A page written after it came back from the pool leaves a stale object
+ * there, which must go at once: kept until the page's next eviction, such
+ * objects fill the pool with copies nobody reads. So no modified page
+ * keeps a copy in the store, and every page is in one place. */
+Test(compress, a_page_written_after_its_load_leaves_the_pool, .timeout = 60) {
+  start_tier("lz4", 128); /* 64 frames for pages, the pool room for the other 96 */
+  size_t pages = 160, stale = 0, modified = 0;
+  uint64_t *a = upg_map(pages * PAGE, 0);
+  for (uint64_t round = 1; round <= 3; round++) write_records(a, 0, pages, round);
+  settle();
+  for (size_t p = 0; p < pages; p++) {
+    upg_page_info_t info;
+    cr_assert_eq(upg_page_info(a + p * WORDS, &info), 0);
+    modified += info.present && info.modified;
+    stale += info.present && info.modified && info.swap_slot >= 0;
+  }
+  upg_stats_t s = stats_now();
+  cr_assert_gt(s.tier_hits, pages / 4, "%lu pages came back from the pool", s.tier_hits);
+  cr_assert_gt(modified, 0);
+  cr_assert_eq(stale, 0, "%zu of %zu modified pages keep a stale copy", stale, modified);
+  cr_assert_leq(s.tier_pages + s.pages_resident, pages,
+                "%lu objects in the pool, %lu pages resident", s.tier_pages, s.pages_resident);
+  check_records(a, 0, pages, 3);
+}
+
 /* 256 frames, at most half of them the pool's: 4,096 pages of records
  * fill it many times over, and its oldest pages go to the swap file. */
 Test(compress, a_full_pool_writes_its_oldest_pages_back_and_keeps_its_share, .timeout = 120) {
