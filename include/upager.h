@@ -248,7 +248,9 @@ UPG_EXTERN void upg_free(void *p);
   X(disk_fault_under_64us, "faults that read the store below: 32-64 us")                  \
   X(disk_fault_under_128us, "faults that read the store below: 64-128 us")                \
   X(disk_fault_under_256us, "faults that read the store below: 128-256 us")               \
-  X(disk_fault_over_256us, "faults that read the store below: 256 us or more")
+  X(disk_fault_over_256us, "faults that read the store below: 256 us or more")            \
+  X(tier_bypassed, "pages sent below uncompressed while the pool did not pay")            \
+  X(tier_bypassing, "1: the pool's admission is off, its hits too few to pay")
 
 #define UPG_LATENCY_BUCKETS 32 /* bucket i: latency in [2^i, 2^(i+1)) ns */
 

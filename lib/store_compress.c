@@ -7,8 +7,9 @@
  *   (zpool.c), whose memory is frames lent by frames.c, so that frames and
  *   pool together never exceed the budget; the pool may hold at most
  *   UPAGER_COMPRESS_POOL percent of it;
- * - any other page, and any page the pool has no room for, goes to the
- *   lower store in the same put, one call for all of them.
+ * - any other page, and any page the pool has no room for or does not
+ *   admit (the pool earns its admission: see below), goes to the lower
+ *   store in the same put, one call for all of them.
  * A get decompresses straight into the frame it is given. The writer
  * thread of this file (a worker, lib/worker.c) keeps room in the pool by
  * writing its oldest objects to the lower store in batches, one put each,
@@ -42,6 +43,23 @@
 #define MAX_OBJECT_PAGES 4
 /* Frames the tier asks for at a time when it needs any. */
 #define ASK_CHUNK 8
+/* Admission. A page pays its compression (several microseconds) only if
+ * it comes back from the pool before a full pool would have written it
+ * out, that is within about as many puts as a full pool holds pages: such
+ * a get is a paying hit. The pool starts with its admission off and earns
+ * it: while off, pages go below uncompressed, the pool keeps a SAMPLE-th of
+ * its share and lends the rest of its frames to the pages, and one put in
+ * SAMPLE still enters, whose paying hits say whether a full pool would
+ * pay. A window of stores with at least one paying hit in HITS_MIN turns
+ * it on; one with fewer (a sequential pass over more than the budget,
+ * whose pages come back long after) turns it off again. Whole puts, not
+ * pages, so that a put's pages go below as one run of slots, which a
+ * sequential read gets back in one. Starting off also keeps a program's
+ * first pass over its data from going through the pool and out again. */
+#define HITS_MIN 16
+#define SAMPLE 8
+/* The shortest window of stores; otherwise a pool a quarter full at 2:1. */
+#define WINDOW_MIN 64
 
 enum { E_FREE, E_SAME, E_POOL, E_LOWER };
 
@@ -49,6 +67,7 @@ typedef struct entry {
   uint8_t kind;
   uint8_t writing;     /* E_POOL being written back: it stays until that ends */
   uint8_t released;    /* released while writing: freed when the write ends */
+  uint32_t born;       /* E_POOL: the tier's clock when it came in */
   uint32_t size;       /* E_POOL: compressed bytes */
   uint32_t check;      /* E_POOL: XXH32 of those bytes */
   uint32_t prev, next; /* E_POOL: the age list, oldest first; E_FREE: the free list */
@@ -76,13 +95,19 @@ typedef struct tier {
   uint32_t high, free_head; /* handles from high up were never used */
   uint32_t oldest, newest;  /* the age list of objects in the pool */
   upg__zpool_t *pool;
-  size_t cap;           /* frames the tier may hold: objects and write-back buffers */
-  size_t object_cap;    /* of those, what objects may take */
-  size_t writeback_max; /* the buffers' pages: the most one write-back moves */
-  size_t asked;         /* frames asked of frames.c and not given back: lent or owed */
-  size_t buffered;      /* the write-back's pages in use */
-  size_t payload;       /* bytes of the objects in the pool */
-  size_t objects;       /* and how many there are */
+  size_t cap;        /* frames the tier may hold: objects and write-back buffers */
+  size_t object_cap; /* of those, what objects may take */
+  size_t share;      /* what they may take now: object_cap, or less when bypassed */
+  size_t window;     /* stores a window of the admission's judgement counts */
+  size_t window_stores, window_hits;
+  uint32_t clock;            /* pages put so far: the age of an object is in puts */
+  _Atomic int bypass;        /* admission off: the pool does not pay */
+  _Atomic unsigned sampling; /* counts puts while bypassed: one in SAMPLE enters */
+  size_t writeback_max;      /* the buffers' pages: the most one write-back moves */
+  size_t asked;              /* frames asked of frames.c and not given back: lent or owed */
+  size_t buffered;           /* the write-back's pages in use */
+  size_t payload;            /* bytes of the objects in the pool */
+  size_t objects;            /* and how many there are */
   codec_slot_t slot[NCTX];
   void *ctx_mem;
   size_t ctx_bytes;
@@ -190,8 +215,8 @@ static void borrow(tier_t *t, size_t want) {
 /* Whether the pool should make room: its objects are within a sixteenth
  * (and a zspage) of their share. */
 static int pool_full(const tier_t *t) {
-  size_t used = upg__zpool_pages(t->pool), margin = t->object_cap / 16 + 4;
-  return used + margin > t->object_cap;
+  size_t used = upg__zpool_pages(t->pool), margin = t->share / 16 + 4;
+  return used + margin > t->share;
 }
 
 /* ---- compression contexts ------------------------------------------------*/
@@ -215,6 +240,38 @@ static int same_filled(const void *page, size_t bytes, uint64_t *word) {
   return 1;
 }
 
+/* Under the tier's lock: how many pages a full pool holds, at the ratio
+ * its objects show (2:1 before it holds any). */
+static uint32_t pool_reach(const tier_t *t) {
+  size_t per_page = t->objects > 0 ? t->payload / t->objects + 1 : t->page / 2;
+  return (uint32_t)(t->object_cap * t->page / per_page);
+}
+
+/* The pool's share while its admission is off: room for the sampled puts,
+ * and for a zspage of each size however small the budget. */
+static size_t bypassed_share(const tier_t *t) {
+  size_t share = t->object_cap / SAMPLE + 2 * MAX_OBJECT_PAGES;
+  return share < t->object_cap ? share : t->object_cap;
+}
+
+/* Under the tier's lock, at each page the pool takes in: at the end of a
+ * window, whether the pool paid in it decides its admission for the next. */
+static void judge(tier_t *t) {
+  size_t window = atomic_load(&t->bypass) ? t->window / SAMPLE : t->window;
+  if (++t->window_stores < window) return;
+  int bypass = t->window_hits * HITS_MIN < t->window_stores;
+  atomic_store(&t->bypass, bypass);
+  t->share = bypass ? bypassed_share(t) : t->object_cap;
+  UPG__SET(tier_bypassing, (uint64_t)bypass);
+  t->window_stores = t->window_hits = 0;
+}
+
+/* While bypassed, all but one put in SAMPLE go below uncompressed. */
+static int bypassed(tier_t *t) {
+  return atomic_load_explicit(&t->bypass, memory_order_relaxed) &&
+         atomic_fetch_add_explicit(&t->sampling, 1, memory_order_relaxed) % SAMPLE != 0;
+}
+
 /* Places a compressed page in the pool; NONE when it has no room. Its
  * checksum is taken before the lock: faults wait on that lock. */
 static uint32_t place(tier_t *t, const void *bytes, size_t size) {
@@ -222,7 +279,7 @@ static uint32_t place(tier_t *t, const void *bytes, size_t size) {
   uint32_t check = XXH32(bytes, size, 0);
   pthread_mutex_lock(&t->lock);
   size_t need = upg__zpool_pages_needed(t->pool, size), have = spare(t);
-  if (need > have && upg__zpool_pages(t->pool) + need <= t->object_cap) {
+  if (need > have && upg__zpool_pages(t->pool) + need <= t->share) {
     borrow(t, need - have);
     have = spare(t);
   }
@@ -236,10 +293,12 @@ static uint32_t place(tier_t *t, const void *bytes, size_t size) {
     t->e[h].size = (uint32_t)size;
     t->e[h].check = check;
     t->e[h].u.at = at;
+    t->e[h].born = t->clock;
     t->payload += size;
     t->objects++;
     age_append(t, h);
     publish_pool(t);
+    judge(t);
   }
   int full = pool_full(t);
   pthread_mutex_unlock(&t->lock);
@@ -263,17 +322,21 @@ static uint32_t keep_word(tier_t *t, uint64_t word) {
  * lock: a page that finds it so goes below without being compressed for
  * nothing (a stale answer costs one compression, or one page below). */
 static int no_room(const tier_t *t) {
-  return upg__zpool_pages(t->pool) + MAX_OBJECT_PAGES > t->object_cap;
+  return upg__zpool_pages(t->pool) + MAX_OBJECT_PAGES > t->share;
 }
 
 /* The tier's handle for a page, or NONE when it goes to the lower store. */
-static uint32_t store_page(tier_t *t, const void *page) {
+static uint32_t store_page(tier_t *t, const void *page, int bypass) {
   uint64_t word;
   uint32_t h;
   if (same_filled(page, t->page, &word)) {
     if ((h = keep_word(t, word)) != NONE)
       UPG__COUNT(tier_stored, 1), UPG__COUNT(tier_same_filled, 1);
     return h;
+  }
+  if (bypass) {
+    UPG__COUNT(tier_bypassed, 1);
+    return NONE;
   }
   if (no_room(t)) {
     UPG__COUNT(tier_overflow, 1);
@@ -313,9 +376,12 @@ static int tier_put(upg__store_t *s, const struct iovec *iov, int n, upg__handle
   tier_t *t = (tier_t *)s;
   struct iovec below[UPG__IOV_MAX];
   upg__handle_t lower[UPG__IOV_MAX];
-  int who[UPG__IOV_MAX], k = 0;
+  int who[UPG__IOV_MAX], k = 0, bypass = bypassed(t);
+  pthread_mutex_lock(&t->lock);
+  t->clock += (uint32_t)n;
+  pthread_mutex_unlock(&t->lock);
   for (int i = 0; i < n; i++) {
-    handles[i] = store_page(t, iov[i].iov_base);
+    handles[i] = store_page(t, iov[i].iov_base, bypass);
     if (handles[i] == NONE) who[k] = i, below[k++] = iov[i];
   }
   if (k == 0) return 0;
@@ -354,6 +420,7 @@ static int get_from_tier(tier_t *t, uint32_t h, void *dst, upg__handle_t *lower)
   pthread_mutex_lock(&t->lock);
   entry_t x = t->e[h];
   if (x.kind == E_POOL) {
+    t->window_hits += t->clock - x.born < pool_reach(t);
     s = slot_take(t);
     memcpy(s->out, upg__zpool_object(t->pool, x.u.at), x.size);
   }
@@ -374,6 +441,36 @@ static int tier_get(upg__store_t *s, const upg__handle_t *handles, const struct 
   UPG__COUNT(tier_hits, (uint64_t)(n - k));
   UPG__COUNT(tier_misses, (uint64_t)k);
   return k > 0 ? t->lower->methods->get(t->lower, lower, below, k) : 0;
+}
+
+/* A background read goes to the lower store when every page of it is
+ * there (a fault on a page out of the pool then does its eviction work
+ * while the device reads, as without the tier); a page in the pool, or
+ * kept as its word, costs no I/O, and the caller gets the window at once. */
+static int tier_read_begin(upg__store_t *s, const upg__handle_t *handles, const struct iovec *iov,
+                           int n) {
+  tier_t *t = (tier_t *)s;
+  upg__handle_t lower[UPG__IOV_MAX];
+  int below = t->lower->methods->read_begin != NULL;
+  pthread_mutex_lock(&t->lock);
+  for (int i = 0; i < n && below; i++) {
+    below = t->e[handles[i]].kind == E_LOWER;
+    lower[i] = t->e[handles[i]].u.lower;
+  }
+  pthread_mutex_unlock(&t->lock);
+  int rc = below ? t->lower->methods->read_begin(t->lower, lower, iov, n) : -EAGAIN;
+  if (rc == 0) UPG__COUNT(tier_misses, (uint64_t)n);
+  return rc;
+}
+
+static int tier_read_done(upg__store_t *s) {
+  tier_t *t = (tier_t *)s;
+  return t->lower->methods->read_done(t->lower);
+}
+
+static int tier_read_end(upg__store_t *s) {
+  tier_t *t = (tier_t *)s;
+  return t->lower->methods->read_end(t->lower);
 }
 
 static int tier_in_memory(upg__store_t *s, upg__handle_t handle) {
@@ -546,6 +643,9 @@ static const upg__store_methods_t tier_methods = {
     .flush = tier_flush,
     .close = tier_close,
     .give_back = tier_give_back,
+    .read_begin = tier_read_begin,
+    .read_done = tier_read_done,
+    .read_end = tier_read_end,
     .in_memory = tier_in_memory,
     .stop = tier_stop,
 };
@@ -576,6 +676,10 @@ static void size_pool(tier_t *t, const upg__config_t *cfg) {
   t->writeback_max = cap / 4 < WRITEBACK_MAX ? cap / 4 : WRITEBACK_MAX;
   t->cap = cap;
   t->object_cap = cap - t->writeback_max;
+  t->share = bypassed_share(t);
+  t->bypass = 1; /* the pool earns its admission */
+  UPG__SET(tier_bypassing, 1);
+  t->window = t->object_cap / 2 > WINDOW_MIN ? t->object_cap / 2 : WINDOW_MIN;
 }
 
 /* An adaptive mutex: its holders keep it for a copy or a list update,

@@ -132,7 +132,10 @@ Test(compress, incompressible_pages_go_below_the_tier_and_come_back, .timeout = 
     cr_assert_eq(memcmp(a + p * WORDS, want, PAGE), 0, "page %zu", p);
   }
   upg_stats_t s = stats_now();
-  cr_assert_geq(s.tier_rejected, pages - 64);
+  /* Each went below: rejected by the compressor, or, while the pool's
+   * admission is off (it starts off), not compressed at all. */
+  cr_assert_gt(s.tier_rejected, 0);
+  cr_assert_geq(s.tier_rejected + s.tier_bypassed, pages - 64);
   cr_assert_eq(s.tier_stored, 0);
   cr_assert_eq(s.tier_pool_peak, 0, "no pool for pages that do not compress");
   cr_assert_gt(s.tier_misses, 0);
