@@ -227,6 +227,13 @@ int upg__os_sendv_all(int fd, const struct iovec *iov, int n, int timeout_ms) {
   return 0;
 }
 
+long upg__os_recv_now(int fd, void *buf, size_t len) {
+  long got;
+  while ((got = sys6(SYS_recvfrom, fd, (long)buf, (long)len, MSG_DONTWAIT, 0, 0)) == -EINTR)
+    continue;
+  return got;
+}
+
 long upg__os_recv(int fd, void *buf, size_t len, int timeout_ms) {
   for (;;) {
     long got = sys6(SYS_recvfrom, fd, (long)buf, (long)len, MSG_DONTWAIT, 0, 0);

@@ -62,6 +62,8 @@ int upg__os_random(void *buf, size_t len);
 int upg__os_tcp_connect(uint32_t ip, uint16_t port, int timeout_ms);
 int upg__os_sendv_all(int fd, const struct iovec *iov, int n, int timeout_ms);
 long upg__os_recv(int fd, void *buf, size_t len, int timeout_ms);
+/* One receive that does not wait: -EAGAIN when nothing has arrived. */
+long upg__os_recv_now(int fd, void *buf, size_t len);
 /* Sleeps ns nanoseconds (a signal may end it early). */
 void upg__os_sleep_ns(uint64_t ns);
 
