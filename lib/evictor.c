@@ -18,13 +18,18 @@
 
 static size_t clamp(size_t v, size_t lo, size_t hi) { return v < lo ? lo : v > hi ? hi : v; }
 
+static int write_step(void *ctx) {
+  (void)ctx; /* the batches are upg__rt's */
+  return upg__frames_write_queued();
+}
+
 int upg__evictor_start(size_t nframes) {
   upg__evictor_part_t *e = &upg__rt.evictor;
   *e = (upg__evictor_part_t){0};
   if (nframes < EVICTOR_MIN_FRAMES) return 0;
   e->low = clamp(nframes / 64, 8, 4096);
   e->high = clamp(e->low + 64, e->low, nframes / 4);
-  return upg__worker_start(&e->worker, upg__frames_write_queued);
+  return upg__worker_start(&e->worker, write_step, NULL);
 }
 
 /* Batches the thread had not written yet are written here. The part is

@@ -498,9 +498,10 @@ typedef struct upg__worker {
   pthread_t thread;
   int running;
   int stop;
-  int sleeping;          /* under the lock: a wake must kick the futex */
-  _Atomic uint32_t kick; /* the futex it sleeps on */
-  int (*step)(void);     /* under the lock: one piece of work, 0 if none */
+  int sleeping;           /* under the lock: a wake must kick the futex */
+  _Atomic uint32_t kick;  /* the futex it sleeps on */
+  int (*step)(void *ctx); /* under the lock: one piece of work, 0 if none */
+  void *ctx;              /* what step works on */
 } upg__worker_t;
 
 /* worker.c's part of the runtime: the threads created, and those of them
@@ -511,7 +512,7 @@ typedef struct upg__workers_part {
 } upg__workers_part_t;
 
 /* Starts the thread; upg__workers_await waits until all started run. */
-int upg__worker_start(upg__worker_t *w, int (*step)(void));
+int upg__worker_start(upg__worker_t *w, int (*step)(void *ctx), void *ctx);
 void upg__workers_await(void);
 void upg__worker_stop(upg__worker_t *w);
 /* Under the lock: makes a sleeping worker look for work again. */

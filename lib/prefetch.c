@@ -14,7 +14,8 @@
 
 #define QUEUE_LEN UPG__PREFETCH_QUEUE
 
-static int prefetch_step(void) {
+static int prefetch_step(void *ctx) {
+  (void)ctx; /* the queue is upg__rt.prefetch */
   upg__prefetch_part_t *p = &upg__rt.prefetch;
   if (p->count == 0) return 0;
   upg__prefetch_request_t req = p->queue[p->head];
@@ -28,7 +29,7 @@ static int prefetch_step(void) {
 
 int upg__prefetch_start(void) {
   upg__rt.prefetch = (upg__prefetch_part_t){0};
-  return upg__worker_start(&upg__rt.prefetch.worker, prefetch_step);
+  return upg__worker_start(&upg__rt.prefetch.worker, prefetch_step, NULL);
 }
 
 /* Requests still queued go with the thread; the part is cleared under the

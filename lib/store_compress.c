@@ -116,7 +116,6 @@ typedef struct tier {
   upg__worker_t writer;
 } tier_t;
 
-static tier_t *the_tier; /* the one runtime's: the writer's step has no argument */
 
 upg__tier_plan_t upg__tier_faults;
 
@@ -572,8 +571,8 @@ static void write_objects(tier_t *t, const uint32_t *who, int n, upg__handle_t *
 
 /* The writer's step, under the runtime lock: one batch of the oldest
  * objects to the lower store while the pool is nearly full. */
-static int writer_step(void) {
-  tier_t *t = the_tier;
+static int writer_step(void *ctx) {
+  tier_t *t = ctx;
   uint32_t who[WRITEBACK_MAX];
   upg__handle_t lower[WRITEBACK_MAX], stale[WRITEBACK_MAX];
   int written;
@@ -621,7 +620,6 @@ static void tier_free(tier_t *t) {
   upg__os_free(t->ctx_mem, t->ctx_bytes);
   upg__os_free(t->buffers, t->buffer_bytes);
   pthread_mutex_destroy(&t->lock);
-  if (the_tier == t) the_tier = NULL;
   upg__os_free(t, sizeof *t);
 }
 
@@ -703,8 +701,7 @@ static int tier_start(tier_t *t, const upg__config_t *cfg) {
   if (t->e == NULL || t->buffers == NULL) return -ENOMEM;
   if ((rc = make_contexts(t)) != 0) return rc;
   if ((rc = upg__zpool_create(t->page, t->threshold, t->object_cap, &t->pool)) != 0) return rc;
-  the_tier = t;
-  return upg__worker_start(&t->writer, writer_step);
+  return upg__worker_start(&t->writer, writer_step, t);
 }
 
 static int tier_open(const upg__config_t *cfg, upg__store_t *below, upg__store_t **out) {

@@ -19,7 +19,7 @@ static void *worker_main(void *arg) {
   upg__os_wake_all((const uint32_t *)&upg__rt.workers.running);
   upg__lock();
   while (!w->stop) {
-    if (w->step()) continue;
+    if (w->step(w->ctx)) continue;
     uint32_t seq = atomic_load(&w->kick);
     w->sleeping = 1;
     upg__unlock();
@@ -36,9 +36,10 @@ static void kick(upg__worker_t *w) {
   upg__os_wake_all((const uint32_t *)&w->kick);
 }
 
-int upg__worker_start(upg__worker_t *w, int (*step)(void)) {
+int upg__worker_start(upg__worker_t *w, int (*step)(void *ctx), void *ctx) {
   w->running = w->stop = w->sleeping = 0;
   w->step = step;
+  w->ctx = ctx;
   int rc = pthread_create(&w->thread, NULL, worker_main, w);
   if (rc != 0) return -rc;
   upg__rt.workers.created++;
