@@ -30,12 +30,8 @@
 #include "internal.h"
 #include "preload_api.h"
 
-/* The program's disposition, in two slots: a change fills the one not in
- * use and then switches `current`, so the handler, which cannot take a
- * lock, always reads a whole action. */
-static struct sigaction programs[2];
-static _Atomic int current;
-static pthread_mutex_t change_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The program's SIGSEGV disposition. */
+static upg__program_action_t program = UPG__PROGRAM_ACTION_INIT;
 static _Atomic int installed;
 static _Atomic(sigsegv_handler_t) program_handler;
 
@@ -77,7 +73,7 @@ static void restore_default(void) {
  * program's own handler gets a siginfo with the address but no context,
  * which libsigsegv does not pass on. */
 static void pass_on(void *addr) {
-  struct sigaction previous = programs[atomic_load(&current)];
+  struct sigaction previous = *upg__program_action_now(&program);
   if (!(previous.sa_flags & SA_SIGINFO) &&
       (previous.sa_handler == SIG_DFL || previous.sa_handler == SIG_IGN)) {
     restore_default();
@@ -131,7 +127,7 @@ static int sigsegv_install(const upg__config_t *cfg) {
   (void)cfg;
   resolve_real();
   upg__mview_reset();
-  real.sigaction(SIGSEGV, NULL, &programs[atomic_load(&current)]);
+  real.sigaction(SIGSEGV, NULL, upg__program_action_now(&program));
   if (real.install_handler(on_sigsegv) != 0) return -ENOSYS;
   int rc = upg__os_block_all_in_handler(SIGSEGV);
   if (rc != 0) {
@@ -145,19 +141,12 @@ static int sigsegv_install(const upg__config_t *cfg) {
 static void sigsegv_uninstall(void) {
   atomic_store(&installed, 0);
   real.deinstall_handler();
-  real.sigaction(SIGSEGV, &programs[atomic_load(&current)], NULL);
+  real.sigaction(SIGSEGV, upg__program_action_now(&program), NULL);
 }
 
 static int program_action(int signo, const struct sigaction *act, struct sigaction *old) {
   if (signo != SIGSEGV || !atomic_load(&installed)) return -1;
-  pthread_mutex_lock(&change_lock);
-  int now = atomic_load(&current);
-  if (old != NULL) *old = programs[now];
-  if (act != NULL) {
-    programs[1 - now] = *act;
-    atomic_store(&current, 1 - now);
-  }
-  pthread_mutex_unlock(&change_lock);
+  upg__program_action_change(&program, act, old);
   return 0;
 }
 

@@ -52,6 +52,22 @@ int upg__fault_kernel_needs_pins(void) {
   return s == NULL || (s->caps & UPG__SOURCE_KERNEL_NEEDS_PINS) != 0;
 }
 
+struct sigaction *upg__program_action_now(upg__program_action_t *p) {
+  return &p->slot[atomic_load(&p->current)];
+}
+
+void upg__program_action_change(upg__program_action_t *p, const struct sigaction *act,
+                                struct sigaction *old) {
+  pthread_mutex_lock(&p->lock);
+  int now = atomic_load(&p->current);
+  if (old != NULL) *old = p->slot[now];
+  if (act != NULL) {
+    p->slot[1 - now] = *act;
+    atomic_store(&p->current, 1 - now);
+  }
+  pthread_mutex_unlock(&p->lock);
+}
+
 int upg__fault_program_action(int signo, const struct sigaction *act, struct sigaction *old) {
   const upg__fault_source_t *s = atomic_load(&chosen);
   return s != NULL && s->program_action != NULL ? s->program_action(signo, act, old) : -1;

@@ -100,11 +100,8 @@ static upg__fault_result_t deliver(void *addr, int access, int missing) {
 
 /* ---- sigbus mode --------------------------------------------------------*/
 
-/* The program's SIGBUS disposition, in two slots, as fault_sigsegv.c keeps
- * its SIGSEGV one: the handler reads a whole action without a lock. */
-static struct sigaction programs[2];
-static _Atomic int current;
-static pthread_mutex_t change_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The program's SIGBUS disposition. */
+static upg__program_action_t program = UPG__PROGRAM_ACTION_INIT;
 static _Atomic int sigbus_installed;
 
 /* libc's sigaction past the preload's wrapper, which is for the program. */
@@ -126,7 +123,7 @@ static void restore_default(void) {
 /* A SIGBUS that is not paging goes where the program said: by default the
  * access repeats under SIG_DFL, and the kernel ends the program there. */
 static void pass_on(siginfo_t *info, void *context) {
-  struct sigaction previous = programs[atomic_load(&current)];
+  struct sigaction previous = *upg__program_action_now(&program);
   if (!(previous.sa_flags & SA_SIGINFO) &&
       (previous.sa_handler == SIG_DFL || previous.sa_handler == SIG_IGN)) {
     atomic_store(&sigbus_installed, 0);
@@ -169,7 +166,7 @@ static void on_sigbus(int signo, siginfo_t *info, void *context) {
  * reasons: a program's handler must not run in the middle of a fault. */
 static int sigbus_start(void) {
   resolve_real();
-  real_sigaction(SIGBUS, NULL, &programs[atomic_load(&current)]);
+  real_sigaction(SIGBUS, NULL, upg__program_action_now(&program));
   struct sigaction act;
   memset(&act, 0, sizeof act);
   act.sa_sigaction = on_sigbus;
@@ -178,7 +175,7 @@ static int sigbus_start(void) {
   if (real_sigaction(SIGBUS, &act, NULL) != 0) return -errno;
   int rc = upg__os_block_all_in_handler(SIGBUS);
   if (rc != 0) {
-    real_sigaction(SIGBUS, &programs[atomic_load(&current)], NULL);
+    real_sigaction(SIGBUS, upg__program_action_now(&program), NULL);
     return rc;
   }
   atomic_store(&sigbus_installed, 1);
@@ -187,19 +184,12 @@ static int sigbus_start(void) {
 
 static void sigbus_stop(void) {
   atomic_store(&sigbus_installed, 0);
-  real_sigaction(SIGBUS, &programs[atomic_load(&current)], NULL);
+  real_sigaction(SIGBUS, upg__program_action_now(&program), NULL);
 }
 
 static int program_action(int signo, const struct sigaction *act, struct sigaction *old) {
   if (signo != SIGBUS || !atomic_load(&sigbus_installed)) return -1;
-  pthread_mutex_lock(&change_lock);
-  int now = atomic_load(&current);
-  if (old != NULL) *old = programs[now];
-  if (act != NULL) {
-    programs[1 - now] = *act;
-    atomic_store(&current, 1 - now);
-  }
-  pthread_mutex_unlock(&change_lock);
+  upg__program_action_change(&program, act, old);
   return 0;
 }
 

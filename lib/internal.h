@@ -730,6 +730,22 @@ typedef struct upg__fault_source {
   int (*program_action)(int signo, const struct sigaction *act, struct sigaction *old);
 } upg__fault_source_t;
 
+/* The program's action for a signal a source drives, in two slots: a
+ * change fills the one not in use and then switches `current`, so a
+ * handler, which cannot take a lock, always reads a whole action. */
+typedef struct upg__program_action {
+  struct sigaction slot[2];
+  _Atomic int current;
+  pthread_mutex_t lock; /* changes, one at a time */
+} upg__program_action_t;
+#define UPG__PROGRAM_ACTION_INIT \
+  { .lock = PTHREAD_MUTEX_INITIALIZER }
+/* The action now in force; signal-safe. */
+struct sigaction *upg__program_action_now(upg__program_action_t *p);
+/* *old gets the action in force (if old), then act takes its place (if act). */
+void upg__program_action_change(upg__program_action_t *p, const struct sigaction *act,
+                                struct sigaction *old);
+
 /* The source named `name` in the list, or NULL. */
 const upg__fault_source_t *upg__fault_source_find(const char *name);
 /* The names of the list, for messages: "sigsegv, uffd, auto". */
