@@ -25,6 +25,13 @@ static inline void start_runtime(size_t budget, const char *policy) {
   cr_assert_eq(rc, 0, "upg_init: %s (%s)", upg_strerror(rc), upg_last_error());
 }
 
+/* The page's state as upg_page_info reports it; the call must succeed. */
+static inline upg_page_info_t info_of(const void *p) {
+  upg_page_info_t info;
+  cr_assert_eq(upg_page_info(p, &info), 0);
+  return info;
+}
+
 static inline upg_stats_t stats_now(void) {
   upg_stats_t s = UPG_STATS_INIT;
   cr_assert_eq(upg_stats(&s), 0);

@@ -167,8 +167,7 @@ Test(compress, a_page_written_after_its_load_leaves_the_pool, .timeout = 60) {
   for (uint64_t round = 1; round <= 3; round++) write_records(a, 0, pages, round);
   settle();
   for (size_t p = 0; p < pages; p++) {
-    upg_page_info_t info;
-    cr_assert_eq(upg_page_info(a + p * WORDS, &info), 0);
+    upg_page_info_t info = info_of(a + p * WORDS);
     modified += info.present && info.modified;
     stale += info.present && info.modified && info.swap_slot >= 0;
   }

@@ -11,12 +11,6 @@
 #define PAGE 4096
 #define BUDGET_PAGES 64
 
-static upg_page_info_t info_of(const void *p) {
-  upg_page_info_t info;
-  cr_assert_eq(upg_page_info(p, &info), 0);
-  return info;
-}
-
 Test(runtime, first_touch_reads_zeros_and_is_a_clean_readonly_page, .timeout = 20) {
   start_runtime(BUDGET_PAGES * PAGE, NULL);
   volatile char *p = upg_map(16 * PAGE, 0);

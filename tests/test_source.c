@@ -13,12 +13,6 @@
 #define PAGE 4096
 #define BUDGET_PAGES 64
 
-static upg_page_info_t info_of(const void *p) {
-  upg_page_info_t info;
-  cr_assert_eq(upg_page_info(p, &info), 0);
-  return info;
-}
-
 /* A region whose loads take one page each, so each fault is its own. */
 static char *one_page_loads(size_t pages) {
   start_runtime(BUDGET_PAGES * PAGE, NULL);

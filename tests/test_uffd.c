@@ -39,12 +39,6 @@ static void start_or_skip(const char *mode) {
   cr_assert_eq(rc, 0, "upg_init: %s (%s)", upg_strerror(rc), upg_last_error());
 }
 
-static upg_page_info_t info_of(const void *p) {
-  upg_page_info_t info;
-  cr_assert_eq(upg_page_info(p, &info), 0);
-  return info;
-}
-
 /* One page a load: each fault is its own. */
 static char *random_region(size_t pages) {
   char *p = upg_map(pages * PAGE, 0);
