@@ -100,7 +100,7 @@ typedef struct tier {
   size_t share;      /* what they may take now: object_cap, or less when bypassed */
   size_t window;     /* stores a window of the admission's judgement counts */
   size_t window_stores, window_hits;
-  uint32_t clock;            /* pages put so far: the age of an object is in puts */
+  _Atomic uint32_t clock;    /* pages put so far: the age of an object is in puts */
   _Atomic int bypass;        /* admission off: the pool does not pay */
   _Atomic unsigned sampling; /* counts puts while bypassed: one in SAMPLE enters */
   size_t writeback_max;      /* the buffers' pages: the most one write-back moves */
@@ -292,7 +292,7 @@ static uint32_t place(tier_t *t, const void *bytes, size_t size) {
     t->e[h].size = (uint32_t)size;
     t->e[h].check = check;
     t->e[h].u.at = at;
-    t->e[h].born = t->clock;
+    t->e[h].born = atomic_load_explicit(&t->clock, memory_order_relaxed);
     t->payload += size;
     t->objects++;
     age_append(t, h);
@@ -376,9 +376,7 @@ static int tier_put(upg__store_t *s, const struct iovec *iov, int n, upg__handle
   struct iovec below[UPG__IOV_MAX];
   upg__handle_t lower[UPG__IOV_MAX];
   int who[UPG__IOV_MAX], k = 0, bypass = bypassed(t);
-  pthread_mutex_lock(&t->lock);
-  t->clock += (uint32_t)n;
-  pthread_mutex_unlock(&t->lock);
+  atomic_fetch_add_explicit(&t->clock, (uint32_t)n, memory_order_relaxed);
   for (int i = 0; i < n; i++) {
     handles[i] = store_page(t, iov[i].iov_base, bypass);
     if (handles[i] == NONE) who[k] = i, below[k++] = iov[i];
@@ -419,7 +417,8 @@ static int get_from_tier(tier_t *t, uint32_t h, void *dst, upg__handle_t *lower)
   pthread_mutex_lock(&t->lock);
   entry_t x = t->e[h];
   if (x.kind == E_POOL) {
-    t->window_hits += t->clock - x.born < pool_reach(t);
+    t->window_hits += atomic_load_explicit(&t->clock, memory_order_relaxed) - x.born <
+                      pool_reach(t);
     s = slot_take(t);
     memcpy(s->out, upg__zpool_object(t->pool, x.u.at), x.size);
   }
