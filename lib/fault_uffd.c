@@ -294,17 +294,20 @@ static void uninstall(void) {
   upg__uffd.fd = upg__uffd.pidfd = -1;
 }
 
-#define UFFD_TABLE(source_caps)                                                       \
-  .version = UPG__FAULT_SOURCE_VERSION, .name = "uffd", .caps = (source_caps),        \
-  .trace_id = UPG_TRACE_SOURCE_UFFD, .install = install, .uninstall = uninstall,      \
-  .view_create = upg__uview_create, .view_added = upg__uview_added,                   \
-  .view_destroy = upg__uview_destroy, .view_forget = upg__uview_forget,               \
-  .view_unmap = upg__uview_unmap, .open = upg__uview_open, .close = upg__uview_close, \
-  .frame_iov = upg__uview_frame_iov, .publish = upg__uview_publish, .free = upg__uview_free
+#define UFFD_TABLE(source_caps)                                                              \
+  .version = UPG__FAULT_SOURCE_VERSION, .name = "uffd", .caps = (source_caps),               \
+  .trace_id = UPG_TRACE_SOURCE_UFFD, .install = install, .uninstall = uninstall,             \
+  .view_create = upg__uview_create, .view_added = upg__uview_added,                          \
+  .view_destroy = upg__uview_destroy, .view_forget = upg__uview_forget,                      \
+  .view_unmap = upg__uview_unmap, .open = upg__uview_open, .close = upg__uview_close,        \
+  .frame_iov = upg__uview_frame_iov, .publish = upg__uview_publish, .free = upg__uview_free, \
+  .reusing = upg__uview_reusing
 
 const upg__fault_source_t upg__fault_uffd = {
-    UFFD_TABLE(UPG__SOURCE_KNOWS_ACCESS | UPG__SOURCE_KERNEL_NEEDS_PINS),
+    UFFD_TABLE(UPG__SOURCE_KNOWS_ACCESS | UPG__SOURCE_KERNEL_NEEDS_PINS |
+               UPG__SOURCE_FREES_AT_ONCE),
     .program_action = program_action,
 };
 
-const upg__fault_source_t upg__fault_uffd_thread = {UFFD_TABLE(UPG__SOURCE_KNOWS_ACCESS)};
+const upg__fault_source_t upg__fault_uffd_thread = {
+    UFFD_TABLE(UPG__SOURCE_KNOWS_ACCESS | UPG__SOURCE_FREES_AT_ONCE)};

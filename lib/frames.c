@@ -285,21 +285,22 @@ static void write_victims(batch_t *b) {
   }
 }
 
-/* Gives the memory of victims [i, i+n) back to the kernel, if they left:
- * one call (a hole, for the SIGSEGV source), after which the pages read as
- * zeros, as a later first touch needs. */
-static void punch_run(const batch_t *b, size_t i, size_t n) {
-  if (b->v[i].rc != 0) return;
-  int rc = upg__rt.source->free(b->v[i].region, b->v[i].page, n);
+/* Gives the memory of the victims in [first, end) that left back to the
+ * kernel, a run each, in one call to the source (a hole a run for the
+ * SIGSEGV source), after which the pages read as zeros, as a later first
+ * touch needs. */
+static void punch_victims_in(const batch_t *b, size_t first, size_t end) {
+  upg__page_run_t runs[MAX_BATCH];
+  int n = 0;
+  for (size_t i = first, len; i < end; i += len) {
+    len = victim_run(b, i, victim_fate_follows);
+    if (b->v[i].rc == 0) runs[n++] = (upg__page_run_t){b->v[i].region, b->v[i].page, len};
+  }
+  int rc = n > 0 ? upg__rt.source->free(runs, n) : 0;
   if (rc != 0) upg__fatal("cannot release evicted frames", rc);
 }
 
-static void punch_victims(batch_t *b) {
-  for (size_t i = 0, n; i < b->n; i += n) {
-    n = victim_run(b, i, victim_fate_follows);
-    punch_run(b, i, n);
-  }
-}
+static void punch_victims(batch_t *b) { punch_victims_in(b, 0, b->n); }
 
 /* A victim whose write failed stays resident and dirty, closed, with its
  * reference bit set so that the hand passes it once before trying again. */
@@ -487,16 +488,24 @@ int upg__frames_write_queued(void) {
   return 1;
 }
 
-/* Punches the next run of the written batch in slot i and settles its
- * victims; the batch ends with its last run. Returns the victims settled:
- * a kept victim is news too. */
+/* Victims of b from `first` that the next reap frees: the rest of the
+ * batch where the source frees it in one call, else the next run, so that
+ * a fault's steps check its read between holes. */
+static size_t reap_length(const batch_t *b, size_t first) {
+  if (upg__rt.source->caps & UPG__SOURCE_FREES_AT_ONCE) return b->n - first;
+  return victim_run(b, first, victim_fate_follows);
+}
+
+/* Punches the next victims of the written batch in slot i and settles
+ * them; the batch ends with its last. Returns the victims settled: a kept
+ * victim is news too. */
 static long reap_run(size_t i) {
   batch_t *b = &F->flight[i].b;
-  size_t first = F->flight[i].reaped, n = victim_run(b, first, victim_fate_follows), failed = 0;
+  size_t first = F->flight[i].reaped, n = reap_length(b, first), failed = 0;
   int err = 0;
   F->flight[i].state = SLOT_REAPING;
   upg__unlock();
-  punch_run(b, first, n);
+  punch_victims_in(b, first, first + n);
   upg__lock();
   long settled = settle_victims(b, first, first + n, &failed, &err) + (long)failed;
   F->in_flight -= n;
@@ -559,7 +568,9 @@ long upg__frames_take_free(void) {
   if (upg__rt.free_count == 0) return -1;
   size_t stacked = stacked_frames();
   upg__rt.free_count--;
-  return stacked > 0 ? upg__rt.free_frames[stacked - 1] : (long)upg__rt.next_unused++;
+  uint32_t frame = stacked > 0 ? upg__rt.free_frames[stacked - 1] : (uint32_t)upg__rt.next_unused++;
+  if (upg__rt.source->reusing != NULL) upg__rt.source->reusing(frame);
+  return frame;
 }
 
 long upg__frames_obtain(void) {

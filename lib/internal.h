@@ -676,6 +676,15 @@ void upg__thrash_reset(void);
 /* Each run of pages of one access is a kernel mapping, counted against
  * UPAGER_MAX_MAPS (the maps_* statistics). */
 #define UPG__SOURCE_COUNTS_MAPS 4u
+/* free gives back any number of runs in one call, with one TLB flush for
+ * all: an evicted batch is freed whole, not a run at a time. */
+#define UPG__SOURCE_FREES_AT_ONCE 8u
+
+/* Pages [first, first+n) of one region. */
+typedef struct upg__page_run {
+  upg__region_t *region;
+  size_t first, n;
+} upg__page_run_t;
 
 /* The access of a fault. */
 enum { UPG__ACCESS_UNKNOWN = 0, UPG__ACCESS_READ = 1, UPG__ACCESS_WRITE = 2 };
@@ -715,12 +724,15 @@ typedef struct upg__fault_source {
   /* Pages [first, first+n), just filled through frame_iov, become the
    * program's with `prot`; UPG_PROT_NONE leaves them filled but closed. */
   int (*publish)(upg__region_t *r, size_t first, size_t n, uint32_t prot);
-  /* Gives back the memory of closed pages [first, first+n), which then
-   * read as zeros. With or without the lock (an evicting batch frees
-   * outside it), for pages no other thread changes. */
-  int (*free)(upg__region_t *r, size_t first, size_t n);
+  /* Gives back the memory of the closed pages of n runs, which then read
+   * as zeros. With or without the lock (an evicting batch frees outside
+   * it), for pages no other thread changes. */
+  int (*free)(const upg__page_run_t *runs, int n);
   /* Optional: before the first eviction batch is chosen. */
   void (*evicting)(void);
+  /* Optional: `frame` is taken, and a load may read into its memory next:
+   * whatever the source left there must go first. */
+  void (*reusing)(uint32_t frame);
   /* Optional: at a page's last unpin. */
   void (*unpinned)(upg__region_t *r, size_t page);
   /* Optional: the program's own action for a signal the source drives:
@@ -783,7 +795,7 @@ int upg__mview_open(upg__region_t *r, size_t first, size_t n, uint32_t prot);
 int upg__mview_close(upg__region_t *r, size_t first, size_t n);
 int upg__mview_publish(upg__region_t *r, size_t first, size_t n, uint32_t prot);
 void upg__mview_frame_iov(const upg__region_t *r, size_t first, size_t n, struct iovec *iov);
-int upg__mview_free(upg__region_t *r, size_t first, size_t n);
+int upg__mview_free(const upg__page_run_t *runs, int n);
 void upg__mview_evicting(void);
 void upg__mview_unpinned(upg__region_t *r, size_t page);
 /* Mappings that giving pages [first, first+n) `prot` would add (may be
@@ -803,6 +815,8 @@ typedef struct upg__uffd {
   size_t frames_len;
   char *zeros; /* never written: a run of zero pages to copy from */
   size_t zeros_len;
+  uint8_t *slot_waits; /* per frame: its page of the frame area awaits its give-back */
+  size_t slots_waiting;
 } upg__uffd_t;
 extern upg__uffd_t upg__uffd;
 
@@ -824,7 +838,8 @@ int upg__uview_open(upg__region_t *r, size_t first, size_t n, uint32_t prot);
 int upg__uview_close(upg__region_t *r, size_t first, size_t n);
 int upg__uview_publish(upg__region_t *r, size_t first, size_t n, uint32_t prot);
 void upg__uview_frame_iov(const upg__region_t *r, size_t first, size_t n, struct iovec *iov);
-int upg__uview_free(upg__region_t *r, size_t first, size_t n);
+int upg__uview_free(const upg__page_run_t *runs, int n);
+void upg__uview_reusing(uint32_t frame);
 
 /* ---- runtime.c ---------------------------------------------------------*/
 typedef struct upg__runtime {

@@ -380,7 +380,8 @@ upg__fault_result_t upg__fault(void *addr, int access) {
  * close and one free for the run. They then read as zeros. */
 static int drop_memory(upg__region_t *r, size_t first, size_t n) {
   int rc = upg__rt.source->close(r, first, n);
-  return rc != 0 ? rc : upg__rt.source->free(r, first, n);
+  upg__page_run_t run = {r, first, n};
+  return rc != 0 ? rc : upg__rt.source->free(&run, 1);
 }
 
 static void forget_page(upg__region_t *r, size_t page, int had_data) {

@@ -144,10 +144,19 @@ void upg__mview_frame_iov(const upg__region_t *r, size_t first, size_t n, struct
   for (size_t k = 0; k < n; k++) iov[k] = (struct iovec){alias + (first + k) * unit, unit};
 }
 
-int upg__mview_free(upg__region_t *r, size_t first, size_t n) {
+static int free_run(const upg__page_run_t *run) {
   size_t unit = upg__rt.page_size;
-  if (mv(r)->anonymous) return upg__os_advise(r->base + first * unit, n * unit, MADV_DONTNEED);
-  return upg__os_punch_hole(mv(r)->memfd, (uint64_t)first * unit, (uint64_t)n * unit);
+  const upg__region_t *r = run->region;
+  if (mv(r)->anonymous)
+    return upg__os_advise(r->base + run->first * unit, run->n * unit, MADV_DONTNEED);
+  return upg__os_punch_hole(mv(r)->memfd, (uint64_t)run->first * unit, (uint64_t)run->n * unit);
+}
+
+/* A hole a run: each is a call of its own. */
+int upg__mview_free(const upg__page_run_t *runs, int n) {
+  int rc = 0;
+  for (int i = 0; i < n && rc == 0; i++) rc = free_run(&runs[i]);
+  return rc;
 }
 
 /* ---- the views' memory --------------------------------------------------*/

@@ -28,8 +28,11 @@
  * small window, which costs no memory until written, and zeros copied in
  * (real pages at once) in a heap's growth window, whose every page the
  * program writes: there the zero page's copy-on-write fault a page made
- * `upager run sort` half as slow again (bench/run_overhead.sh). The memory a copy leaves behind is given back
- * in one process_madvise for all the scattered pages of a call.
+ * `upager run sort` half as slow again (bench/run_overhead.sh). The
+ * memory a copy leaves behind, and the closet memory of evicted pages, go
+ * back many pages to a process_madvise: each call flushes the TLB of the
+ * other CPU, a VM exit on both sides, and one a fault kept two faulting
+ * threads at the speed of one and a third.
  *
  * No call wakes the threads waiting on a page (the DONTWAKE modes): in the
  * handler-thread mode a faulting thread goes on once its fault is over,
@@ -37,6 +40,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include "internal.h"
@@ -166,36 +170,61 @@ static int give_back(const struct iovec *iov, int n) {
   return 0;
 }
 
-/* Ranges whose memory is given back in one call: the copies that placing
- * pages write-protected leaves in the frame area, at the call's end; and
- * those reopening them leaves in the closets (`stale`, under the lock),
- * given back when full, and before a closet page is used again (a close),
- * unmapped or destroyed, which spares a minor fault a madvise. */
+/* Copies left behind, whose memory goes back many in one call (`stale`,
+ * under the lock): those that reopening pages write-protected leaves in
+ * the closets, and those that placing loaded pages write-protected leaves
+ * in the frame area. A madvise for each would interrupt the other CPU at
+ * every fault. They go when the list is full, when SLOTS_WAITING_MAX
+ * frame-area pages wait, before a closet page is used again (a close) or
+ * a waiting frame is read into again (upg__uview_reusing), and when a
+ * region is unmapped or destroyed. */
+#define SLOTS_WAITING_MAX 32
+
 typedef struct leftovers {
   int n;
   struct iovec iov[UPG__IOV_MAX];
 } leftovers_t;
 
-static int leftover(leftovers_t *l, char *at, size_t len) {
-  if (l->n > 0 && (char *)l->iov[l->n - 1].iov_base + l->iov[l->n - 1].iov_len == at) {
-    l->iov[l->n - 1].iov_len += len;
-    return 0;
-  }
-  if (l->n == UPG__IOV_MAX) {
-    int rc = give_back(l->iov, l->n);
-    l->n = 0;
-    if (rc != 0) return rc;
-  }
-  l->iov[l->n++] = (struct iovec){at, len};
-  return 0;
-}
-
 static leftovers_t stale;
 
+/* The frame-area pages of a range given back no longer wait. */
+static void slots_given_back(const struct iovec *iov) {
+  char *at = iov->iov_base;
+  if (at < upg__uffd.frames || at >= upg__uffd.frames + upg__uffd.frames_len) return;
+  size_t unit = upg__rt.page_size, frame = (size_t)(at - upg__uffd.frames) / unit;
+  memset(upg__uffd.slot_waits + frame, 0, iov->iov_len / unit);
+}
+
 static int give_back_stale(void) {
+  for (int i = 0; i < stale.n; i++) slots_given_back(&stale.iov[i]);
+  upg__uffd.slots_waiting = 0;
   int rc = give_back(stale.iov, stale.n);
   stale.n = 0;
   return rc;
+}
+
+static int leftover(char *at, size_t len) {
+  struct iovec *last = stale.n > 0 ? &stale.iov[stale.n - 1] : NULL;
+  if (last != NULL && (char *)last->iov_base + last->iov_len == at) {
+    last->iov_len += len;
+    return 0;
+  }
+  int rc = stale.n == UPG__IOV_MAX ? give_back_stale() : 0;
+  stale.iov[stale.n++] = (struct iovec){at, len};
+  return rc;
+}
+
+/* Frames [frame, frame+k) were copied out of the frame area. */
+static int slots_left(uint32_t frame, size_t k) {
+  int rc = leftover(frame_slot(frame), k * upg__rt.page_size);
+  memset(upg__uffd.slot_waits + frame, 1, k);
+  upg__uffd.slots_waiting += k;
+  if (rc == 0 && upg__uffd.slots_waiting >= SLOTS_WAITING_MAX) rc = give_back_stale();
+  return rc;
+}
+
+void upg__uview_reusing(uint32_t frame) {
+  if (upg__uffd.slot_waits[frame]) (void)give_back_stale();
 }
 
 /* ---- the frame area -----------------------------------------------------*/
@@ -210,13 +239,21 @@ static int map_anonymous(size_t len, int prot, char **out) {
   return 0;
 }
 
+static size_t frame_count(void) { return upg__uffd.frames_len / upg__os_page_size(); }
+
 int upg__uview_setup(const upg__config_t *cfg) {
   upg__uffd.frames_len = cfg->budget / cfg->page_size * cfg->page_size;
   upg__uffd.zeros_len = (size_t)UPG__IOV_MAX * cfg->page_size;
   int rc = map_anonymous(upg__uffd.frames_len, PROT_READ | PROT_WRITE, &upg__uffd.frames);
   if (rc != 0) return rc;
   rc = map_anonymous(upg__uffd.zeros_len, PROT_READ, &upg__uffd.zeros);
-  if (rc != 0) upg__os_unmap(upg__uffd.frames, upg__uffd.frames_len);
+  if (rc != 0) goto no_zeros;
+  upg__uffd.slot_waits = upg__os_alloc(frame_count());
+  if (upg__uffd.slot_waits != NULL) return 0;
+  rc = -ENOMEM;
+  upg__os_unmap(upg__uffd.zeros, upg__uffd.zeros_len);
+no_zeros:
+  upg__os_unmap(upg__uffd.frames, upg__uffd.frames_len);
   return rc;
 }
 
@@ -224,7 +261,10 @@ void upg__uview_teardown(void) {
   stale.n = 0; /* the frame area goes, and every region after */
   upg__os_unmap(upg__uffd.frames, upg__uffd.frames_len);
   upg__os_unmap(upg__uffd.zeros, upg__uffd.zeros_len);
+  upg__os_free(upg__uffd.slot_waits, frame_count());
   upg__uffd.frames = upg__uffd.zeros = NULL;
+  upg__uffd.slot_waits = NULL;
+  upg__uffd.slots_waiting = 0;
 }
 
 /* ---- a region's view and closet -----------------------------------------*/
@@ -315,7 +355,7 @@ static int reopen_run(upg__region_t *r, size_t page, size_t k, uint32_t prot) {
   char *view = r->base + page * unit, *kept = closet_of(r) + page * unit;
   if (prot == UPG_PROT_RW) return move_pages(view, kept, k * unit, 1, NULL);
   int rc = copy_pages(view, kept, k * unit, 1);
-  return rc != 0 ? rc : leftover(&stale, kept, k * unit);
+  return rc != 0 ? rc : leftover(kept, k * unit);
 }
 
 int upg__uview_open(upg__region_t *r, size_t first, size_t n, uint32_t prot) {
@@ -393,7 +433,7 @@ static size_t placement_run(const upg__region_t *r, size_t page, size_t end) {
  * copy-on-write fault a page. */
 #define SHARED_ZEROS_MAX 16
 
-static int place_run(upg__region_t *r, size_t page, size_t k, uint32_t prot, leftovers_t *l) {
+static int place_run(upg__region_t *r, size_t page, size_t k, uint32_t prot) {
   size_t unit = upg__rt.page_size;
   char *dst = (prot == UPG_PROT_NONE ? closet_of(r) : r->base) + page * unit;
   if (fresh(r, page) && prot == UPG_PROT_RW && k <= SHARED_ZEROS_MAX)
@@ -402,19 +442,16 @@ static int place_run(upg__region_t *r, size_t page, size_t k, uint32_t prot, lef
   char *src = frame_slot(r->pte[page].frame);
   if (prot != UPG_PROT_READ) return move_pages(dst, src, k * unit, 1, NULL);
   int rc = copy_pages(dst, src, k * unit, 1);
-  return rc != 0 ? rc : leftover(l, src, k * unit);
+  return rc != 0 ? rc : slots_left(r->pte[page].frame, k);
 }
 
 int upg__uview_publish(upg__region_t *r, size_t first, size_t n, uint32_t prot) {
   size_t end = first + n;
-  leftovers_t l = {0};
   int rc = 0;
   for (size_t page = first, k; rc == 0 && page < end; page += k) {
     k = placement_run(r, page, end);
-    rc = place_run(r, page, k, prot, &l);
+    rc = place_run(r, page, k, prot);
   }
-  /* Now, not later: the next load into one of these frames reads into it. */
-  if (rc == 0) rc = give_back(l.iov, l.n);
   if (rc == 0) upg__pte_set_prot(r, first, n, prot);
   return rc;
 }
@@ -432,10 +469,21 @@ void upg__uview_frame_iov(const upg__region_t *r, size_t first, size_t n, struct
   }
 }
 
-/* Closed pages are in the closet, and the view is missing there already. */
-int upg__uview_free(upg__region_t *r, size_t first, size_t n) {
+/* Closed pages are in the closet, and the view is missing there already:
+ * the runs' closet memory goes back in one call, a TLB flush for all, where
+ * a madvise a run interrupts the other CPU for each. */
+int upg__uview_free(const upg__page_run_t *runs, int n) {
   size_t unit = upg__rt.page_size;
-  return upg__os_advise(closet_of(r) + first * unit, n * unit, MADV_DONTNEED);
+  struct iovec iov[UPG__IOV_MAX];
+  int rc = 0;
+  for (int done = 0; done < n && rc == 0;) {
+    int k = 0;
+    for (; k < UPG__IOV_MAX && done < n; k++, done++)
+      iov[k] = (struct iovec){closet_of(runs[done].region) + runs[done].first * unit,
+                              runs[done].n * unit};
+    rc = give_back(iov, k);
+  }
+  return rc;
 }
 
 int upg__uview_refill_hole(void *addr) {
