@@ -4,7 +4,6 @@
 #ifndef UPAGER_EXAMPLE_UTIL_H
 #define UPAGER_EXAMPLE_UTIL_H
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,38 +12,16 @@
 
 #include "upager.h"
 
-/* "64M", "2G", "4096": a byte count with an optional K, M, G or T. Exits
- * with a usage message on anything else, naming the argument. */
+/* "64M", "2G", "4096": a byte count, as upg_parse_size reads it, not 0.
+ * Exits with a usage message on anything else, naming the argument. */
 static inline size_t example_parse_size(const char *text, const char *what) {
-  char *end;
-  errno = 0;
-  unsigned long long v = strtoull(text, &end, 10);
-  unsigned shift = 0;
-  switch (toupper((unsigned char)*end)) {
-    case 'K':
-      shift = 10;
-      end++;
-      break;
-    case 'M':
-      shift = 20;
-      end++;
-      break;
-    case 'G':
-      shift = 30;
-      end++;
-      break;
-    case 'T':
-      shift = 40;
-      end++;
-      break;
-  }
-  if (errno != 0 || !isdigit((unsigned char)text[0]) || *end != '\0' || v == 0 ||
-      v > (SIZE_MAX >> shift)) {
+  size_t v;
+  if (upg_parse_size(text, &v) != 0 || v == 0) {
     fprintf(stderr, "%s: '%s' is not a size (a number with an optional K, M, G or T)\n", what,
             text);
     exit(2);
   }
-  return (size_t)(v << shift);
+  return v;
 }
 
 static inline double example_now_s(void) {

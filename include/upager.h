@@ -71,6 +71,10 @@ UPG_EXTERN const char *upg_err_name(int err);
 /* The message of the last failed upg_init or upg_map in this process, naming
  * the option or variable at fault ("" if none failed). */
 UPG_EXTERN const char *upg_last_error(void);
+/* A size as the UPAGER_* size variables take it: "4096", "64M", "2GiB" (a
+ * number with an optional K, M, G or T, then B or iB). 0 with the bytes in
+ * *out, or UPG_EINVAL. */
+UPG_EXTERN int upg_parse_size(const char *text, size_t *out);
 
 /* ---- Runtime -----------------------------------------------------------
  * Any field left 0 or NULL takes its UPAGER_* environment variable, else the

@@ -49,8 +49,6 @@ int upg__options_resolve(const upg_options_t *in, upg__config_t *out);
 void upg__options_describe(FILE *out);
 /* The same as docs/options.md, a markdown table with the details. */
 void upg__options_markdown(FILE *out);
-/* "64M" and the like: a number with an optional K, M, G or T (and B/iB). */
-int upg__parse_size(const char *text, size_t *out);
 
 /* ---- error.c -----------------------------------------------------------*/
 /* Records the message for upg_last_error() and prints it to stderr. */

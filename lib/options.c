@@ -146,7 +146,7 @@ static const char *code_flag(int v, char *buf, size_t len) {
   return v ? "1" : NULL;
 }
 
-int upg__parse_size(const char *text, size_t *out) {
+int upg_parse_size(const char *text, size_t *out) {
   char *end;
   errno = 0;
   if (!isdigit((unsigned char)text[0])) return -EINVAL;
@@ -179,7 +179,7 @@ int upg__parse_size(const char *text, size_t *out) {
 }
 
 static int parse_size_or_fail(const char *text, const char *source, int err, size_t *out) {
-  if (upg__parse_size(text, out) != 0)
+  if (upg_parse_size(text, out) != 0)
     return upg__fail(err, "%s='%s' is not a size (a number with an optional K, M, G or T)", source,
                      text);
   return 0;
@@ -201,7 +201,7 @@ static int apply_page_size(const char *text, const char *source, upg__config_t *
 
 static int apply_budget(const char *text, const char *source, upg__config_t *cfg) {
   size_t v;
-  if (upg__parse_size(text, &v) != 0)
+  if (upg_parse_size(text, &v) != 0)
     return upg__fail(UPG_EBUDGET, "%s='%s' is not a size (a number with an optional K, M, G or T)",
                      source, text);
   if (v / cfg->page_size < MIN_BUDGET_PAGES)
@@ -283,7 +283,7 @@ static int apply_compress(const char *text, const char *source, upg__config_t *c
 
 static int apply_compress_pool(const char *text, const char *source, upg__config_t *cfg) {
   size_t v;
-  if (upg__parse_size(text, &v) != 0 || v < 1 || v > 90)
+  if (upg_parse_size(text, &v) != 0 || v < 1 || v > 90)
     return upg__fail(UPG_EOPTION, "%s='%s' is not a percentage of the budget from 1 to 90", source,
                      text);
   cfg->compress_pool = v;

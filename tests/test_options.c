@@ -115,16 +115,16 @@ Test(options, a_region_mapped_first_with_a_bad_environment_fails_with_errno, .ti
 
 Test(options, sizes_parse_with_suffixes, .timeout = 10) {
   size_t v;
-  cr_assert_eq(upg__parse_size("64M", &v), 0);
+  cr_assert_eq(upg_parse_size("64M", &v), 0);
   cr_assert_eq(v, (size_t)64 << 20);
-  cr_assert_eq(upg__parse_size("2g", &v), 0);
+  cr_assert_eq(upg_parse_size("2g", &v), 0);
   cr_assert_eq(v, (size_t)2 << 30);
-  cr_assert_eq(upg__parse_size("1TiB", &v), 0);
+  cr_assert_eq(upg_parse_size("1TiB", &v), 0);
   cr_assert_eq(v, (size_t)1 << 40);
-  cr_assert_eq(upg__parse_size("4096", &v), 0);
+  cr_assert_eq(upg_parse_size("4096", &v), 0);
   cr_assert_eq(v, 4096);
-  cr_assert_neq(upg__parse_size("-1", &v), 0);
-  cr_assert_neq(upg__parse_size("1Q", &v), 0);
+  cr_assert_neq(upg_parse_size("-1", &v), 0);
+  cr_assert_neq(upg_parse_size("1Q", &v), 0);
 }
 
 Test(options, every_error_code_has_a_name_and_a_message, .timeout = 10) {
