@@ -246,21 +246,18 @@ static void close_views(batch_t *b) {
   }
 }
 
-/* A dirty victim's copy in the store is stale: it goes back without I/O,
- * and the write gives the victim a new one. */
-static void drop_stale_copies(batch_t *b) {
-  upg__handle_t stale[MAX_BATCH];
-  int n = 0;
-  for (size_t i = 0; i < b->n; i++) {
-    victim_t *v = &b->v[i];
-    upg__pte_t *pte = victim_pte(v);
-    v->slot = UPG__NO_SLOT;
-    v->dirty = v->rc == 0 && victim_dirty(v);
-    if (!v->dirty || pte->slot == UPG__NO_SLOT) continue;
-    stale[n++] = pte->slot;
-    pte->slot = UPG__NO_SLOT;
+/* The dirty victims are the ones written; their copies in the store are
+ * stale (pager.c lets them go as pages turn dirty; a page dirtied any
+ * other way lets go of its copy here), and the write gives them new ones. */
+static void note_dirty_victims(batch_t *b) {
+  for (size_t i = 0, n; i < b->n; i += n) {
+    n = victim_run(b, i, victim_follows);
+    upg__page_drop_stale_copies(b->v[i].region, b->v[i].page, n);
   }
-  if (n > 0) upg__store_release(upg__rt.store, stale, n);
+  for (size_t i = 0; i < b->n; i++) {
+    b->v[i].slot = UPG__NO_SLOT;
+    b->v[i].dirty = b->v[i].rc == 0 && victim_dirty(&b->v[i]);
+  }
 }
 
 /* Hands the dirty victims to the store in one put, which places the batch
@@ -349,7 +346,7 @@ static void prepare_batch(batch_t *b, size_t want) {
   upg__rt.busy_frames += b->n;
   if (b->n == 0) return;
   close_views(b);
-  drop_stale_copies(b);
+  note_dirty_victims(b);
 }
 
 /* A batch of a few long runs of neighbours: its holes cost a TLB flush a

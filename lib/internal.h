@@ -588,6 +588,9 @@ int upg__page_discard(upg__region_t *r, size_t page, int flags);
 /* Under the lock: discards pages [first, end), each run of resident ones
  * with one close and one hole; UPG_EBUSY at a pinned page. */
 int upg__page_discard_range(upg__region_t *r, size_t first, size_t end);
+/* Under the lock: the store's copies of the dirty pages in [first,
+ * first+n) are stale and go back, without I/O. */
+void upg__page_drop_stale_copies(upg__region_t *r, size_t first, size_t n);
 /* Under the lock: opens the program's view as an access needs it: a clean
  * page read-only (so a write faults and marks it dirty), a dirty one
  * read-write; sets the reference bit. */

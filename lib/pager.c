@@ -163,7 +163,7 @@ static void mark(upg__region_t *r, size_t page, size_t n, uint32_t flag) {
  * compressed tier's pool holds only copies that can still be read back;
  * in a pool a quarter full of such copies, a quarter of the pool is lost
  * (the file store only frees its slot sooner). Under the lock. */
-static void drop_stale_copies(upg__region_t *r, size_t first, size_t n) {
+void upg__page_drop_stale_copies(upg__region_t *r, size_t first, size_t n) {
   upg__handle_t stale[UPG__IOV_MAX];
   int k = 0;
   for (size_t page = first; page < first + n; page++) {
@@ -258,7 +258,7 @@ static int load(upg__region_t *r, size_t page, int prefetch, int access, int *lo
   open_window(r, first, kept, done.prot, next.marker);
   if (prefetch && done.prot == UPG_PROT_READ) mark(r, first, kept, UPG__UNSEEN);
   upg__thrash_loaded(r, first, kept); /* before the copies go: it counts pages back from swap */
-  drop_stale_copies(r, first, kept);
+  upg__page_drop_stale_copies(r, first, kept);
   *loaded = plan.major ? UPG_TRACE_MAJOR : UPG_TRACE_ZERO;
   if (next.populate) populate(r, first, kept, next.marker, next.downwards);
   return 0;
@@ -318,7 +318,7 @@ static int fault_resident(upg__region_t *r, size_t page, int access) {
   int dirtied = prot == UPG_PROT_READ || (access == UPG__ACCESS_WRITE && !(w & UPG__DIRTY));
   if (dirtied) {
     atomic_fetch_or(&pte->word, UPG__DIRTY);
-    drop_stale_copies(r, page, 1);
+    upg__page_drop_stale_copies(r, page, 1);
     upg__advisor.wrote(r, page);
   }
   int rc = upg__page_open(r, page);
