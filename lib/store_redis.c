@@ -16,7 +16,9 @@
  *
  * Durability: a put counts only when its master and, where the map lists
  * one, a replica have it (WAIT 1 after the SETs); a page whose put did not
- * count is not stored and stays resident. Calls retry across a failover
+ * count is not stored and stays resident. The keeper rereads the map with
+ * each heartbeat, so a replica that joins, or that the node first asked
+ * had not heard of yet, is waited for within seconds. Calls retry across a failover
  * (connection refused, CLUSTERDOWN, TRYAGAIN...) for UPAGER_STORE_TIMEOUT,
  * rereading the map; a get that still fails, or finds no value, ends with a
  * message naming the key, the node and the cause.
@@ -650,6 +652,7 @@ static void *keeper(void *arg) {
     while (drain_one_batch(rs) && !atomic_load(&rs->stop)) continue;
     if (upg__os_now_ns() >= next_beat) {
       (void)heartbeat(rs, OP_BEAT);
+      refresh_map(rs);
       next_beat = upg__os_now_ns() + HEARTBEAT_EVERY_NS;
     }
     upg__os_sleep_ns(KEEPER_PAUSE_NS);

@@ -62,12 +62,17 @@ start_server() {
   return 1
 }
 
-# Every node sees the cluster ok, and every replica has finished its first
-# sync (a replica that never did cannot be promoted when its master dies).
+# Every node sees the cluster ok and knows all three replicas (the slot
+# map a client reads lists a master's replicas only once the node it asks
+# has heard of them: a store that read a master without its replica would
+# not wait for the replica's copy), and every replica has finished its
+# first sync (a replica that never did cannot be promoted when its master
+# dies).
 cluster_ready() {
   local port replicas=0
   for port in "$@"; do
     redis-cli -p "$port" cluster info 2>/dev/null | grep -q '^cluster_state:ok' || return 1
+    [ "$(redis-cli -p "$port" cluster nodes | awk '$3 ~ /slave/' | wc -l)" = 3 ] || return 1
     if redis-cli -p "$port" info replication | grep -q '^role:slave'; then
       redis-cli -p "$port" info replication | grep -q '^master_link_status:up' || return 1
       replicas=$((replicas + 1))
