@@ -142,8 +142,8 @@ static double benchmark_rps(const char *host, int port, int cluster, const char 
                             int clients) {
   char cmd[256], line[512];
   snprintf(cmd, sizeof cmd,
-           "redis-benchmark -h %s -p %d %s -t %s -d 4096 -P 16 -c %d -n 50000 -q 2>/dev/null", host,
-           port, cluster ? "--cluster" : "", test, clients);
+           "redis-benchmark -h %s -p %d %s -t %s -d 4096 -P 16 -c %d -n 200000 -q 2>/dev/null",
+           host, port, cluster ? "--cluster" : "", test, clients);
   FILE *f = popen(cmd, "r");
   double rps = 0;
   while (f && fgets(line, sizeof line, f)) {

@@ -15,9 +15,13 @@
  * zipf: the same with page popularity Zipf-distributed (s = 0.99), hot pages
  * scattered over the region.
  * random and zipf first write every page, untimed.
- * Prints one line: elapsed seconds and a checksum that both runs must agree
- * on, then the contents' LZ4 ratio as measured on 256 of its pages, each
- * compressed on its own. upager takes its budget from UPAGER_BUDGET. */
+ * Prints one line: elapsed seconds, a checksum that both runs must agree
+ * on and the major faults of the timed part (the kernel's on ordinary
+ * memory, the runtime's on upager); then, on stderr, the contents' LZ4
+ * ratio as measured on 256 of its pages, each compressed on its own, and
+ * for random and zipf with UPAGER_BUDGET set, the fewest misses any pager
+ * could have: the distinct pages touched that the fill left on disk.
+ * upager takes its budget from UPAGER_BUDGET. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
@@ -26,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <lz4.h>
@@ -140,21 +145,52 @@ static size_t zipf_rank(const double *cdf, size_t n, double u) {
   return lo;
 }
 
-/* Touches `accesses` pages; zipf ranks are scattered over the region by an
- * odd multiplier, a permutation of a power-of-two page count. */
+/* The page of an access drawn from r; zipf ranks are scattered over the
+ * region by an odd multiplier, a permutation of a power-of-two page count. */
+static size_t page_of(uint64_t r, size_t pages, const double *cdf) {
+  if (cdf == NULL) return r % pages;
+  return (zipf_rank(cdf, pages, (double)(r >> 11) / 9007199254740992.0) * 0x9E3779B1u) &
+         (pages - 1);
+}
+
+/* Touches `accesses` pages. */
 static uint64_t touches(uint64_t *a, size_t pages, size_t accesses, const double *cdf) {
   uint64_t state = 42, sum = 0;
   for (size_t i = 0; i < accesses; i++) {
     uint64_t r = next_random(&state);
-    size_t page = cdf != NULL ? (zipf_rank(cdf, pages, (double)(r >> 11) / 9007199254740992.0) *
-                                 0x9E3779B1u) &
-                                    (pages - 1)
-                              : r % pages;
-    uint64_t *word = &a[page * WORDS_PER_PAGE + (r >> 40) % WORDS_PER_PAGE];
+    uint64_t *word = &a[page_of(r, pages, cdf) * WORDS_PER_PAGE + (r >> 40) % WORDS_PER_PAGE];
     sum += *word;
     *word += i;
   }
   return sum;
+}
+
+/* The fewest misses any pager can have in touches(): the distinct pages it
+ * touches that start on disk, all but the last `resident` pages the fill
+ * wrote, which it leaves in memory. No replacement policy avoids these. */
+static size_t floor_misses(size_t pages, size_t accesses, const double *cdf, size_t resident) {
+  unsigned char *seen = calloc(pages, 1);
+  uint64_t state = 42;
+  size_t misses = 0;
+  if (seen == NULL) return 0;
+  for (size_t i = 0; i < accesses; i++) {
+    size_t page = page_of(next_random(&state), pages, cdf);
+    misses += !seen[page] && page + resident < pages;
+    seen[page] = 1;
+  }
+  free(seen);
+  return misses;
+}
+
+/* Major faults so far: the kernel's (swap-ins) on ordinary memory, the
+ * runtime's on a upager region. */
+static uint64_t majors(const char *mode) {
+  if (strcmp(mode, "upager") == 0) {
+    upg_stats_t s = UPG_STATS_INIT;
+    return upg_stats(&s) == 0 ? s.fault_major : 0;
+  }
+  struct rusage ru;
+  return getrusage(RUSAGE_SELF, &ru) == 0 ? (uint64_t)ru.ru_majflt : 0;
 }
 
 int main(int argc, char **argv) {
@@ -186,6 +222,7 @@ int main(int argc, char **argv) {
    * swapped out), as a long-running program's heap would be. */
   if (strcmp(pattern, "seq") != 0)
     for (size_t p = 0; p < pages; p++) fill_page(a + p * WORDS_PER_PAGE, p);
+  uint64_t majors0 = majors(mode);
   double t0 = now_s();
   uint64_t sum;
   if (strcmp(pattern, "seq") == 0) sum = sequential(a, pages);
@@ -194,7 +231,15 @@ int main(int argc, char **argv) {
     fprintf(stderr, "workload: unknown pattern '%s'\n", pattern);
     return 2;
   }
-  printf("%s %s %.3f s checksum %016" PRIx64 "\n", mode, pattern, now_s() - t0, sum);
+  double seconds = now_s() - t0;
+  printf("%s %s %.3f s checksum %016" PRIx64 " majors %" PRIu64 "\n", mode, pattern, seconds, sum,
+         majors(mode) - majors0);
+  size_t budget;
+  const char *b = getenv("UPAGER_BUDGET");
+  if (cdf != NULL || strcmp(pattern, "random") == 0)
+    if (b != NULL && upg_parse_size(b, &budget) == 0)
+      fprintf(stderr, "floor %s: %zu misses at least, with the last %zu pages resident\n", pattern,
+              floor_misses(pages, accesses, cdf, budget / PAGE), budget / PAGE);
   fprintf(stderr, "contents %s: LZ4 %.2f:1, measured on 256 pages each on its own\n", kind,
           measured_ratio(pages));
   free(cdf);
