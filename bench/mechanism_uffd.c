@@ -74,6 +74,8 @@ static void dontneed(char *p) {
 enum {
   PLACE_COPY,
   PLACE_MOVE,
+  LOAD_FRAME,
+  LOAD_STAGED,
   ZERO,
   MOVE_CYCLE,
   MOVE_COPY_CYCLE,
@@ -87,6 +89,8 @@ enum {
 static const char *const names[STEPS] = {
     "place a read page: UFFDIO_COPY, write-protected",
     "place a read page: UFFDIO_MOVE from the frame",
+    "load: written into its frame's page, moved",
+    "load: written into a staging page, copied",
     "place a fresh page: UFFDIO_ZEROPAGE",
     "ref bit, moved out and back (written page)",
     "ref bit, moved out, copied back protected",
@@ -95,6 +99,29 @@ static const char *const names[STEPS] = {
     "free a page: one madvise",
     "free a page: process_madvise, 256 a call",
 };
+
+/* A whole load, the contents written in as a read does and then placed:
+ * through a frame's page of the frame area, which its last placement left
+ * empty (the write faults a fresh zeroed page in), or through one staging
+ * page that stays in memory. `data` holds the contents read. */
+static void loads(char *view, char *frames, const char *data, size_t n, double *us) {
+  static char staging[PAGE] __attribute__((aligned(PAGE)));
+  madvise(frames, n * PAGE, MADV_DONTNEED);
+  double t0 = bench_now_us();
+  for (size_t i = 0; i < n; i++) {
+    memcpy(frames + at(i, n), data + at(i, n), PAGE);
+    move(view + at(i, n), frames + at(i, n));
+  }
+  us[LOAD_FRAME] = (bench_now_us() - t0) / (double)n;
+  madvise(view, n * PAGE, MADV_DONTNEED);
+  t0 = bench_now_us();
+  for (size_t i = 0; i < n; i++) {
+    memcpy(staging, data + at(i, n), PAGE);
+    copy(view + at(i, n), staging, 0);
+  }
+  us[LOAD_STAGED] = (bench_now_us() - t0) / (double)n;
+  madvise(view, n * PAGE, MADV_DONTNEED);
+}
 
 /* Each step over n scattered pages; us a page. */
 static void measure(size_t n, double *us) {
@@ -109,6 +136,8 @@ static void measure(size_t n, double *us) {
   for (size_t i = 0; i < n; i++) move(view + at(i, n), frames + at(i, n));
   us[PLACE_MOVE] = (bench_now_us() - t0) / (double)n;
   madvise(view, n * PAGE, MADV_DONTNEED);
+  populate(aside, n);
+  loads(view, frames, aside, n, us);
   t0 = bench_now_us();
   for (size_t i = 0; i < n; i++) {
     struct uffdio_zeropage z = {{(uintptr_t)(view + at(i, n)), PAGE}, 0, 0};
