@@ -50,5 +50,3 @@ void upg__advice_access(upg__region_t *r, int advice) { r->advice.access = advic
 void upg__advice_fresh_dirty(upg__region_t *r) { r->advice.fresh_dirty = 1; }
 
 int upg__advice_born_dirty(const upg__region_t *r) { return r->advice.fresh_dirty; }
-
-int upg__advice_growing(const upg__region_t *r) { return r->advice.ra_grown; }

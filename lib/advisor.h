@@ -27,7 +27,6 @@ typedef struct upg__advice {
   size_t ra_window;      /* pages the last fault loaded, ending at ra_next */
   size_t ra_written;     /* of those, how many the program has written since */
   unsigned ra_rw_streak; /* windows in a row opened writable */
-  int ra_grown;          /* the last window was a heap growing: populated at once */
   int ra_down;           /* ... downwards */
   /* The write predictor (advisor_writes.c): of the pages loads opened
    * read-only in this round, how many the program then wrote; and the last
@@ -93,9 +92,6 @@ void upg__advice_access(upg__region_t *r, int advice);
 void upg__advice_fresh_dirty(upg__region_t *r);
 /* Whether a fresh page of the region loads dirty (upg__advice_fresh_dirty). */
 int upg__advice_born_dirty(const upg__region_t *r);
-/* Whether the window just loaded is a heap's growth, whose every page the
- * pager makes memory at once (upg__load_next_t.populate). */
-int upg__advice_growing(const upg__region_t *r);
 
 /* ---- the parts of the advisor (advisor.c puts them in its table) --------*/
 /* advisor_window.c: readahead, fault-around and a growing heap's windows. */

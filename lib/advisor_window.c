@@ -118,7 +118,6 @@ upg__load_next_t upg__window_loaded(upg__region_t *r, const upg__load_plan_t *pl
   a->ra_next = done->first + done->n;
   a->ra_window = done->n;
   a->ra_written = done->prot == UPG_PROT_RW ? done->n : 0; /* unseen, but presumed */
-  a->ra_grown = grown;
   a->ra_down = grown && plan->page - done->first >= done->n / 2;
   int ahead = (plan->major || grown) && done->kept >= 4 && a->access != UPG_ADV_RANDOM;
   size_t marker = done->first + (ahead ? done->kept / 2 : done->kept);

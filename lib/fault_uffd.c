@@ -305,9 +305,9 @@ static void uninstall(void) {
 
 const upg__fault_source_t upg__fault_uffd = {
     UFFD_TABLE(UPG__SOURCE_KNOWS_ACCESS | UPG__SOURCE_KERNEL_NEEDS_PINS |
-               UPG__SOURCE_FREES_AT_ONCE),
+               UPG__SOURCE_FREES_AT_ONCE | UPG__SOURCE_FILLS_GROWTH),
     .program_action = program_action,
 };
 
 const upg__fault_source_t upg__fault_uffd_thread = {
-    UFFD_TABLE(UPG__SOURCE_KNOWS_ACCESS | UPG__SOURCE_FREES_AT_ONCE)};
+    UFFD_TABLE(UPG__SOURCE_KNOWS_ACCESS | UPG__SOURCE_FREES_AT_ONCE | UPG__SOURCE_FILLS_GROWTH)};

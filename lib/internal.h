@@ -680,6 +680,9 @@ void upg__thrash_reset(void);
 /* free gives back any number of runs in one call, with one TLB flush for
  * all: an evicted batch is freed whole, not a run at a time. */
 #define UPG__SOURCE_FREES_AT_ONCE 8u
+/* publish makes the fresh pages of a populating window memory itself: the
+ * pager has nothing left to populate. */
+#define UPG__SOURCE_FILLS_GROWTH 16u
 
 /* Pages [first, first+n) of one region. */
 typedef struct upg__page_run {
@@ -723,8 +726,11 @@ typedef struct upg__fault_source {
    * lock, for pages marked loading or evicting. */
   void (*frame_iov)(const upg__region_t *r, size_t first, size_t n, struct iovec *iov);
   /* Pages [first, first+n), just filled through frame_iov, become the
-   * program's with `prot`; UPG_PROT_NONE leaves them filled but closed. */
-  int (*publish)(upg__region_t *r, size_t first, size_t n, uint32_t prot);
+   * program's with `prot`; UPG_PROT_NONE leaves them filled but closed.
+   * `populating`: the window is a heap's growth, whose fresh pages the
+   * program will all write, made memory at once (UPG__SOURCE_FILLS_GROWTH)
+   * or by the pager's populate next. */
+  int (*publish)(upg__region_t *r, size_t first, size_t n, uint32_t prot, int populating);
   /* Gives back the memory of the closed pages of n runs, which then read
    * as zeros. With or without the lock (an evicting batch frees outside
    * it), for pages no other thread changes. */
@@ -794,7 +800,7 @@ void upg__mview_forget(upg__region_t *r);
 int upg__mview_unmap(upg__region_t *r, size_t first, size_t n);
 int upg__mview_open(upg__region_t *r, size_t first, size_t n, uint32_t prot);
 int upg__mview_close(upg__region_t *r, size_t first, size_t n);
-int upg__mview_publish(upg__region_t *r, size_t first, size_t n, uint32_t prot);
+int upg__mview_publish(upg__region_t *r, size_t first, size_t n, uint32_t prot, int populating);
 void upg__mview_frame_iov(const upg__region_t *r, size_t first, size_t n, struct iovec *iov);
 int upg__mview_free(const upg__page_run_t *runs, int n);
 void upg__mview_evicting(void);
@@ -842,7 +848,7 @@ void upg__uview_forget(upg__region_t *r);
 int upg__uview_unmap(upg__region_t *r, size_t first, size_t n);
 int upg__uview_open(upg__region_t *r, size_t first, size_t n, uint32_t prot);
 int upg__uview_close(upg__region_t *r, size_t first, size_t n);
-int upg__uview_publish(upg__region_t *r, size_t first, size_t n, uint32_t prot);
+int upg__uview_publish(upg__region_t *r, size_t first, size_t n, uint32_t prot, int populating);
 void upg__uview_frame_iov(const upg__region_t *r, size_t first, size_t n, struct iovec *iov);
 int upg__uview_free(const upg__page_run_t *runs, int n);
 void upg__uview_reusing(uint32_t frame);

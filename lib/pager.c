@@ -93,13 +93,15 @@ static int read_overlapped(upg__region_t *r, size_t first, size_t n, unsigned ch
 
 /* Opens a loaded window, but for its marker (upg__load_next_t), which
  * stays closed, flagged: its touch asks for the next window. */
-static void open_window(upg__region_t *r, size_t page, size_t n, uint32_t prot, size_t marker) {
+static void open_window(upg__region_t *r, size_t page, size_t n, uint32_t prot,
+                        upg__load_next_t next) {
   const upg__fault_source_t *src = upg__rt.source;
-  int rc = src->publish(r, page, marker - page, prot);
+  size_t marker = next.marker;
+  int rc = src->publish(r, page, marker - page, prot, next.populate);
   if (rc == 0 && marker < page + n) {
     atomic_fetch_or(&r->pte[marker].word, UPG__RA_MARK);
-    rc = src->publish(r, marker, 1, UPG_PROT_NONE);
-    if (rc == 0) rc = src->publish(r, marker + 1, page + n - marker - 1, prot);
+    rc = src->publish(r, marker, 1, UPG_PROT_NONE, 0);
+    if (rc == 0) rc = src->publish(r, marker + 1, page + n - marker - 1, prot, next.populate);
   }
   if (rc != 0) upg__fatal("cannot open loaded pages to the program", rc);
 }
@@ -223,6 +225,13 @@ static void populate(upg__region_t *r, size_t first, size_t n, size_t marker, in
   }
 }
 
+/* A heap's growth window just opened: its pages become memory now, those
+ * the source did not make so already. */
+static void grew(upg__region_t *r, size_t first, size_t n, upg__load_next_t next) {
+  if (upg__rt.source->caps & UPG__SOURCE_FILLS_GROWTH) UPG__COUNT(fresh_populated, n);
+  else populate(r, first, n, next.marker, next.downwards);
+}
+
 /* Gives an absent page a frame and its contents, and with it the rest of a
  * readahead window; fills the frames while the program's view stays
  * closed, then opens the window. A write fault's page is dirty at once, and
@@ -255,12 +264,12 @@ static int load(upg__region_t *r, size_t page, int prefetch, int access, int *lo
   if (rc != 0) return rc;
   if (prefetch) UPG__COUNT(readahead_async, kept);
   else if (kept > 1) UPG__COUNT(readahead_pages, kept - 1);
-  open_window(r, first, kept, done.prot, next.marker);
+  open_window(r, first, kept, done.prot, next);
   if (prefetch && done.prot == UPG_PROT_READ) mark(r, first, kept, UPG__UNSEEN);
   upg__thrash_loaded(r, first, kept); /* before the copies go: it counts pages back from swap */
   upg__page_drop_stale_copies(r, first, kept);
   *loaded = plan.major ? UPG_TRACE_MAJOR : UPG_TRACE_ZERO;
-  if (next.populate) populate(r, first, kept, next.marker, next.downwards);
+  if (next.populate) grew(r, first, kept, next);
   return 0;
 }
 

@@ -45,7 +45,6 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "advisor.h"
 #include "internal.h"
 #include "uffd_abi.h"
 
@@ -517,19 +516,17 @@ static size_t placement_run(const upg__region_t *r, size_t page, size_t end) {
 /* Fresh pages a window may place as the shared zero page: a fault's window
  * of fresh neighbours (pager.c's FAULT_AROUND), most of which the program
  * may never write, and the zero page costs no memory until it does. A
- * longer run is a heap growing, which writes all of it (and pager.c
- * populates it at once): it gets real zeroed pages, sparing a
- * copy-on-write fault a page. So does a shorter window of a heap's growth
- * (upg__advice_growing), populated at once as well: there each
- * copy-on-write fault, the program's or the populating thread's, also
- * flushed the TLB of the other CPU, a VM exit on both sides, and made
- * `upager run xz -T2` 1.28x a normal run where it is now 1.0x. */
+ * longer run gets real zeroed pages, sparing a copy-on-write fault a page,
+ * and so does a heap's growth window (`populating`), which the program
+ * writes whole: there the zero page's copy-on-write faults also flushed
+ * the TLB of the other CPU each, a VM exit on both sides, and made
+ * `upager run xz -T2` 1.28x a normal run. */
 #define SHARED_ZEROS_MAX 16
 
-static int place_run(upg__region_t *r, size_t page, size_t k, uint32_t prot) {
+static int place_run(upg__region_t *r, size_t page, size_t k, uint32_t prot, int populating) {
   size_t unit = upg__rt.page_size;
   char *dst = (prot == UPG_PROT_NONE ? closet_of(r) : r->base) + page * unit;
-  if (fresh(r, page) && prot == UPG_PROT_RW && k <= SHARED_ZEROS_MAX && !upg__advice_growing(r))
+  if (fresh(r, page) && prot == UPG_PROT_RW && k <= SHARED_ZEROS_MAX && !populating)
     return zeropage(dst, k * unit);
   if (fresh(r, page)) return zeros(dst, k * unit, prot == UPG_PROT_READ);
   char *src = loaded_at(r, page);
@@ -543,12 +540,12 @@ static int place_run(upg__region_t *r, size_t page, size_t k, uint32_t prot) {
   return rc != 0 ? rc : slots_left(r->pte[page].frame, k);
 }
 
-int upg__uview_publish(upg__region_t *r, size_t first, size_t n, uint32_t prot) {
+int upg__uview_publish(upg__region_t *r, size_t first, size_t n, uint32_t prot, int populating) {
   size_t end = first + n;
   int rc = 0;
   for (size_t page = first, k; rc == 0 && page < end; page += k) {
     k = placement_run(r, page, end);
-    rc = place_run(r, page, k, prot);
+    rc = place_run(r, page, k, prot, populating);
   }
   if (rc == 0) upg__pte_set_prot(r, first, n, prot);
   return rc;
