@@ -286,7 +286,7 @@ static void write_victims(batch_t *b) {
  * kernel, a run each, in one call to the source (a hole a run for the
  * SIGSEGV source), after which the pages read as zeros, as a later first
  * touch needs. */
-static void punch_victims_in(const batch_t *b, size_t first, size_t end) {
+static void punch_victims(const batch_t *b, size_t first, size_t end) {
   upg__page_run_t runs[MAX_BATCH];
   int n = 0;
   for (size_t i = first, len; i < end; i += len) {
@@ -296,8 +296,6 @@ static void punch_victims_in(const batch_t *b, size_t first, size_t end) {
   int rc = n > 0 ? upg__rt.source->free(runs, n) : 0;
   if (rc != 0) upg__fatal("cannot release evicted frames", rc);
 }
-
-static void punch_victims(batch_t *b) { punch_victims_in(b, 0, b->n); }
 
 /* A victim whose write failed stays resident and dirty, closed, with its
  * reference bit set so that the hand passes it once before trying again. */
@@ -398,7 +396,7 @@ long upg__frames_evict(size_t want, size_t *failed, int *last_error) {
   if (b.n == 0) return 0;
   upg__unlock();
   write_victims(&b);
-  punch_victims(&b);
+  punch_victims(&b, 0, b.n);
   upg__lock();
   return settle_batch(&b, failed, last_error);
 }
@@ -473,7 +471,7 @@ int upg__frames_write_queued(void) {
   F->flight[i].state = SLOT_WRITING;
   upg__unlock();
   write_victims(b);
-  if (punch_here) punch_victims(b);
+  if (punch_here) punch_victims(b, 0, b->n);
   upg__lock();
   if (punch_here) {
     finish_slot(i);
@@ -502,7 +500,7 @@ static long reap_run(size_t i) {
   int err = 0;
   F->flight[i].state = SLOT_REAPING;
   upg__unlock();
-  punch_victims_in(b, first, first + n);
+  punch_victims(b, first, first + n);
   upg__lock();
   long settled = settle_victims(b, first, first + n, &failed, &err) + (long)failed;
   F->in_flight -= n;
