@@ -4,9 +4,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,4 +58,17 @@ fail:;
   close(fd);
   errno = err;
   return -1;
+}
+
+void *bench_uffd_region(int uffd, size_t bytes, unsigned long long mode) {
+  char *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                 -1, 0);
+  if (p == MAP_FAILED) return NULL;
+  madvise(p, bytes, MADV_NOHUGEPAGE);
+  struct uffdio_register reg = {{(uintptr_t)p, bytes}, mode, 0};
+  if (ioctl(uffd, UFFDIO_REGISTER, &reg) == 0) return p;
+  int err = errno;
+  munmap(p, bytes);
+  errno = err;
+  return NULL;
 }

@@ -17,6 +17,11 @@ int bench_pread_random(int fd, size_t pages, size_t n, unsigned *seed);
 /* A file of `pages` written 4 KiB pages, synced; its fd, or -1 and errno. */
 int bench_floor_file(size_t pages, int direct);
 
+/* Anonymous memory of `bytes`, without huge pages, registered with the
+ * userfaultfd `uffd` in `mode` (UFFDIO_REGISTER_MODE_* bits): a bare uffd
+ * pager's view. NULL, and errno, where it cannot be. */
+void *bench_uffd_region(int uffd, size_t bytes, unsigned long long mode);
+
 /* mechanism's second table: the userfaultfd steps over n scattered pages. */
 void mechanism_uffd(size_t n);
 

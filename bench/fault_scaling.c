@@ -188,14 +188,8 @@ static int bare_uffd_view(size_t pages) {
   bare.pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
   struct uffdio_api api = {UFFD_API, UFFD_FEATURE_SIGBUS, 0};
   if (bare.uffd < 0 || ioctl(bare.uffd, UFFDIO_API, &api) != 0) return -1;
-  bare.view = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (bare.view == MAP_FAILED) return -1;
-  madvise(bare.view, pages * PAGE, MADV_NOHUGEPAGE);
-  struct uffdio_register reg = {{(uintptr_t)bare.view, pages * PAGE},
-                                UFFDIO_REGISTER_MODE_MISSING,
-                                0};
-  return ioctl(bare.uffd, UFFDIO_REGISTER, &reg);
+  bare.view = bench_uffd_region(bare.uffd, pages * PAGE, UFFDIO_REGISTER_MODE_MISSING);
+  return bare.view != NULL ? 0 : -1;
 }
 
 static void bare_unmap(size_t pages) {

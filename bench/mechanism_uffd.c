@@ -27,14 +27,9 @@
 static int uffd = -1;
 
 static char *registered(size_t pages) {
-  char *p = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) bench_die("mmap");
-  madvise(p, pages * PAGE, MADV_NOHUGEPAGE);
-  struct uffdio_register reg = {{(uintptr_t)p, pages * PAGE},
-                                UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP,
-                                0};
-  if (ioctl(uffd, UFFDIO_REGISTER, &reg) != 0) bench_die("UFFDIO_REGISTER");
+  char *p = bench_uffd_region(uffd, pages * PAGE,
+                              UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_WP);
+  if (p == NULL) bench_die("UFFDIO_REGISTER");
   return p;
 }
 
