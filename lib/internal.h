@@ -815,6 +815,12 @@ long upg__pte_maps_delta(const upg__region_t *r, size_t first, size_t n, uint32_
  * keeps the views: each region's view and its closet (view_uffd.c says
  * how), both registered with the one userfaultfd, and the frame area where
  * loads are read. */
+/* Ranges gathered for one call. */
+typedef struct upg__iov_list {
+  int n;
+  struct iovec iov[UPG__IOV_MAX];
+} upg__iov_list_t;
+
 typedef struct upg__uffd {
   int fd;       /* the userfaultfd */
   int pidfd;    /* this process, for process_madvise; -1 without */
@@ -824,6 +830,8 @@ typedef struct upg__uffd {
   size_t zeros_len;
   uint8_t *slot_waits; /* per frame: its page of the frame area awaits its give-back */
   size_t slots_waiting;
+  upg__iov_list_t stale;         /* copies left behind, their memory to give back (view_uffd.c) */
+  _Atomic int batch_refused;     /* the kernel refused process_madvise here (before 6.13) */
   char *staging;                 /* where loads are read instead, while a page of it is free */
   _Atomic uint8_t *staging_busy; /* per staging page: a load holds it */
   _Atomic uint32_t staging_next; /* where the search for a free staging page starts */

@@ -150,20 +150,16 @@ static int write_protect(char *addr, size_t len, int on) {
 
 /* ---- giving memory back -------------------------------------------------*/
 
-/* Cleared once the kernel refuses process_madvise on the calling process
- * (before Linux 6.13): one madvise a range from then on. */
-static _Atomic int batch_refused;
-
 /* Gives back the memory of n ranges, scattered, in one call where the
  * kernel takes it: one TLB flush for all, where a madvise a range flushes
  * for each. */
 static int give_back(const struct iovec *iov, int n) {
-  if (n > 1 && upg__uffd.pidfd >= 0 && !atomic_load(&batch_refused)) {
+  if (n > 1 && upg__uffd.pidfd >= 0 && !atomic_load(&upg__uffd.batch_refused)) {
     size_t total = 0;
     for (int i = 0; i < n; i++) total += iov[i].iov_len;
     long done = upg__os_process_madvise(upg__uffd.pidfd, iov, n, MADV_DONTNEED);
     if (done == (long)total) return 0;
-    if (done < 0 && done != -EINTR && done != -EAGAIN) atomic_store(&batch_refused, 1);
+    if (done < 0 && done != -EINTR && done != -EAGAIN) atomic_store(&upg__uffd.batch_refused, 1);
   }
   for (int i = 0; i < n; i++) {
     int rc = upg__os_advise(iov[i].iov_base, iov[i].iov_len, MADV_DONTNEED);
@@ -172,22 +168,15 @@ static int give_back(const struct iovec *iov, int n) {
   return 0;
 }
 
-/* Copies left behind, whose memory goes back many in one call (`stale`,
- * under the lock): those that reopening pages write-protected leaves in
- * the closets, and those that placing loaded pages write-protected leaves
- * in the frame area. A madvise for each would interrupt the other CPU at
+/* Copies left behind, whose memory goes back many in one call
+ * (upg__uffd.stale, under the lock): those that reopening pages
+ * write-protected leaves in the closets, and those that placing loaded
+ * pages write-protected leaves in the frame area. A madvise for each would interrupt the other CPU at
  * every fault. They go when the list is full, when SLOTS_WAITING_MAX
  * frame-area pages wait, before a closet page is used again (a close) or
  * a waiting frame is read into again (upg__uview_reusing), and when a
  * region is unmapped or destroyed. */
 #define SLOTS_WAITING_MAX 32
-
-typedef struct leftovers {
-  int n;
-  struct iovec iov[UPG__IOV_MAX];
-} leftovers_t;
-
-static leftovers_t stale;
 
 /* The frame-area pages of a range given back no longer wait. */
 static void slots_given_back(const struct iovec *iov) {
@@ -198,21 +187,23 @@ static void slots_given_back(const struct iovec *iov) {
 }
 
 static int give_back_stale(void) {
-  for (int i = 0; i < stale.n; i++) slots_given_back(&stale.iov[i]);
+  upg__iov_list_t *stale = &upg__uffd.stale;
+  for (int i = 0; i < stale->n; i++) slots_given_back(&stale->iov[i]);
   upg__uffd.slots_waiting = 0;
-  int rc = give_back(stale.iov, stale.n);
-  stale.n = 0;
+  int rc = give_back(stale->iov, stale->n);
+  stale->n = 0;
   return rc;
 }
 
 static int leftover(char *at, size_t len) {
-  struct iovec *last = stale.n > 0 ? &stale.iov[stale.n - 1] : NULL;
+  upg__iov_list_t *stale = &upg__uffd.stale;
+  struct iovec *last = stale->n > 0 ? &stale->iov[stale->n - 1] : NULL;
   if (last != NULL && (char *)last->iov_base + last->iov_len == at) {
     last->iov_len += len;
     return 0;
   }
-  int rc = stale.n == UPG__IOV_MAX ? give_back_stale() : 0;
-  stale.iov[stale.n++] = (struct iovec){at, len};
+  int rc = stale->n == UPG__IOV_MAX ? give_back_stale() : 0;
+  stale->iov[stale->n++] = (struct iovec){at, len};
   return rc;
 }
 
@@ -336,7 +327,7 @@ no_zeros:
 }
 
 void upg__uview_teardown(void) {
-  stale.n = 0; /* the frame area goes, and every region after */
+  upg__uffd.stale.n = 0; /* the frame area goes, and every region after */
   unmap_staging(frame_count());
   upg__os_unmap(upg__uffd.frames, upg__uffd.frames_len);
   upg__os_unmap(upg__uffd.zeros, upg__uffd.zeros_len);
