@@ -824,25 +824,20 @@ typedef struct upg__iov_list {
 typedef struct upg__uffd {
   int fd;       /* the userfaultfd */
   int pidfd;    /* this process, for process_madvise; -1 without */
-  char *frames; /* the frame area: frame f's load is read at f pages in, unstaged */
+  char *frames; /* the frame area: frame f's load is read at f pages in */
   size_t frames_len;
   char *zeros; /* never written: a run of zero pages to copy from */
   size_t zeros_len;
   uint8_t *slot_waits; /* per frame: its page of the frame area awaits its give-back */
   size_t slots_waiting;
-  upg__iov_list_t stale;         /* copies left behind, their memory to give back (view_uffd.c) */
-  _Atomic int batch_refused;     /* the kernel refused process_madvise here (before 6.13) */
-  char *staging;                 /* where loads are read instead, while a page of it is free */
-  _Atomic uint8_t *staging_busy; /* per staging page: a load holds it */
-  _Atomic uint32_t staging_next; /* where the search for a free staging page starts */
-  uint16_t *staged;              /* per frame: the staging page its load was read into */
+  upg__iov_list_t stale;     /* copies left behind, their memory to give back (view_uffd.c) */
+  _Atomic int batch_refused; /* the kernel refused process_madvise here (before 6.13) */
 } upg__uffd_t;
 extern upg__uffd_t upg__uffd;
 
 /* Whether the uffd source can run here as cfg asks, without a word. */
 int upg__fault_uffd_usable(const upg__config_t *cfg);
-/* The frame area, the staging pages and the zero run, for a budget; and
- * back. */
+/* The frame area and the zero run, for a budget; and back. */
 int upg__uview_setup(const upg__config_t *cfg);
 void upg__uview_teardown(void);
 /* A fault on a missing page the entries say is open: the program gave its

@@ -18,14 +18,12 @@
  * other ways measured). An evicted page is drained from the closet and
  * its memory there given back.
  *
- * Loads are read into staging pages, unregistered memory that stays in
- * place, and copied into the view (or the closet) whole by UFFDIO_COPY, so
- * no thread sees a page half read. A page the program may only read is
- * copied with write protection, which the kernel sets in the same step:
- * the page is never writable unseen, and a write faults and marks it
- * dirty. When every staging page is taken, a load is read into the frame
- * area, one page of it for each frame, and a page opened writable is
- * moved from there (UFFDIO_MOVE) instead.
+ * Loads are read into the frame area, one page of it for each frame,
+ * unregistered, and placed into the view (or the closet) whole, so no
+ * thread sees a page half read. A page the program may only read is
+ * placed by UFFDIO_COPY with write protection, which the kernel sets in
+ * the same step: the page is never writable unseen, and a write faults and
+ * marks it dirty. A page opened writable is moved (UFFDIO_MOVE): no copy.
  * Fresh pages are the shared zero page (UFFDIO_ZEROPAGE) in a fault's
  * small window, which costs no memory until written, and zeros copied in
  * (real pages at once) in a heap's growth window, whose every page the
@@ -216,6 +214,10 @@ static int slots_left(uint32_t frame, size_t k) {
   return rc;
 }
 
+void upg__uview_reusing(uint32_t frame) {
+  if (upg__uffd.slot_waits[frame]) (void)give_back_stale();
+}
+
 /* ---- the frame area -----------------------------------------------------*/
 
 static int map_anonymous(size_t len, int prot, char **out) {
@@ -230,83 +232,6 @@ static int map_anonymous(size_t len, int prot, char **out) {
 
 static size_t frame_count(void) { return upg__uffd.frames_len / upg__os_page_size(); }
 
-/* ---- staging --------------------------------------------------------------
- * A load is read into a staging page where one is free, and copied into
- * the view from there. Staging pages keep their memory, so the read finds
- * its buffer in place; a frame's page of the frame area, given back after
- * each load, costs the read a page fault and a freshly zeroed page, and its
- * give-back a share of a TLB flush of the other CPU. UPG__IOV_MAX of them,
- * outside the budget as the stores' I/O buffers are; a load that finds
- * none free reads into its frame's page of the frame area. */
-#define STAGING_PAGES UPG__IOV_MAX
-/* staged[frame]: 0 while its load has no buffer yet (memory untouched
- * until frames are used), IN_FRAME when it reads into the frame area, else
- * FIRST_STAGED + the staging page's number. */
-#define IN_FRAME 1
-#define FIRST_STAGED 2
-
-static char *staging_page(uint16_t s) { return upg__uffd.staging + (size_t)s * upg__rt.page_size; }
-
-/* A free staging page's staged[] value, or IN_FRAME. Any thread, with or
- * without the lock. The search starts after the last page taken, so a
- * window's pages, taken in order, follow each other and go into the view
- * in one copy. */
-static uint16_t take_staging(void) {
-  uint32_t from = atomic_load_explicit(&upg__uffd.staging_next, memory_order_relaxed);
-  for (uint32_t i = 0; i < STAGING_PAGES; i++) {
-    uint32_t s = (from + i) % STAGING_PAGES;
-    _Atomic uint8_t *busy = &upg__uffd.staging_busy[s];
-    if (atomic_load_explicit(busy, memory_order_relaxed) == 0 && atomic_exchange(busy, 1) == 0) {
-      atomic_store_explicit(&upg__uffd.staging_next, s + 1, memory_order_relaxed);
-      return (uint16_t)(FIRST_STAGED + s);
-    }
-  }
-  return IN_FRAME;
-}
-
-/* Where frame's load is read: decided at the first ask, the same after. */
-static char *load_buffer(uint32_t frame) {
-  uint16_t *s = &upg__uffd.staged[frame];
-  if (*s == 0) *s = take_staging();
-  return *s == IN_FRAME ? frame_slot(frame) : staging_page(*s - FIRST_STAGED);
-}
-
-static int staged(const upg__region_t *r, size_t page) {
-  return upg__uffd.staged[r->pte[page].frame] >= FIRST_STAGED;
-}
-
-/* The frame's load is placed, or it failed and the frame is taken again. */
-static void unstage(uint32_t frame) {
-  uint16_t s = upg__uffd.staged[frame];
-  if (s >= FIRST_STAGED) atomic_store(&upg__uffd.staging_busy[s - FIRST_STAGED], 0);
-  upg__uffd.staged[frame] = 0;
-}
-
-void upg__uview_reusing(uint32_t frame) {
-  unstage(frame); /* a load that failed left it staged */
-  if (upg__uffd.slot_waits[frame]) (void)give_back_stale();
-}
-
-static size_t staging_len(void) { return (size_t)STAGING_PAGES * upg__rt.page_size; }
-
-static int map_staging(size_t nframes) {
-  upg__uffd.staging = upg__os_alloc(staging_len());
-  upg__uffd.staging_busy = upg__os_alloc(STAGING_PAGES);
-  upg__uffd.staged = upg__os_alloc(nframes * sizeof *upg__uffd.staged);
-  if (!upg__uffd.staging || !upg__uffd.staging_busy || !upg__uffd.staged) return -ENOMEM;
-  atomic_store(&upg__uffd.staging_next, 0);
-  return 0;
-}
-
-static void unmap_staging(size_t nframes) {
-  upg__os_free(upg__uffd.staging, staging_len());
-  upg__os_free((void *)upg__uffd.staging_busy, STAGING_PAGES);
-  upg__os_free(upg__uffd.staged, nframes * sizeof *upg__uffd.staged);
-  upg__uffd.staging = NULL;
-  upg__uffd.staging_busy = NULL;
-  upg__uffd.staged = NULL;
-}
-
 int upg__uview_setup(const upg__config_t *cfg) {
   upg__uffd.frames_len = cfg->budget / cfg->page_size * cfg->page_size;
   upg__uffd.zeros_len = (size_t)UPG__IOV_MAX * cfg->page_size;
@@ -314,12 +239,9 @@ int upg__uview_setup(const upg__config_t *cfg) {
   if (rc != 0) return rc;
   rc = map_anonymous(upg__uffd.zeros_len, PROT_READ, &upg__uffd.zeros);
   if (rc != 0) goto no_zeros;
-  if ((rc = map_staging(frame_count())) != 0) goto no_staging;
   upg__uffd.slot_waits = upg__os_alloc(frame_count());
   if (upg__uffd.slot_waits != NULL) return 0;
   rc = -ENOMEM;
-no_staging:
-  unmap_staging(frame_count());
   upg__os_unmap(upg__uffd.zeros, upg__uffd.zeros_len);
 no_zeros:
   upg__os_unmap(upg__uffd.frames, upg__uffd.frames_len);
@@ -328,7 +250,6 @@ no_zeros:
 
 void upg__uview_teardown(void) {
   upg__uffd.stale.n = 0; /* the frame area goes, and every region after */
-  unmap_staging(frame_count());
   upg__os_unmap(upg__uffd.frames, upg__uffd.frames_len);
   upg__os_unmap(upg__uffd.zeros, upg__uffd.zeros_len);
   upg__os_free(upg__uffd.slot_waits, frame_count());
@@ -480,25 +401,16 @@ int upg__uview_close(upg__region_t *r, size_t first, size_t n) {
 /* A page with no copy in the store was not read: it is zeros. */
 static int fresh(const upg__region_t *r, size_t page) { return r->pte[page].slot == UPG__NO_SLOT; }
 
-/* Where a loaded page's contents were read (frame_iov decided). */
-static char *loaded_at(const upg__region_t *r, size_t page) {
-  uint32_t frame = r->pte[page].frame;
-  uint16_t s = upg__uffd.staged[frame];
-  return s >= FIRST_STAGED ? staging_page(s - FIRST_STAGED) : frame_slot(frame);
-}
-
-/* Pages from `page` below end that are all fresh, or all read into pages
- * that follow each other, of the staging pages or of the frame area
- * (frames are handed out in ascending order, so a window's often do): one
- * call places them. */
+/* Pages from `page` below end that are all fresh, or all read into frames
+ * that follow each other (frames are handed out in ascending order, so a
+ * window's often do): one call places them. */
 static size_t placement_run(const upg__region_t *r, size_t page, size_t end) {
-  size_t k = 1, unit = upg__rt.page_size;
+  size_t k = 1;
   if (fresh(r, page)) {
     while (page + k < end && fresh(r, page + k)) k++;
   } else {
-    char *at = loaded_at(r, page);
-    while (page + k < end && !fresh(r, page + k) && staged(r, page + k) == staged(r, page) &&
-           loaded_at(r, page + k) == at + k * unit)
+    while (page + k < end && !fresh(r, page + k) &&
+           r->pte[page + k].frame == r->pte[page].frame + k)
       k++;
   }
   return k;
@@ -520,12 +432,7 @@ static int place_run(upg__region_t *r, size_t page, size_t k, uint32_t prot, int
   if (fresh(r, page) && prot == UPG_PROT_RW && k <= SHARED_ZEROS_MAX && !populating)
     return zeropage(dst, k * unit);
   if (fresh(r, page)) return zeros(dst, k * unit, prot == UPG_PROT_READ);
-  char *src = loaded_at(r, page);
-  if (staged(r, page)) {
-    int rc = copy_pages(dst, src, k * unit, prot == UPG_PROT_READ);
-    for (size_t i = 0; i < k; i++) unstage(r->pte[page + i].frame);
-    return rc;
-  }
+  char *src = frame_slot(r->pte[page].frame);
   if (prot != UPG_PROT_READ) return move_pages(dst, src, k * unit, 1, NULL);
   int rc = copy_pages(dst, src, k * unit, 1);
   return rc != 0 ? rc : slots_left(r->pte[page].frame, k);
@@ -549,7 +456,7 @@ void upg__uview_frame_iov(const upg__region_t *r, size_t first, size_t n, struct
   for (size_t k = 0; k < n; k++) {
     const upg__pte_t *pte = &r->pte[first + k];
     char *at = upg__pte_state(atomic_load(&pte->word)) == UPG__LOADING
-                   ? load_buffer(pte->frame)
+                   ? frame_slot(pte->frame)
                    : closet_of(r) + (first + k) * unit;
     iov[k] = (struct iovec){at, unit};
   }

@@ -130,9 +130,8 @@ Test(uffd, pages_written_and_evicted_come_back_intact, .timeout = 60) {
 }
 
 /* Windows of 256 pages loading in three threads and the prefetch thread at
- * once take more buffers than there are staging pages: the loads that
- * find none read into the frame area, and every page, whichever way it
- * came, holds what was written. */
+ * once, each read into its frames and placed whole: every page holds what
+ * was written. */
 #define WIDE_PAGES 6144
 #define WIDE_THREADS 3
 
