@@ -18,10 +18,11 @@
  * one, a replica have it (WAIT 1 after the SETs); a page whose put did not
  * count is not stored and stays resident. The keeper rereads the map with
  * each heartbeat, so a replica that joins, or that the node first asked
- * had not heard of yet, is waited for within seconds. Calls retry across a failover
- * (connection refused, CLUSTERDOWN, TRYAGAIN...) for UPAGER_STORE_TIMEOUT,
- * rereading the map; a get that still fails, or finds no value, ends with a
- * message naming the key, the node and the cause.
+ * had not heard of yet, is waited for within seconds. Calls retry across
+ * a failover (connection refused, CLUSTERDOWN, TRYAGAIN...) for
+ * UPAGER_STORE_TIMEOUT, rereading the map; a get that still fails, or
+ * finds no value, ends with a message naming the key, the node and the
+ * cause.
  *
  * Everything here may run in the fault handler: the protocol is resp.c's,
  * memory comes from upg__os_alloc, locks are the store's own and held only

@@ -133,9 +133,9 @@ int upg__mview_close(upg__region_t *r, size_t first, size_t n) {
   return protect_run(r, first, n, UPG_PROT_NONE);
 }
 
-/* The alias already holds what was filled: opening the view shows it. */
-/* A fresh page is a hole of the frames' memory, which the pager's
- * populate fills when `populating`. */
+/* The alias already holds what was filled: opening the view shows it. A
+ * fresh page is a hole of the frames' memory, which the pager's populate
+ * fills when `populating`. */
 int upg__mview_publish(upg__region_t *r, size_t first, size_t n, uint32_t prot, int populating) {
   (void)populating;
   return protect_run(r, first, n, prot);

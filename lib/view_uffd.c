@@ -169,8 +169,8 @@ static int give_back(const struct iovec *iov, int n) {
 /* Copies left behind, whose memory goes back many in one call
  * (upg__uffd.stale, under the lock): those that reopening pages
  * write-protected leaves in the closets, and those that placing loaded
- * pages write-protected leaves in the frame area. A madvise for each would interrupt the other CPU at
- * every fault. They go when the list is full, when SLOTS_WAITING_MAX
+ * pages write-protected leaves in the frame area. A madvise for each
+ * would interrupt the other CPU at every fault. They go when the list is full, when SLOTS_WAITING_MAX
  * frame-area pages wait, before a closet page is used again (a close) or
  * a waiting frame is read into again (upg__uview_reusing), and when a
  * region is unmapped or destroyed. */
