@@ -27,9 +27,9 @@
 
 /* ---- opening the userfaultfd --------------------------------------------*/
 
-/* Features every mode needs: moving pages (Linux 6.8), write protection of
- * anonymous memory (5.7); and the one the sigbus mode adds (4.14). */
-#define NEEDED (UFFD_FEATURE_MOVE | UFFD_FEATURE_PAGEFAULT_FLAG_WP)
+/* Features every mode needs: write protection of anonymous memory (5.7);
+ * and the one the sigbus mode adds (4.14). */
+#define NEEDED UFFD_FEATURE_PAGEFAULT_FLAG_WP
 
 static uint64_t features_needed(const upg__config_t *cfg) {
   return NEEDED | (cfg->uffd_thread ? 0 : UFFD_FEATURE_SIGBUS);
@@ -73,7 +73,7 @@ static int refused(int rc, uint64_t missing) {
   if (rc == -ENOTSUP)
     return upg__fail(UPG_EUFFD,
                      "UPAGER_FAULT=uffd: this kernel's userfaultfd lacks features 0x%llx "
-                     "(page moves need Linux 6.8, SIGBUS delivery 4.14, write protection 5.7)",
+                     "(SIGBUS delivery needs Linux 4.14, write protection 5.7)",
                      (unsigned long long)missing);
   if (rc == -EPERM && geteuid() != 0 &&
       upg__os_read_number("/proc/sys/vm/unprivileged_userfaultfd") == 0)

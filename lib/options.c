@@ -79,8 +79,8 @@ static int apply_uffd_mode(const char *, const char *, upg__config_t *);
   X(fault, string, "UPAGER_FAULT", "sigsegv", "", "where faults come from: sigsegv, uffd, auto", \
     "`sigsegv`: a SIGSEGV handler (GNU libsigsegv) and page protections, a memfd mapped "        \
     "twice for each region; a kernel access to a closed page fails with EFAULT, so buffers "     \
-    "handed to system calls are pinned first. `uffd`: userfaultfd (Linux 6.8 or later, root "    \
-    "or vm.unprivileged_userfaultfd=1), pages moved in and out whole, no protection changes; "   \
+    "handed to system calls are pinned first. `uffd`: userfaultfd (Linux 5.7 or later, root "    \
+    "or vm.unprivileged_userfaultfd=1), pages copied in and out whole, no protection changes; "  \
     "init fails with UPG_EUFFD where it cannot run. `auto`: uffd where it can run, else "        \
     "sigsegv.",                                                                                  \
     apply_fault)                                                                                 \

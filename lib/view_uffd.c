@@ -1,6 +1,6 @@
 /* view_uffd.c: the program's view kept by userfaultfd, for the uffd fault
  * source (fault_uffd.c): a region's view and its closet, the frame area
- * where loads are read, and the moves of pages between them.
+ * where loads are read, and the copies of pages between them.
  *
  * A region's view is private anonymous memory registered with the
  * source's userfaultfd (missing pages and write protection): a page the
@@ -10,26 +10,31 @@
  *
  * A closed page that stays resident lives in the region's closet, a second
  * anonymous mapping of the view's size, registered too, at the page's own
- * offset: closing moves it there with UFFDIO_MOVE, which takes the page
- * table entry away in one step (no copy, no moment where a write could be
- * lost), and reopening moves it back. That is how Clock's reference bit
- * is kept: the hand closes the pages it passes, and the next touch is a
- * fault that sets the bit again (docs/design.md weighs this against the
- * other ways measured). An evicted page is drained from the closet and
- * its memory there given back.
+ * offset. Closing write-protects the view's pages (a write now faults and
+ * waits for the lock), copies them to the closet and gives the view's
+ * memory back: no write can be lost, and the next touch of any kind is a
+ * fault. That is how Clock's reference bit is kept: the hand closes the
+ * pages it passes, and the next touch is a fault that sets the bit again
+ * (docs/design.md weighs this against the other ways measured). An
+ * evicted page is written from the closet and its memory there given back.
+ *
+ * Pages are copied (UFFDIO_COPY), never moved with UFFDIO_MOVE, though a
+ * move costs no copy: on Linux 6.18 a move that races with the kernel's
+ * compaction of memory can leave the page behind, or lose it (the
+ * integrity tests lost pages and found pages in the closet that had been
+ * given back, only while compaction ran; tests/test_uffd.c provokes it).
  *
  * Loads are read into the frame area, one page of it for each frame,
- * unregistered, and placed into the view (or the closet) whole, so no
+ * unregistered, and copied into the view (or the closet) whole, so no
  * thread sees a page half read. A page the program may only read is
- * placed by UFFDIO_COPY with write protection, which the kernel sets in
- * the same step: the page is never writable unseen, and a write faults and
- * marks it dirty. A page opened writable is moved (UFFDIO_MOVE): no copy.
- * Fresh pages are the shared zero page (UFFDIO_ZEROPAGE) in a fault's
- * small window, which costs no memory until written, and zeros copied in
- * (real pages at once) in a heap's growth window, whose every page the
- * program writes: there the zero page's copy-on-write fault a page made
- * `upager run sort` half as slow again (bench/run_overhead.sh). The
- * memory a copy leaves behind, and the closet memory of evicted pages, go
+ * copied with write protection, which the kernel sets in the same step:
+ * the page is never writable unseen, and a write faults and marks it
+ * dirty. Fresh pages are the shared zero page (UFFDIO_ZEROPAGE) in a
+ * fault's small window, which costs no memory until written, and zeros
+ * copied in (real pages at once) in a heap's growth window, whose every
+ * page the program writes: there the zero page's copy-on-write fault a
+ * page made `upager run sort` half as slow again (bench/run_overhead.sh).
+ * The memory a copy leaves behind, in the frame area or a closet, goes
  * back many pages to a process_madvise: each call flushes the TLB of the
  * other CPU, a VM exit on both sides, and one a fault kept two faulting
  * threads at the speed of one and a third.
@@ -60,7 +65,7 @@ static char *frame_slot(uint32_t frame) {
 }
 
 /* ---- the userfaultfd calls ----------------------------------------------
- * Each fills or moves whole pages and reports how far it got: a call that
+ * Each fills whole pages and reports how far it got: a call that
  * stops early (EAGAIN while the address space changes under it) is made
  * again from there. */
 
@@ -103,44 +108,11 @@ static int zeros(char *dst, size_t len, int wp) {
   return 0;
 }
 
-/* Moves src's pages to dst, which must be missing there; *moved (when
- * not NULL) gets the bytes moved, all of len unless it fails. A page
- * missing at src (the program gave it back with madvise) reads as zeros at
- * dst. The kernel will not move a page something holds pinned (EBUSY: an
- * O_DIRECT transfer just ended may not have let go of it yet): where the
- * program cannot reach src, such a page is copied instead, and src's
- * memory given back. */
-static int move_pages(char *dst, char *src, size_t len, int copy_if_busy, size_t *moved) {
-  size_t unit = upg__os_page_size(), done = 0;
-  int rc = 0;
-  while (rc == 0 && done < len) {
-    struct uffdio_move m = {(uintptr_t)(dst + done), (uintptr_t)(src + done), len - done,
-                            UFFDIO_MOVE_MODE_DONTWAKE, 0};
-    rc = upg__os_ioctl(upg__uffd.fd, UFFDIO_MOVE, &m);
-    if (m.move > 0) {
-      done += (size_t)m.move;
-      rc = 0;
-    } else if (rc == -EAGAIN) {
-      upg__os_yield();
-      rc = 0;
-    } else if (rc == -ENOENT) {
-      if ((rc = zeropage(dst + done, unit)) == 0) done += unit;
-    } else if (rc == -EBUSY && copy_if_busy) {
-      if ((rc = copy_pages(dst + done, src + done, unit, 0)) == 0 &&
-          (rc = upg__os_advise(src + done, unit, MADV_DONTNEED)) == 0)
-        done += unit;
-    } else if (rc == 0) {
-      rc = -EIO;
-    }
-  }
-  if (moved != NULL) *moved = done;
-  return rc;
-}
-
+/* Protecting wakes nobody, and the kernel refuses DONTWAKE with it. */
 static int write_protect(char *addr, size_t len, int on) {
   struct uffdio_writeprotect w = {{(uintptr_t)addr, len},
-                                  UFFDIO_WRITEPROTECT_MODE_DONTWAKE |
-                                      (on ? UFFDIO_WRITEPROTECT_MODE_WP : 0)};
+                                  on ? UFFDIO_WRITEPROTECT_MODE_WP
+                                     : UFFDIO_WRITEPROTECT_MODE_DONTWAKE};
   int rc;
   while ((rc = upg__os_ioctl(upg__uffd.fd, UFFDIO_WRITEPROTECT, &w)) == -EAGAIN) upg__os_yield();
   return rc;
@@ -167,27 +139,35 @@ static int give_back(const struct iovec *iov, int n) {
 }
 
 /* Copies left behind, whose memory goes back many in one call
- * (upg__uffd.stale, under the lock): those that reopening pages
- * write-protected leaves in the closets, and those that placing loaded
- * pages write-protected leaves in the frame area. A madvise for each
- * would interrupt the other CPU at every fault. They go when the list is full, when SLOTS_WAITING_MAX
- * frame-area pages wait, before a closet page is used again (a close) or
+ * (upg__uffd.stale, under the lock): those that reopening pages leaves in
+ * the closets, and those that placing loaded pages leaves in the frame
+ * area. A madvise for each would interrupt the other CPU at every fault.
+ * They go when COPIES_WAITING_MAX pages wait, or more pages than frames
+ * are free (so that the copies and the pages fit the budget together),
+ * when the list is full, before a closet page is used again (a close) or
  * a waiting frame is read into again (upg__uview_reusing), and when a
  * region is unmapped or destroyed. */
-#define SLOTS_WAITING_MAX 32
+#define COPIES_WAITING_MAX 32
+
+/* More copies wait than free frames would leave room for in the budget. */
+static int too_many_copies(void) {
+  size_t n = upg__uffd.copies_waiting;
+  return n >= COPIES_WAITING_MAX || n > upg__rt.free_count;
+}
 
 /* The frame-area pages of a range given back no longer wait. */
 static void slots_given_back(const struct iovec *iov) {
-  char *at = iov->iov_base;
-  if (at < upg__uffd.frames || at >= upg__uffd.frames + upg__uffd.frames_len) return;
+  char *at = iov->iov_base, *end = upg__uffd.frames + upg__uffd.frames_len;
+  if (at < upg__uffd.frames || at >= end) return;
   size_t unit = upg__rt.page_size, frame = (size_t)(at - upg__uffd.frames) / unit;
-  memset(upg__uffd.slot_waits + frame, 0, iov->iov_len / unit);
+  size_t len = iov->iov_len < (size_t)(end - at) ? iov->iov_len : (size_t)(end - at);
+  memset(upg__uffd.slot_waits + frame, 0, len / unit);
 }
 
 static int give_back_stale(void) {
   upg__iov_list_t *stale = &upg__uffd.stale;
   for (int i = 0; i < stale->n; i++) slots_given_back(&stale->iov[i]);
-  upg__uffd.slots_waiting = 0;
+  upg__uffd.copies_waiting = 0;
   int rc = give_back(stale->iov, stale->n);
   stale->n = 0;
   return rc;
@@ -196,26 +176,27 @@ static int give_back_stale(void) {
 static int leftover(char *at, size_t len) {
   upg__iov_list_t *stale = &upg__uffd.stale;
   struct iovec *last = stale->n > 0 ? &stale->iov[stale->n - 1] : NULL;
+  int rc = 0;
   if (last != NULL && (char *)last->iov_base + last->iov_len == at) {
     last->iov_len += len;
-    return 0;
+  } else {
+    if (stale->n == UPG__IOV_MAX) rc = give_back_stale();
+    stale->iov[stale->n++] = (struct iovec){at, len};
   }
-  int rc = stale->n == UPG__IOV_MAX ? give_back_stale() : 0;
-  stale->iov[stale->n++] = (struct iovec){at, len};
+  upg__uffd.copies_waiting += len / upg__rt.page_size;
+  if (rc == 0 && too_many_copies()) rc = give_back_stale();
   return rc;
 }
 
 /* Frames [frame, frame+k) were copied out of the frame area. */
 static int slots_left(uint32_t frame, size_t k) {
-  int rc = leftover(frame_slot(frame), k * upg__rt.page_size);
   memset(upg__uffd.slot_waits + frame, 1, k);
-  upg__uffd.slots_waiting += k;
-  if (rc == 0 && upg__uffd.slots_waiting >= SLOTS_WAITING_MAX) rc = give_back_stale();
-  return rc;
+  return leftover(frame_slot(frame), k * upg__rt.page_size);
 }
 
+/* A frame taken leaves one fewer free: the copies may no longer fit. */
 void upg__uview_reusing(uint32_t frame) {
-  if (upg__uffd.slot_waits[frame]) (void)give_back_stale();
+  if (upg__uffd.slot_waits[frame] || too_many_copies()) (void)give_back_stale();
 }
 
 /* ---- the frame area -----------------------------------------------------*/
@@ -224,7 +205,7 @@ static int map_anonymous(size_t len, int prot, char **out) {
   int rc = upg__os_map(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0,
                        (void **)out);
   if (rc != 0) return rc;
-  /* No huge pages: a move takes a page the size the view faults in. */
+  /* No huge pages: a copy places a page the size the view faults in. */
   upg__os_advise(*out, len, MADV_NOHUGEPAGE);
   upg__os_advise(*out, len, MADV_DONTFORK);
   return 0;
@@ -255,7 +236,7 @@ void upg__uview_teardown(void) {
   upg__os_free(upg__uffd.slot_waits, frame_count());
   upg__uffd.frames = upg__uffd.zeros = NULL;
   upg__uffd.slot_waits = NULL;
-  upg__uffd.slots_waiting = 0;
+  upg__uffd.copies_waiting = 0;
 }
 
 /* ---- a region's view and closet -----------------------------------------*/
@@ -338,14 +319,12 @@ static size_t same_prot_run(const upg__region_t *r, size_t page, size_t end) {
   return k;
 }
 
-/* A closed run comes back from the closet: moved when it opens writable,
- * copied write-protected when read-only (the closet's copy then given back
- * later, with others). */
+/* A closed run comes back from the closet, copied (write-protected when
+ * read-only); the closet's copy is given back later, with others. */
 static int reopen_run(upg__region_t *r, size_t page, size_t k, uint32_t prot) {
   size_t unit = upg__rt.page_size;
   char *view = r->base + page * unit, *kept = closet_of(r) + page * unit;
-  if (prot == UPG_PROT_RW) return move_pages(view, kept, k * unit, 1, NULL);
-  int rc = copy_pages(view, kept, k * unit, 1);
+  int rc = copy_pages(view, kept, k * unit, prot == UPG_PROT_READ);
   return rc != 0 ? rc : leftover(kept, k * unit);
 }
 
@@ -364,37 +343,78 @@ int upg__uview_open(upg__region_t *r, size_t first, size_t n, uint32_t prot) {
   return rc;
 }
 
-/* Moves the open run [page, page+k) to the closet; returns the pages
- * moved, after which one failed (*rc) and stays open: a page something
- * holds pinned (EBUSY). A page half moved, of a unit of several system
- * pages, goes back whole. */
-static size_t close_run(upg__region_t *r, size_t page, size_t k, int *rc) {
-  size_t unit = upg__rt.page_size, moved;
-  char *view = r->base + page * unit, *kept = closet_of(r) + page * unit;
-  *rc = move_pages(kept, view, k * unit, 0, &moved);
-  size_t whole = moved / unit, part = moved % unit;
-  if (part != 0 && move_pages(view + whole * unit, kept + whole * unit, part, 1, NULL) != 0)
-    upg__fatal("cannot put back a page half closed", *rc);
-  if (whole > 0) upg__pte_set_prot(r, page, whole, UPG_PROT_NONE);
-  return whole;
+/* Copies the view's [at, at+len) to dst, the view's pages write-protected
+ * already: a page the program gave back itself (madvise) is zeros there,
+ * found before the copy, which would fault on it (and in the thread mode
+ * wait for the handler thread, which may be this one). */
+#define COPY_OUT_PAGES 64
+
+static int copy_out(char *dst, char *at, size_t len) {
+  size_t unit = upg__os_page_size();
+  unsigned char there[COPY_OUT_PAGES];
+  for (size_t done = 0; done < len;) {
+    size_t n = (len - done) / unit < COPY_OUT_PAGES ? (len - done) / unit : COPY_OUT_PAGES;
+    int rc = upg__os_mincore(at + done, n * unit, there);
+    for (size_t i = 0, k; rc == 0 && i < n; i += k) {
+      k = 1;
+      while (i + k < n && (there[i + k] & 1) == (there[i] & 1)) k++;
+      char *to = dst + done + i * unit, *from = at + done + i * unit;
+      rc = there[i] & 1 ? copy_pages(to, from, k * unit, 0) : zeropage(to, k * unit);
+    }
+    if (rc != 0) return rc;
+    done += n * unit;
+  }
+  return 0;
 }
 
-/* The open pages of the run move to the closet; one the program gave back
- * itself is zeros there. A page that cannot move stays open, and the call
- * answers why, the others closed. */
+/* Copies the open run [page, page+k) to the closet, writes stopped first
+ * (a write now faults and waits for the lock, so none is lost); the view's
+ * copy is then taken away with the others of the call (upg__uview_close).
+ * On failure the run stays open as it was, its closet copies given back. */
+#define CLOSE_BATCH 16
+
+typedef struct taken {
+  int n;
+  struct iovec iov[CLOSE_BATCH];
+} taken_t;
+
+/* The view's copies of closed pages go: their next touch faults. */
+static void take_from_view(taken_t *taken) {
+  int rc = taken->n > 0 ? give_back(taken->iov, taken->n) : 0;
+  if (rc != 0) upg__fatal("cannot take closed pages from the view", rc);
+  taken->n = 0;
+}
+
+static int close_run(upg__region_t *r, size_t page, size_t k, taken_t *taken) {
+  size_t unit = upg__rt.page_size, len = k * unit;
+  char *view = r->base + page * unit, *kept = closet_of(r) + page * unit;
+  int writable = prot_of(r, page) == UPG_PROT_RW;
+  int rc = writable ? write_protect(view, len, 1) : 0;
+  if (rc == 0 && (rc = copy_out(kept, view, len)) == 0) {
+    upg__pte_set_prot(r, page, k, UPG_PROT_NONE);
+    taken->iov[taken->n++] = (struct iovec){view, len};
+    return 0;
+  }
+  if (upg__os_advise(kept, len, MADV_DONTNEED) != 0 || (writable && write_protect(view, len, 0)))
+    upg__fatal("cannot leave a page open after a failed close", rc);
+  return rc;
+}
+
+/* The open pages of the runs go to the closet, and their memory in the
+ * view back, in one call for all. A run that cannot close stays open, and
+ * the call answers why, the others closed. */
 int upg__uview_close(upg__region_t *r, size_t first, size_t n) {
   size_t end = first + n;
+  taken_t taken = {.n = 0};
   int failed = give_back_stale(); /* a closet page must be empty to take a page */
   for (size_t page = first, k; page < end; page += k) {
     k = same_prot_run(r, page, end);
     if (prot_of(r, page) == UPG_PROT_NONE) continue;
-    int rc;
-    size_t moved = close_run(r, page, k, &rc);
-    if (rc != 0) {
-      failed = rc;
-      k = moved + 1;
-    }
+    int rc = close_run(r, page, k, &taken);
+    if (rc != 0) failed = rc;
+    if (taken.n == CLOSE_BATCH) take_from_view(&taken);
   }
+  take_from_view(&taken);
   return failed;
 }
 
@@ -432,9 +452,7 @@ static int place_run(upg__region_t *r, size_t page, size_t k, uint32_t prot, int
   if (fresh(r, page) && prot == UPG_PROT_RW && k <= SHARED_ZEROS_MAX && !populating)
     return zeropage(dst, k * unit);
   if (fresh(r, page)) return zeros(dst, k * unit, prot == UPG_PROT_READ);
-  char *src = frame_slot(r->pte[page].frame);
-  if (prot != UPG_PROT_READ) return move_pages(dst, src, k * unit, 1, NULL);
-  int rc = copy_pages(dst, src, k * unit, 1);
+  int rc = copy_pages(dst, frame_slot(r->pte[page].frame), k * unit, prot == UPG_PROT_READ);
   return rc != 0 ? rc : slots_left(r->pte[page].frame, k);
 }
 

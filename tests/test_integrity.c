@@ -3,9 +3,14 @@
  * each word's page and place, by one thread and by four, then read back in
  * full; the memory the kernel says the runtime holds stays within the
  * budget throughout. Also: many threads faulting on the same pages, and
- * threads discarding their own pages while the others' faults evict. */
+ * threads discarding their own pages while the others' faults evict, also
+ * while the kernel compacts memory. */
 #define _GNU_SOURCE
 #include <pthread.h>
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdatomic.h>
 
 #include "helpers.h"
 
@@ -163,6 +168,8 @@ typedef struct slicer {
   unsigned seed;
   size_t mismatches;
   int advise_errors;
+  int first_advise_error;
+  char first_wrong[160]; /* the first wrong word, for the failure's message */
 } slicer_t;
 
 static void discard_some(slicer_t *s, unsigned char *alive) {
@@ -170,7 +177,8 @@ static void discard_some(slicer_t *s, unsigned char *alive) {
     size_t start = (size_t)rand_r(&s->seed) % SLICE_PAGES;
     size_t len = 1 + (size_t)rand_r(&s->seed) % 64;
     if (start + len > SLICE_PAGES) len = SLICE_PAGES - start;
-    s->advise_errors += upg_advise(s->base + start * WORDS, len * PAGE, UPG_ADV_DONTNEED) != 0;
+    int rc = upg_advise(s->base + start * WORDS, len * PAGE, UPG_ADV_DONTNEED);
+    if (rc != 0 && s->advise_errors++ == 0) s->first_advise_error = rc;
     memset(alive + start, 0, len);
   }
 }
@@ -185,30 +193,74 @@ static void *write_discard_check(void *arg) {
     memset(alive, 1, sizeof alive);
     discard_some(s, alive);
     for (size_t p = 0; p < SLICE_PAGES; p++)
-      for (size_t w = 0; w < WORDS; w += 64)
-        s->mismatches += s->base[p * WORDS + w] != (alive[p] ? pattern(s->first + p, w, round) : 0);
+      for (size_t w = 0; w < WORDS; w += 64) {
+        uint64_t want = alive[p] ? pattern(s->first + p, w, round) : 0,
+                 got = s->base[p * WORDS + w];
+        if (got != want && s->mismatches++ == 0)
+          snprintf(s->first_wrong, sizeof s->first_wrong,
+                   "round %" PRIu64 ", page %zu, word %zu: %#" PRIx64 " where %#" PRIx64, round, p,
+                   w, got, want);
+      }
   }
   return NULL;
 }
 
-Test(integrity, discards_beside_other_threads_faults_lose_no_data, .timeout = 120) {
+/* Four slicers on one region under a 256-page budget; every page checked. */
+static void slice_and_check(void) {
   start_runtime(256 * PAGE, NULL);
   uint64_t *region = upg_map((size_t)SLICERS * SLICE_PAGES * PAGE, 0);
   cr_assert_not_null(region);
   pthread_t threads[SLICERS];
   slicer_t slicers[SLICERS];
   for (size_t t = 0; t < SLICERS; t++) {
-    slicers[t] = (slicer_t){region + t * SLICE_PAGES * WORDS, t * SLICE_PAGES, (unsigned)t + 7, 0,
-                            0};
+    slicers[t] = (slicer_t){.base = region + t * SLICE_PAGES * WORDS,
+                            .first = t * SLICE_PAGES,
+                            .seed = (unsigned)t + 7};
     pthread_create(&threads[t], NULL, write_discard_check, &slicers[t]);
   }
   for (size_t t = 0; t < SLICERS; t++) {
     pthread_join(threads[t], NULL);
-    cr_assert_eq(slicers[t].mismatches, 0, "thread %zu: %zu words wrong", t, slicers[t].mismatches);
-    cr_assert_eq(slicers[t].advise_errors, 0);
+    cr_assert_eq(slicers[t].advise_errors, 0, "thread %zu: %d discards failed, the first: %s", t,
+                 slicers[t].advise_errors, upg_strerror(slicers[t].first_advise_error));
+    cr_assert_eq(slicers[t].mismatches, 0, "thread %zu: %zu words wrong, the first at %s", t,
+                 slicers[t].mismatches, slicers[t].first_wrong);
   }
   upg_stats_t st = stats_now();
   cr_assert_gt(st.discards, 0);
   cr_assert_gt(st.evict_dirty, 0);
   cr_assert_leq(st.pages_resident_peak, 256);
+}
+
+Test(integrity, discards_beside_other_threads_faults_lose_no_data, .timeout = 120) {
+  slice_and_check();
+}
+
+/* The kernel's compaction moves the process's pages to other frames while
+ * the runtime works on them: on Linux 6.18 that made UFFDIO_MOVE lose
+ * pages and leave given-back ones behind (view_uffd.c). It runs whenever
+ * memory is fragmented; here it is asked for every 50 ms (root only). */
+static _Atomic int compacting;
+
+static void *compact_memory(void *arg) {
+  int fd = *(int *)arg;
+  while (atomic_load(&compacting)) {
+    if (pwrite(fd, "1", 1, 0) != 1) break;
+    usleep(50000);
+  }
+  return NULL;
+}
+
+Test(integrity, pages_survive_the_kernel_compacting_memory, .timeout = 120) {
+  int fd = open("/proc/sys/vm/compact_memory", O_WRONLY);
+  if (fd < 0) cr_skip_test("cannot ask for compaction: %s", strerror(errno));
+  pthread_t compactor;
+  atomic_store(&compacting, 1);
+  pthread_create(&compactor, NULL, compact_memory, &fd);
+  for (int run = 0; run < 2; run++) {
+    slice_and_check();
+    upg_shutdown();
+  }
+  atomic_store(&compacting, 0);
+  pthread_join(compactor, NULL);
+  close(fd);
 }
