@@ -824,6 +824,7 @@ typedef struct upg__iov_list {
 typedef struct upg__uffd {
   int fd;       /* the userfaultfd */
   int pidfd;    /* this process, for process_madvise; -1 without */
+  int pagemap;  /* /proc/self/pagemap, to find the view's holes; -1 without */
   char *frames; /* the frame area: frame f's load is read at f pages in */
   size_t frames_len;
   char *zeros; /* never written: a run of zero pages to copy from */

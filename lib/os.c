@@ -95,10 +95,6 @@ int upg__os_advise(void *addr, size_t len, int advice) {
   return status(SYS3(SYS_madvise, addr, len, advice));
 }
 
-int upg__os_mincore(void *addr, size_t len, unsigned char *vec) {
-  return status(SYS3(SYS_mincore, addr, len, vec));
-}
-
 void *upg__os_alloc(size_t bytes) {
   void *p;
   int rc = upg__os_map(NULL, bytes, PROT_READ | PROT_WRITE,

@@ -30,8 +30,6 @@ int upg__os_map(void *addr, size_t len, int prot, int flags, int fd, uint64_t of
 int upg__os_unmap(void *addr, size_t len);
 int upg__os_protect(void *addr, size_t len, int prot);
 int upg__os_advise(void *addr, size_t len, int advice);
-/* mincore: vec[i] bit 0 says whether page i of the range is in memory. */
-int upg__os_mincore(void *addr, size_t len, unsigned char *vec);
 
 size_t upg__os_page_size(void);
 uint64_t upg__os_now_ns(void);

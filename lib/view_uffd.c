@@ -44,6 +44,7 @@
  * counted and traced, and the handler thread wakes it (fault_uffd.c). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -51,7 +52,7 @@
 #include "internal.h"
 #include "uffd_abi.h"
 
-upg__uffd_t upg__uffd = {.fd = -1, .pidfd = -1};
+upg__uffd_t upg__uffd = {.fd = -1, .pidfd = -1, .pagemap = -1};
 
 typedef struct uview {
   char *closet; /* closed resident pages, at their offsets in the view */
@@ -221,7 +222,10 @@ int upg__uview_setup(const upg__config_t *cfg) {
   rc = map_anonymous(upg__uffd.zeros_len, PROT_READ, &upg__uffd.zeros);
   if (rc != 0) goto no_zeros;
   upg__uffd.slot_waits = upg__os_alloc(frame_count());
-  if (upg__uffd.slot_waits != NULL) return 0;
+  if (upg__uffd.slot_waits != NULL) {
+    upg__uffd.pagemap = upg__os_open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC, 0);
+    return 0;
+  }
   rc = -ENOMEM;
   upg__os_unmap(upg__uffd.zeros, upg__uffd.zeros_len);
 no_zeros:
@@ -234,6 +238,8 @@ void upg__uview_teardown(void) {
   upg__os_unmap(upg__uffd.frames, upg__uffd.frames_len);
   upg__os_unmap(upg__uffd.zeros, upg__uffd.zeros_len);
   upg__os_free(upg__uffd.slot_waits, frame_count());
+  if (upg__uffd.pagemap >= 0) upg__os_close(upg__uffd.pagemap);
+  upg__uffd.pagemap = -1;
   upg__uffd.frames = upg__uffd.zeros = NULL;
   upg__uffd.slot_waits = NULL;
   upg__uffd.copies_waiting = 0;
@@ -343,28 +349,54 @@ int upg__uview_open(upg__region_t *r, size_t first, size_t n, uint32_t prot) {
   return rc;
 }
 
-/* Copies the view's [at, at+len) to dst, the view's pages write-protected
- * already: a page the program gave back itself (madvise) is zeros there,
- * found before the copy, which would fault on it (and in the thread mode
- * wait for the handler thread, which may be this one). */
+/* Copies the view's [at, at+len) to dst, finding first the pages the
+ * program gave back itself (madvise), which are zeros there: neither in
+ * memory nor in swap, as /proc/self/pagemap tells (bits 63 and 62;
+ * mincore cannot tell a page the kernel swapped out from a hole). Without
+ * the pagemap every page counts as there. */
 #define COPY_OUT_PAGES 64
+#define PAGEMAP_THERE (3ull << 62)
 
-static int copy_out(char *dst, char *at, size_t len) {
+static int copy_around_holes(char *dst, char *at, size_t len) {
   size_t unit = upg__os_page_size();
-  unsigned char there[COPY_OUT_PAGES];
+  uint64_t map[COPY_OUT_PAGES];
   for (size_t done = 0; done < len;) {
     size_t n = (len - done) / unit < COPY_OUT_PAGES ? (len - done) / unit : COPY_OUT_PAGES;
-    int rc = upg__os_mincore(at + done, n * unit, there);
+    struct iovec iov = {map, n * sizeof map[0]};
+    uint64_t offset = (uintptr_t)(at + done) / unit * sizeof map[0];
+    if (upg__uffd.pagemap < 0 ||
+        upg__os_preadv(upg__uffd.pagemap, &iov, 1, offset) != (long)iov.iov_len)
+      for (size_t i = 0; i < n; i++) map[i] = PAGEMAP_THERE;
+    int rc = 0;
     for (size_t i = 0, k; rc == 0 && i < n; i += k) {
+      int there = (map[i] & PAGEMAP_THERE) != 0;
       k = 1;
-      while (i + k < n && (there[i + k] & 1) == (there[i] & 1)) k++;
+      while (i + k < n && ((map[i + k] & PAGEMAP_THERE) != 0) == there) k++;
       char *to = dst + done + i * unit, *from = at + done + i * unit;
-      rc = there[i] & 1 ? copy_pages(to, from, k * unit, 0) : zeropage(to, k * unit);
+      rc = there ? copy_pages(to, from, k * unit, 0) : zeropage(to, k * unit);
     }
     if (rc != 0) return rc;
     done += n * unit;
   }
   return 0;
+}
+
+/* Copies the view's [at, at+len), write-protected already, to dst. In the
+ * sigbus mode a copy that meets a page the program gave back fails with
+ * EFAULT, and the run is copied again a page at a time, a hole's page as
+ * zeros; in the thread mode it would wait for the handler thread, which
+ * may be this one, so there the holes are found before any copy. */
+static int copy_out(char *dst, char *at, size_t len) {
+  if (upg__rt.cfg.uffd_thread) return copy_around_holes(dst, at, len);
+  int rc = copy_pages(dst, at, len, 0);
+  if (rc != -EFAULT) return rc;
+  if ((rc = upg__os_advise(dst, len, MADV_DONTNEED)) != 0) return rc;
+  size_t unit = upg__os_page_size();
+  for (size_t done = 0; rc == 0 && done < len; done += unit) {
+    rc = copy_pages(dst + done, at + done, unit, 0);
+    if (rc == -EFAULT) rc = zeropage(dst + done, unit);
+  }
+  return rc;
 }
 
 /* Copies the open run [page, page+k) to the closet, writes stopped first

@@ -181,6 +181,28 @@ Test(uffd, a_page_the_program_gave_back_reads_as_zeros, .timeout = 20) {
   cr_assert_eq(p[0], 4);
 }
 
+/* A page the program gave back, closed with written neighbours as the
+ * budget evicts them all: the closing copies around the hole, and the
+ * neighbours keep their bytes. */
+static void a_hole_closed_with_its_neighbours_reads_as_zeros(const char *mode) {
+  start_or_skip(mode);
+  char *p = random_region(8);
+  for (int i = 0; i < 8; i++) p[i * PAGE + 5] = (char)(i + 1);
+  cr_assert_eq(madvise(p + 3 * PAGE, PAGE, MADV_DONTNEED), 0);
+  char *other = random_region(4 * BUDGET_PAGES);
+  for (size_t i = 0; i < 4 * BUDGET_PAGES; i++) other[i * PAGE] = 1;
+  for (int i = 0; i < 8; i++) cr_assert_eq(p[i * PAGE + 5], i == 3 ? 0 : i + 1, "page %d", i);
+  cr_assert_gt(stats_now().evict_dirty, 0);
+}
+
+Test(uffd, sigbus_mode_a_hole_closed_with_its_neighbours_reads_as_zeros, .timeout = 20) {
+  a_hole_closed_with_its_neighbours_reads_as_zeros("sigbus");
+}
+
+Test(uffd, thread_mode_a_hole_closed_with_its_neighbours_reads_as_zeros, .timeout = 20) {
+  a_hole_closed_with_its_neighbours_reads_as_zeros("thread");
+}
+
 /* A pipe to read from, holding one page of a known byte. */
 static int pipe_holding(int byte) {
   int fds[2];
