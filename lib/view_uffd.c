@@ -22,7 +22,7 @@
  * move costs no copy: on Linux 6.18 a move that races with the kernel's
  * compaction of memory can leave the page behind, or lose it (the
  * integrity tests lost pages and found pages in the closet that had been
- * given back, only while compaction ran; tests/test_uffd.c provokes it).
+ * given back, only while compaction ran; test_integrity.c provokes it).
  *
  * Loads are read into the frame area, one page of it for each frame,
  * unregistered, and copied into the view (or the closet) whole, so no
@@ -399,10 +399,8 @@ static int copy_out(char *dst, char *at, size_t len) {
   return rc;
 }
 
-/* Copies the open run [page, page+k) to the closet, writes stopped first
- * (a write now faults and waits for the lock, so none is lost); the view's
- * copy is then taken away with the others of the call (upg__uview_close).
- * On failure the run stays open as it was, its closet copies given back. */
+/* The view ranges of one close, given back together (kept small: a close
+ * runs on the fault path, in the SIGBUS handler's stack). */
 #define CLOSE_BATCH 16
 
 typedef struct taken {
@@ -417,6 +415,10 @@ static void take_from_view(taken_t *taken) {
   taken->n = 0;
 }
 
+/* Copies the open run [page, page+k) to the closet, writes stopped first
+ * (a write now faults and waits for the lock, so none is lost); the view's
+ * copy is then taken away with the others of the call (upg__uview_close).
+ * On failure the run stays open as it was, its closet copies given back. */
 static int close_run(upg__region_t *r, size_t page, size_t k, taken_t *taken) {
   size_t unit = upg__rt.page_size, len = k * unit;
   char *view = r->base + page * unit, *kept = closet_of(r) + page * unit;
