@@ -829,10 +829,14 @@ typedef struct upg__uffd {
   size_t frames_len;
   char *zeros; /* never written: a run of zero pages to copy from */
   size_t zeros_len;
-  uint8_t *slot_waits;       /* per frame: its page of the frame area awaits its give-back */
-  upg__iov_list_t stale;     /* copies left behind, their memory to give back (view_uffd.c) */
-  size_t copies_waiting;     /* their pages, in the closets and the frame area */
-  _Atomic int batch_refused; /* the kernel refused process_madvise here (before 6.13) */
+  uint8_t *slot_waits;           /* per frame: its page of the frame area awaits its give-back */
+  upg__iov_list_t stale;         /* copies left behind, their memory to give back (view_uffd.c) */
+  size_t copies_waiting;         /* their pages, in the closets and the frame area */
+  char *staging;                 /* where loads are read instead, while a page of it is free */
+  _Atomic uint8_t *staging_busy; /* per staging page: a load holds it */
+  _Atomic uint32_t staging_next; /* where the search for a free staging page starts */
+  uint16_t *staged;              /* per frame: where its load is read (view_uffd.c) */
+  _Atomic int batch_refused;     /* the kernel refused process_madvise here (before 6.13) */
 } upg__uffd_t;
 extern upg__uffd_t upg__uffd;
 

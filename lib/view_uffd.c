@@ -24,12 +24,14 @@
  * integrity tests lost pages and found pages in the closet that had been
  * given back, only while compaction ran; test_integrity.c provokes it).
  *
- * Loads are read into the frame area, one page of it for each frame,
- * unregistered, and copied into the view (or the closet) whole, so no
- * thread sees a page half read. A page the program may only read is
- * copied with write protection, which the kernel sets in the same step:
- * the page is never writable unseen, and a write faults and marks it
- * dirty. Fresh pages are the shared zero page (UFFDIO_ZEROPAGE) in a
+ * Loads are read into staging pages, unregistered memory that stays in
+ * place, and copied into the view (or the closet) whole, so no thread
+ * sees a page half read. A page the program may only read is copied with
+ * write protection, which the kernel sets in the same step: the page is
+ * never writable unseen, and a write faults and marks it dirty. When every
+ * staging page is taken, a load is read into the frame area instead, one
+ * page of it for each frame, whose memory goes back after the copy (the
+ * copy and the page both count against the budget). Fresh pages are the shared zero page (UFFDIO_ZEROPAGE) in a
  * fault's small window, which costs no memory until written, and zeros
  * copied in (real pages at once) in a heap's growth window, whose every
  * page the program writes: there the zero page's copy-on-write fault a
@@ -195,10 +197,6 @@ static int slots_left(uint32_t frame, size_t k) {
   return leftover(frame_slot(frame), k * upg__rt.page_size);
 }
 
-/* A frame taken leaves one fewer free: the copies may no longer fit. */
-void upg__uview_reusing(uint32_t frame) {
-  if (upg__uffd.slot_waits[frame] || too_many_copies()) (void)give_back_stale();
-}
 
 /* ---- the frame area -----------------------------------------------------*/
 
@@ -214,6 +212,80 @@ static int map_anonymous(size_t len, int prot, char **out) {
 
 static size_t frame_count(void) { return upg__uffd.frames_len / upg__os_page_size(); }
 
+/* ---- staging --------------------------------------------------------------
+ * A frame's page of the frame area is given back after every copy out of
+ * it, so a read into it takes a page fault and a freshly zeroed page, and
+ * its give-back a share of a TLB flush of the other CPU. Staging pages
+ * keep their memory: a read finds its buffer in place. UPG__IOV_MAX of
+ * them, a window's worth, outside the budget as the stores' I/O buffers
+ * are. */
+#define STAGING_PAGES UPG__IOV_MAX
+/* staged[frame]: 0 while its load has no buffer yet (memory untouched
+ * until frames are used), IN_FRAME when it reads into the frame area, else
+ * FIRST_STAGED + the staging page's number. */
+#define IN_FRAME 1
+#define FIRST_STAGED 2
+
+static char *staging_page(uint16_t s) { return upg__uffd.staging + (size_t)s * upg__rt.page_size; }
+
+/* A free staging page's staged[] value, or IN_FRAME. Any thread, with or
+ * without the lock. The search starts after the last page taken, so a
+ * window's pages, taken in order, follow each other and go into the view
+ * in one copy. */
+static uint16_t take_staging(void) {
+  uint32_t from = atomic_load_explicit(&upg__uffd.staging_next, memory_order_relaxed);
+  for (uint32_t i = 0; i < STAGING_PAGES; i++) {
+    uint32_t s = (from + i) % STAGING_PAGES;
+    _Atomic uint8_t *busy = &upg__uffd.staging_busy[s];
+    if (atomic_load_explicit(busy, memory_order_relaxed) == 0 && atomic_exchange(busy, 1) == 0) {
+      atomic_store_explicit(&upg__uffd.staging_next, s + 1, memory_order_relaxed);
+      return (uint16_t)(FIRST_STAGED + s);
+    }
+  }
+  return IN_FRAME;
+}
+
+/* Where frame's load is read: decided at the first ask, the same after. */
+static char *load_buffer(uint32_t frame) {
+  uint16_t *s = &upg__uffd.staged[frame];
+  if (*s == 0) *s = take_staging();
+  return *s == IN_FRAME ? frame_slot(frame) : staging_page(*s - FIRST_STAGED);
+}
+
+/* The frame's load was placed, or it failed and the frame is taken again:
+ * its staging page is free. */
+static void unstage(uint32_t frame) {
+  uint16_t s = upg__uffd.staged[frame];
+  if (s >= FIRST_STAGED) atomic_store(&upg__uffd.staging_busy[s - FIRST_STAGED], 0);
+  upg__uffd.staged[frame] = 0;
+}
+
+/* A frame taken leaves one fewer free: the copies may no longer fit. A
+ * load that failed left its frame staged. */
+void upg__uview_reusing(uint32_t frame) {
+  unstage(frame);
+  if (upg__uffd.slot_waits[frame] || too_many_copies()) (void)give_back_stale();
+}
+
+static size_t staging_len(void) { return (size_t)STAGING_PAGES * upg__rt.page_size; }
+
+static int map_staging(size_t nframes) {
+  upg__uffd.staging = upg__os_alloc(staging_len());
+  upg__uffd.staging_busy = upg__os_alloc(STAGING_PAGES);
+  upg__uffd.staged = upg__os_alloc(nframes * sizeof *upg__uffd.staged);
+  atomic_store(&upg__uffd.staging_next, 0);
+  return upg__uffd.staging && upg__uffd.staging_busy && upg__uffd.staged ? 0 : -ENOMEM;
+}
+
+static void unmap_staging(size_t nframes) {
+  upg__os_free(upg__uffd.staging, staging_len());
+  upg__os_free((void *)upg__uffd.staging_busy, STAGING_PAGES);
+  upg__os_free(upg__uffd.staged, nframes * sizeof *upg__uffd.staged);
+  upg__uffd.staging = NULL;
+  upg__uffd.staging_busy = NULL;
+  upg__uffd.staged = NULL;
+}
+
 int upg__uview_setup(const upg__config_t *cfg) {
   upg__uffd.frames_len = cfg->budget / cfg->page_size * cfg->page_size;
   upg__uffd.zeros_len = (size_t)UPG__IOV_MAX * cfg->page_size;
@@ -221,12 +293,15 @@ int upg__uview_setup(const upg__config_t *cfg) {
   if (rc != 0) return rc;
   rc = map_anonymous(upg__uffd.zeros_len, PROT_READ, &upg__uffd.zeros);
   if (rc != 0) goto no_zeros;
+  if ((rc = map_staging(frame_count())) != 0) goto no_staging;
   upg__uffd.slot_waits = upg__os_alloc(frame_count());
   if (upg__uffd.slot_waits != NULL) {
     upg__uffd.pagemap = upg__os_open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC, 0);
     return 0;
   }
   rc = -ENOMEM;
+no_staging:
+  unmap_staging(frame_count());
   upg__os_unmap(upg__uffd.zeros, upg__uffd.zeros_len);
 no_zeros:
   upg__os_unmap(upg__uffd.frames, upg__uffd.frames_len);
@@ -235,6 +310,7 @@ no_zeros:
 
 void upg__uview_teardown(void) {
   upg__uffd.stale.n = 0; /* the frame area goes, and every region after */
+  unmap_staging(frame_count());
   upg__os_unmap(upg__uffd.frames, upg__uffd.frames_len);
   upg__os_unmap(upg__uffd.zeros, upg__uffd.zeros_len);
   upg__os_free(upg__uffd.slot_waits, frame_count());
@@ -455,16 +531,29 @@ int upg__uview_close(upg__region_t *r, size_t first, size_t n) {
 /* A page with no copy in the store was not read: it is zeros. */
 static int fresh(const upg__region_t *r, size_t page) { return r->pte[page].slot == UPG__NO_SLOT; }
 
-/* Pages from `page` below end that are all fresh, or all read into frames
- * that follow each other (frames are handed out in ascending order, so a
- * window's often do): one call places them. */
+static int staged(const upg__region_t *r, size_t page) {
+  return upg__uffd.staged[r->pte[page].frame] >= FIRST_STAGED;
+}
+
+/* Where a loaded page's contents were read (frame_iov decided). */
+static char *loaded_at(const upg__region_t *r, size_t page) {
+  uint32_t frame = r->pte[page].frame;
+  uint16_t s = upg__uffd.staged[frame];
+  return s >= FIRST_STAGED ? staging_page(s - FIRST_STAGED) : frame_slot(frame);
+}
+
+/* Pages from `page` below end that are all fresh, or all read into pages
+ * that follow each other, of the staging pages or of the frame area
+ * (both are handed out in ascending order, so a window's often do): one
+ * call places them. */
 static size_t placement_run(const upg__region_t *r, size_t page, size_t end) {
-  size_t k = 1;
+  size_t k = 1, unit = upg__rt.page_size;
   if (fresh(r, page)) {
     while (page + k < end && fresh(r, page + k)) k++;
   } else {
-    while (page + k < end && !fresh(r, page + k) &&
-           r->pte[page + k].frame == r->pte[page].frame + k)
+    char *at = loaded_at(r, page);
+    while (page + k < end && !fresh(r, page + k) && staged(r, page + k) == staged(r, page) &&
+           loaded_at(r, page + k) == at + k * unit)
       k++;
   }
   return k;
@@ -486,8 +575,12 @@ static int place_run(upg__region_t *r, size_t page, size_t k, uint32_t prot, int
   if (fresh(r, page) && prot == UPG_PROT_RW && k <= SHARED_ZEROS_MAX && !populating)
     return zeropage(dst, k * unit);
   if (fresh(r, page)) return zeros(dst, k * unit, prot == UPG_PROT_READ);
-  int rc = copy_pages(dst, frame_slot(r->pte[page].frame), k * unit, prot == UPG_PROT_READ);
-  return rc != 0 ? rc : slots_left(r->pte[page].frame, k);
+  int was_staged = staged(r, page);
+  int rc = copy_pages(dst, loaded_at(r, page), k * unit, prot == UPG_PROT_READ);
+  if (rc != 0) return rc;
+  uint32_t frame = r->pte[page].frame;
+  for (size_t i = 0; i < k; i++) unstage(r->pte[page + i].frame);
+  return was_staged ? 0 : slots_left(frame, k);
 }
 
 int upg__uview_publish(upg__region_t *r, size_t first, size_t n, uint32_t prot, int populating) {
@@ -501,14 +594,14 @@ int upg__uview_publish(upg__region_t *r, size_t first, size_t n, uint32_t prot, 
   return rc;
 }
 
-/* A loading page is read into its frame's page of the frame area; a
- * closed one sits in the closet. */
+/* A loading page is read into a staging page, or its frame's page of the
+ * frame area; a closed one sits in the closet. */
 void upg__uview_frame_iov(const upg__region_t *r, size_t first, size_t n, struct iovec *iov) {
   size_t unit = upg__rt.page_size;
   for (size_t k = 0; k < n; k++) {
     const upg__pte_t *pte = &r->pte[first + k];
     char *at = upg__pte_state(atomic_load(&pte->word)) == UPG__LOADING
-                   ? frame_slot(pte->frame)
+                   ? load_buffer(pte->frame)
                    : closet_of(r) + (first + k) * unit;
     iov[k] = (struct iovec){at, unit};
   }
