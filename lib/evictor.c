@@ -23,12 +23,18 @@ static int write_step(void *ctx) {
   return upg__frames_write_queued();
 }
 
+/* The low watermark holds two readahead windows where the budget allows
+ * (an eighth of it): a window takes only free frames, and a sequential
+ * fault's window and the background one after it then both load whole;
+ * with one window's worth, a fault's window came out about half size. */
 int upg__evictor_start(size_t nframes) {
   upg__evictor_part_t *e = &upg__rt.evictor;
   *e = (upg__evictor_part_t){0};
   if (nframes < EVICTOR_MIN_FRAMES) return 0;
-  e->low = clamp(nframes / 64, 8, 4096);
-  e->high = clamp(e->low + 64, e->low, nframes / 4);
+  size_t windows = 2 * upg__rt.cfg.readahead;
+  e->low = clamp(nframes / 64 > windows ? nframes / 64 : windows, 8, nframes / 8);
+  e->low = e->low < 4096 ? e->low : 4096;
+  e->high = clamp(e->low + (windows > 64 ? windows : 64), e->low, nframes / 4);
   return upg__worker_start(&e->worker, write_step, NULL);
 }
 
