@@ -325,6 +325,38 @@ Test(redis_cluster, pages_survive_eviction_with_four_threads) {
   pages_survive(need_env("REDIS_CLUSTER"));
 }
 
+/* CLUSTER KEYSLOT from the first master of servers that answers (an
+ * earlier test may have killed one). */
+static long keyslot(const char *servers, const char *key) {
+  for (const char *at = servers; at != NULL; at = strchr(at, ',') ? strchr(at, ',') + 1 : NULL) {
+    char one[64];
+    snprintf(one, sizeof one, "%.*s", (int)strcspn(at, ","), at);
+    long slot = cli_number(one, "cluster keyslot \"%s\" 2>/dev/null || echo -1", key);
+    if (slot >= 0) return slot;
+  }
+  cr_assert_fail("no server of %s answers", servers);
+  return -1;
+}
+
+/* Keys go to the slot the cluster itself computes: plain keys, the
+ * store's own, and hash tags (empty, unclosed, and a second one). */
+Test(redis_cluster, key_slots_are_those_the_cluster_computes) {
+  const char *servers = need_env("REDIS_CLUSTER");
+  static const char *const keys[] = {"foo",
+                                     "123456789",
+                                     "upg:0123456789abcdef:42",
+                                     "upg:fedcba9876543210:1048575",
+                                     "{user1000}.following",
+                                     "{user1000}.followers",
+                                     "foo{}{bar}",
+                                     "foo{{bar}}zap",
+                                     "foo{bar",
+                                     "{}"};
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+    cr_assert_eq(upg__redis_slot(keys[i], strlen(keys[i])), (unsigned)keyslot(servers, keys[i]),
+                 "key %s", keys[i]);
+}
+
 /* The pid of the first master's server, from with_servers.sh's list. */
 static pid_t first_master(const char *servers, int *port) {
   FILE *f = fopen(need_env("REDIS_PIDS"), "r");
