@@ -114,7 +114,9 @@ int upg__frames_create(size_t nframes) {
   F->flight = upg__os_alloc(FLIGHT_BYTES);
   F->pending = upg__os_alloc(sizeof *F->pending);
   if (F->flight == NULL || F->pending == NULL) goto fail;
+  if (upg__staging_create(nframes) != 0) goto fail;
   if (upg__rt.policy->create(nframes, &upg__rt.policy_state) == 0) return 0;
+  upg__staging_destroy();
 fail:
   upg__os_free(upg__rt.frames, nframes * sizeof(upg__frame_t));
   upg__os_free(upg__rt.free_frames, nframes * sizeof(uint32_t));
@@ -127,6 +129,7 @@ fail:
 
 void upg__frames_destroy(void) {
   upg__rt.policy->destroy(upg__rt.policy_state);
+  upg__staging_destroy();
   upg__os_free(upg__rt.frames, upg__rt.nframes * sizeof(upg__frame_t));
   upg__os_free(upg__rt.free_frames, upg__rt.nframes * sizeof(uint32_t));
   upg__os_free(upg__rt.lent_frames, upg__rt.nframes * sizeof(uint32_t));
@@ -572,6 +575,7 @@ long upg__frames_take_free(void) {
   size_t stacked = stacked_frames();
   upg__rt.free_count--;
   uint32_t frame = stacked > 0 ? upg__rt.free_frames[stacked - 1] : (uint32_t)upg__rt.next_unused++;
+  upg__staging_release(frame);
   if (upg__rt.source->reusing != NULL) upg__rt.source->reusing(frame);
   return frame;
 }

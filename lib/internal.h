@@ -545,6 +545,26 @@ int upg__prefetch_populate(upg__region_t *r, size_t first, size_t n, int downwar
 /* Under the lock, before the region goes: drops its queued requests. */
 void upg__prefetch_forget_region(const upg__region_t *r);
 
+/* ---- staging.c: the staging pages loads are read into -------------------*/
+typedef struct upg__staging_part {
+  char *pages;           /* UPG__IOV_MAX pages that keep their memory */
+  _Atomic uint8_t *busy; /* per staging page: a load holds it */
+  _Atomic uint32_t next; /* where the search for a free one starts */
+  uint16_t *staged;      /* per frame: where its load is read */
+  size_t nframes;
+} upg__staging_part_t;
+
+int upg__staging_create(size_t nframes);
+void upg__staging_destroy(void);
+/* Where frame's load is read: a staging page if one is free at the first
+ * ask, else `unstaged`; the same answer until the frame is released. */
+char *upg__staging_buffer(uint32_t frame, char *unstaged);
+/* The staging page frame's load was read into, or NULL. */
+char *upg__staging_page(uint32_t frame);
+/* The frame's load was placed, or the frame is taken again (a load that
+ * failed left it staged): its staging page is free. */
+void upg__staging_release(uint32_t frame);
+
 /* ---- evictor.c: the background writer of eviction batches ---------------*/
 /* evictor.c's part of the runtime: its thread (none under a small budget)
  * and the watermarks, in free frames. */
@@ -829,14 +849,10 @@ typedef struct upg__uffd {
   size_t frames_len;
   char *zeros; /* never written: a run of zero pages to copy from */
   size_t zeros_len;
-  uint8_t *slot_waits;           /* per frame: its page of the frame area awaits its give-back */
-  upg__iov_list_t stale;         /* copies left behind, their memory to give back (view_uffd.c) */
-  size_t copies_waiting;         /* their pages, in the closets and the frame area */
-  char *staging;                 /* where loads are read instead, while a page of it is free */
-  _Atomic uint8_t *staging_busy; /* per staging page: a load holds it */
-  _Atomic uint32_t staging_next; /* where the search for a free staging page starts */
-  uint16_t *staged;              /* per frame: where its load is read (view_uffd.c) */
-  _Atomic int batch_refused;     /* the kernel refused process_madvise here (before 6.13) */
+  uint8_t *slot_waits;       /* per frame: its page of the frame area awaits its give-back */
+  upg__iov_list_t stale;     /* copies left behind, their memory to give back (view_uffd.c) */
+  size_t copies_waiting;     /* their pages, in the closets and the frame area */
+  _Atomic int batch_refused; /* the kernel refused process_madvise here (before 6.13) */
 } upg__uffd_t;
 extern upg__uffd_t upg__uffd;
 
@@ -904,6 +920,7 @@ typedef struct upg__runtime {
   upg__thrash_part_t thrash;
   upg__trace_part_t trace;
   upg__mview_part_t mview;
+  upg__staging_part_t staging;
 } upg__runtime_t;
 
 extern upg__runtime_t upg__rt;

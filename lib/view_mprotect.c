@@ -133,18 +133,52 @@ int upg__mview_close(upg__region_t *r, size_t first, size_t n) {
   return protect_run(r, first, n, UPG_PROT_NONE);
 }
 
-/* The alias already holds what was filled: opening the view shows it. A
+/* The pages from `page`, below end, whose loads were read into staging
+ * pages: written into the memfd in one call, which allocates their memory
+ * there without the page fault and the zeroing a fill through the alias
+ * costs. Returns how many pages it looked at (a page not staged is one). */
+static size_t write_staged(upg__region_t *r, size_t page, size_t end, int *rc) {
+  struct iovec iov[UPG__IOV_MAX];
+  size_t unit = upg__rt.page_size, k = 0;
+  while (page + k < end && k < UPG__IOV_MAX &&
+         (iov[k].iov_base = upg__staging_page(r->pte[page + k].frame)) != NULL)
+    iov[k++].iov_len = unit;
+  if (k == 0) return 1;
+  uint64_t offset = (uint64_t)page * unit;
+  long n = upg__os_pwritev(mv(r)->memfd, iov, (int)k, offset);
+  if (n < 0) *rc = (int)n;
+  /* A short write (memory ran short mid-call) is finished page by page. */
+  for (size_t done = n > 0 ? (size_t)n : 0; *rc == 0 && done < k * unit; done += unit - done % unit)
+    *rc = upg__os_pwrite_all(mv(r)->memfd, (char *)iov[done / unit].iov_base + done % unit,
+                             unit - done % unit, offset + done);
+  for (size_t i = 0; *rc == 0 && i < k; i++) upg__staging_release(r->pte[page + i].frame);
+  return k;
+}
+
+/* A page read into the alias is in the memfd already; one read into a
+ * staging page is written there first. Opening the view then shows it. A
  * fresh page is a hole of the frames' memory, which the pager's populate
  * fills when `populating`. */
 int upg__mview_publish(upg__region_t *r, size_t first, size_t n, uint32_t prot, int populating) {
   (void)populating;
-  return protect_run(r, first, n, prot);
+  int rc = 0;
+  for (size_t page = first; rc == 0 && page < first + n;)
+    page += write_staged(r, page, first + n, &rc);
+  return rc != 0 ? rc : protect_run(r, first, n, prot);
 }
 
+/* A loading page is read into a staging page where one is free, else
+ * straight into the alias; an evicting one is drained from the alias. */
 void upg__mview_frame_iov(const upg__region_t *r, size_t first, size_t n, struct iovec *iov) {
   size_t unit = upg__rt.page_size;
   char *alias = mv(r)->alias;
-  for (size_t k = 0; k < n; k++) iov[k] = (struct iovec){alias + (first + k) * unit, unit};
+  for (size_t k = 0; k < n; k++) {
+    const upg__pte_t *pte = &r->pte[first + k];
+    char *at = alias + (first + k) * unit;
+    if (upg__pte_state(atomic_load(&pte->word)) == UPG__LOADING)
+      at = upg__staging_buffer(pte->frame, at);
+    iov[k] = (struct iovec){at, unit};
+  }
 }
 
 static int free_run(const upg__page_run_t *run) {

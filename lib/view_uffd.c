@@ -212,78 +212,9 @@ static int map_anonymous(size_t len, int prot, char **out) {
 
 static size_t frame_count(void) { return upg__uffd.frames_len / upg__os_page_size(); }
 
-/* ---- staging --------------------------------------------------------------
- * A frame's page of the frame area is given back after every copy out of
- * it, so a read into it takes a page fault and a freshly zeroed page, and
- * its give-back a share of a TLB flush of the other CPU. Staging pages
- * keep their memory: a read finds its buffer in place. UPG__IOV_MAX of
- * them, a window's worth, outside the budget as the stores' I/O buffers
- * are. */
-#define STAGING_PAGES UPG__IOV_MAX
-/* staged[frame]: 0 while its load has no buffer yet (memory untouched
- * until frames are used), IN_FRAME when it reads into the frame area, else
- * FIRST_STAGED + the staging page's number. */
-#define IN_FRAME 1
-#define FIRST_STAGED 2
-
-static char *staging_page(uint16_t s) { return upg__uffd.staging + (size_t)s * upg__rt.page_size; }
-
-/* A free staging page's staged[] value, or IN_FRAME. Any thread, with or
- * without the lock. The search starts after the last page taken, so a
- * window's pages, taken in order, follow each other and go into the view
- * in one copy. */
-static uint16_t take_staging(void) {
-  uint32_t from = atomic_load_explicit(&upg__uffd.staging_next, memory_order_relaxed);
-  for (uint32_t i = 0; i < STAGING_PAGES; i++) {
-    uint32_t s = (from + i) % STAGING_PAGES;
-    _Atomic uint8_t *busy = &upg__uffd.staging_busy[s];
-    if (atomic_load_explicit(busy, memory_order_relaxed) == 0 && atomic_exchange(busy, 1) == 0) {
-      atomic_store_explicit(&upg__uffd.staging_next, s + 1, memory_order_relaxed);
-      return (uint16_t)(FIRST_STAGED + s);
-    }
-  }
-  return IN_FRAME;
-}
-
-/* Where frame's load is read: decided at the first ask, the same after. */
-static char *load_buffer(uint32_t frame) {
-  uint16_t *s = &upg__uffd.staged[frame];
-  if (*s == 0) *s = take_staging();
-  return *s == IN_FRAME ? frame_slot(frame) : staging_page(*s - FIRST_STAGED);
-}
-
-/* The frame's load was placed, or it failed and the frame is taken again:
- * its staging page is free. */
-static void unstage(uint32_t frame) {
-  uint16_t s = upg__uffd.staged[frame];
-  if (s >= FIRST_STAGED) atomic_store(&upg__uffd.staging_busy[s - FIRST_STAGED], 0);
-  upg__uffd.staged[frame] = 0;
-}
-
-/* A frame taken leaves one fewer free: the copies may no longer fit. A
- * load that failed left its frame staged. */
+/* A frame taken leaves one fewer free: the copies may no longer fit. */
 void upg__uview_reusing(uint32_t frame) {
-  unstage(frame);
   if (upg__uffd.slot_waits[frame] || too_many_copies()) (void)give_back_stale();
-}
-
-static size_t staging_len(void) { return (size_t)STAGING_PAGES * upg__rt.page_size; }
-
-static int map_staging(size_t nframes) {
-  upg__uffd.staging = upg__os_alloc(staging_len());
-  upg__uffd.staging_busy = upg__os_alloc(STAGING_PAGES);
-  upg__uffd.staged = upg__os_alloc(nframes * sizeof *upg__uffd.staged);
-  atomic_store(&upg__uffd.staging_next, 0);
-  return upg__uffd.staging && upg__uffd.staging_busy && upg__uffd.staged ? 0 : -ENOMEM;
-}
-
-static void unmap_staging(size_t nframes) {
-  upg__os_free(upg__uffd.staging, staging_len());
-  upg__os_free((void *)upg__uffd.staging_busy, STAGING_PAGES);
-  upg__os_free(upg__uffd.staged, nframes * sizeof *upg__uffd.staged);
-  upg__uffd.staging = NULL;
-  upg__uffd.staging_busy = NULL;
-  upg__uffd.staged = NULL;
 }
 
 int upg__uview_setup(const upg__config_t *cfg) {
@@ -293,15 +224,12 @@ int upg__uview_setup(const upg__config_t *cfg) {
   if (rc != 0) return rc;
   rc = map_anonymous(upg__uffd.zeros_len, PROT_READ, &upg__uffd.zeros);
   if (rc != 0) goto no_zeros;
-  if ((rc = map_staging(frame_count())) != 0) goto no_staging;
   upg__uffd.slot_waits = upg__os_alloc(frame_count());
   if (upg__uffd.slot_waits != NULL) {
     upg__uffd.pagemap = upg__os_open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC, 0);
     return 0;
   }
   rc = -ENOMEM;
-no_staging:
-  unmap_staging(frame_count());
   upg__os_unmap(upg__uffd.zeros, upg__uffd.zeros_len);
 no_zeros:
   upg__os_unmap(upg__uffd.frames, upg__uffd.frames_len);
@@ -310,7 +238,6 @@ no_zeros:
 
 void upg__uview_teardown(void) {
   upg__uffd.stale.n = 0; /* the frame area goes, and every region after */
-  unmap_staging(frame_count());
   upg__os_unmap(upg__uffd.frames, upg__uffd.frames_len);
   upg__os_unmap(upg__uffd.zeros, upg__uffd.zeros_len);
   upg__os_free(upg__uffd.slot_waits, frame_count());
@@ -532,14 +459,14 @@ int upg__uview_close(upg__region_t *r, size_t first, size_t n) {
 static int fresh(const upg__region_t *r, size_t page) { return r->pte[page].slot == UPG__NO_SLOT; }
 
 static int staged(const upg__region_t *r, size_t page) {
-  return upg__uffd.staged[r->pte[page].frame] >= FIRST_STAGED;
+  return upg__staging_page(r->pte[page].frame) != NULL;
 }
 
 /* Where a loaded page's contents were read (frame_iov decided). */
 static char *loaded_at(const upg__region_t *r, size_t page) {
   uint32_t frame = r->pte[page].frame;
-  uint16_t s = upg__uffd.staged[frame];
-  return s >= FIRST_STAGED ? staging_page(s - FIRST_STAGED) : frame_slot(frame);
+  char *staged_at = upg__staging_page(frame);
+  return staged_at != NULL ? staged_at : frame_slot(frame);
 }
 
 /* Pages from `page` below end that are all fresh, or all read into pages
@@ -579,7 +506,7 @@ static int place_run(upg__region_t *r, size_t page, size_t k, uint32_t prot, int
   int rc = copy_pages(dst, loaded_at(r, page), k * unit, prot == UPG_PROT_READ);
   if (rc != 0) return rc;
   uint32_t frame = r->pte[page].frame;
-  for (size_t i = 0; i < k; i++) unstage(r->pte[page + i].frame);
+  for (size_t i = 0; i < k; i++) upg__staging_release(r->pte[page + i].frame);
   return was_staged ? 0 : slots_left(frame, k);
 }
 
@@ -601,7 +528,7 @@ void upg__uview_frame_iov(const upg__region_t *r, size_t first, size_t n, struct
   for (size_t k = 0; k < n; k++) {
     const upg__pte_t *pte = &r->pte[first + k];
     char *at = upg__pte_state(atomic_load(&pte->word)) == UPG__LOADING
-                   ? load_buffer(pte->frame)
+                   ? upg__staging_buffer(pte->frame, frame_slot(pte->frame))
                    : closet_of(r) + (first + k) * unit;
     iov[k] = (struct iovec){at, unit};
   }
