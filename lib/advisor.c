@@ -39,6 +39,7 @@ const upg__advisor_t upg__advisor = {
     .name = "adaptive",
     .plan = upg__window_plan,
     .below = upg__window_below,
+    .claimed = upg__window_claimed,
     .open_prot = open_prot,
     .loaded = upg__window_loaded,
     .wrote = wrote,

@@ -37,12 +37,16 @@ typedef struct upg__advice {
 
 /* One load as the advisor plans it and then hears of it. */
 typedef struct upg__load_plan {
-  size_t page; /* the page the load is for */
-  int major;   /* that page has a copy in the store */
+  size_t page;    /* the page the load is for */
+  int major;      /* that page has a copy in the store */
+  int background; /* the prefetch thread's load, not a fault's */
   /* Set by plan: the pages from `page` on the load may take, and whether
    * the region is a heap growing in order. */
   size_t window;
   int growing;
+  /* Set by claimed: the window after this one loads in the background
+   * beside it, and the run's record already counts this one. */
+  int ahead;
 } upg__load_plan_t;
 
 /* What a load did, for the advisor to note: pages [first, first+n) were
@@ -68,6 +72,9 @@ typedef struct upg__advisor {
   /* Once the frame is taken (the lock may have been dropped meanwhile):
    * the fresh pages right below plan->page the load takes too. */
   size_t (*below)(upg__region_t *r, const upg__load_plan_t *plan);
+  /* Once pages [first, first+n) are claimed, before their read: the page
+   * whose window to load in the background at once, or SIZE_MAX. */
+  size_t (*claimed)(upg__region_t *r, upg__load_plan_t *plan, size_t first, size_t n);
   /* A load that succeeded: the protection pages [first, first+kept) open
    * with. *presumed says they open writable though not known written: the
    * pager marks them dirty, so they are written back when they leave. */
@@ -97,6 +104,7 @@ int upg__advice_born_dirty(const upg__region_t *r);
 /* advisor_window.c: readahead, fault-around and a growing heap's windows. */
 void upg__window_plan(upg__region_t *r, upg__load_plan_t *plan);
 size_t upg__window_below(upg__region_t *r, const upg__load_plan_t *plan);
+size_t upg__window_claimed(upg__region_t *r, upg__load_plan_t *plan, size_t first, size_t n);
 upg__load_next_t upg__window_loaded(upg__region_t *r, const upg__load_plan_t *plan,
                                     const upg__load_done_t *done);
 /* The sequential writer's verdict on a successful load of n pages from

@@ -106,6 +106,27 @@ size_t upg__window_below(upg__region_t *r, const upg__load_plan_t *plan) {
   return fresh_pages_before(r, plan->page, plan->window, plan->growing);
 }
 
+/* A fault's window in a sequential run the program only reads has the
+ * window after it loaded in the background at once, beside its own read,
+ * so that two windows load at a time, one on each CPU. A marker's request
+ * alone keeps one load at a time: a program that reads faster than the
+ * store answers reaches the next window before the thread starts it, and
+ * loads it on the fault path. The run's record moves past the window now,
+ * so the background load continues the run; the fault's window gets no
+ * marker (the one after has its own, for a program slower than the
+ * loads). */
+size_t upg__window_claimed(upg__region_t *r, upg__load_plan_t *plan, size_t first, size_t n) {
+  upg__advice_t *a = &r->advice;
+  if (plan->background || !plan->major || plan->growing || plan->window <= 1 ||
+      a->access == UPG_ADV_RANDOM || a->ra_written > 0 || a->ra_rw_streak > 0)
+    return SIZE_MAX;
+  plan->ahead = 1;
+  a->ra_next = first + n;
+  a->ra_window = n;
+  a->ra_down = 0;
+  return first + n;
+}
+
 /* A window read from swap in a sequential run keeps its middle page
  * closed, marked: the program's touch of it starts the read of the next
  * window in the background (prefetch.c). So does a window of a heap
@@ -114,6 +135,7 @@ size_t upg__window_below(upg__region_t *r, const upg__load_plan_t *plan) {
 upg__load_next_t upg__window_loaded(upg__region_t *r, const upg__load_plan_t *plan,
                                     const upg__load_done_t *done) {
   upg__advice_t *a = &r->advice;
+  if (plan->ahead) return (upg__load_next_t){.marker = done->first + done->kept};
   int grown = done->all_fresh && plan->growing && done->kept > 1;
   a->ra_next = done->first + done->n;
   a->ra_window = done->n;

@@ -240,7 +240,9 @@ static void grew(upg__region_t *r, size_t first, size_t n, upg__load_next_t next
 static int load(upg__region_t *r, size_t page, int prefetch, int access, int *loaded) {
   uint32_t frames[UPG__IOV_MAX];
   unsigned char failed[UPG__IOV_MAX] = {0};
-  upg__load_plan_t plan = {.page = page, .major = r->pte[page].slot != UPG__NO_SLOT};
+  upg__load_plan_t plan = {.page = page,
+                           .major = r->pte[page].slot != UPG__NO_SLOT,
+                           .background = prefetch};
   upg__advisor.plan(r, &plan);
   /* A fault reading from swap refills during its read; the others first. */
   long frame = prefetch || plan.major ? upg__frames_take_free() : -1;
@@ -254,6 +256,8 @@ static int load(upg__region_t *r, size_t page, int prefetch, int access, int *lo
   upg__load_done_t done = {.first = page - upg__advisor.below(r, &plan), .prot = UPG_PROT_READ};
   size_t first = done.first;
   done.n = claim_window(r, first, page - first + plan.window, frames);
+  size_t ahead = upg__advisor.claimed(r, &plan, first, done.n);
+  if (ahead != SIZE_MAX) upg__prefetch_request(r, ahead);
   int rc = fill_window(r, first, done.n, frames, failed, plan.major && !prefetch);
   size_t kept = done.kept = settle_window(r, first, done.n, frames, failed, &done.all_fresh);
   if (access == UPG__ACCESS_WRITE && page - first < kept) mark(r, page, 1, UPG__DIRTY);
