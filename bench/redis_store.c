@@ -14,6 +14,10 @@
  *   bytes/s, beside redis-benchmark's pipelined 4 KiB SET and GET.
  * - Both fault sources, one after the other, each with a fresh runtime:
  *   SIGSEGV, then userfaultfd where it can run.
+ * - What bounds the sequential rate: the CPU time a page read back costs
+ *   this process (every thread) and the servers of the URL (INFO cpu),
+ *   and the rate the machine's CPUs would reach at that cost if both ran
+ *   flat out, beside redis-benchmark's.
  *
  *   redis_store URL [budget_pages]      e.g. redis://127.0.0.1:6379 1024
  *
@@ -30,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -157,6 +162,36 @@ static double benchmark_rps(const char *host, int port, int cluster, const char 
   return rps;
 }
 
+/* CPU seconds this process has used, every thread. */
+static double own_cpu_s(void) {
+  struct rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+/* CPU seconds the servers the URL names have used (INFO cpu), summed. */
+static double servers_cpu_s(const char *url) {
+  double total = 0;
+  for (const char *at = url + strlen("redis://"); at != NULL;) {
+    char host[64];
+    int port;
+    if (sscanf(at, "%63[^:]:%d", host, &port) != 2) bench_die("a server of the URL");
+    redisContext *c = redisConnect(host, port);
+    if (c == NULL || c->err) bench_die("redisConnect");
+    redisReply *r = redisCommand(c, "INFO cpu");
+    if (r == NULL || r->type != REDIS_REPLY_STRING) bench_die("INFO cpu");
+    const char *sys = strstr(r->str, "used_cpu_sys:"), *user = strstr(r->str, "used_cpu_user:");
+    if (sys == NULL || user == NULL) bench_die("INFO cpu without used_cpu_*");
+    total += strtod(sys + strlen("used_cpu_sys:"), NULL) +
+             strtod(user + strlen("used_cpu_user:"), NULL);
+    freeReplyObject(r);
+    redisFree(c);
+    at = strchr(at, ',');
+    at = at != NULL ? at + 1 : NULL;
+  }
+  return total;
+}
+
 static upg_stats_t stats(void) {
   upg_stats_t s = UPG_STATS_INIT;
   if (upg_stats(&s) != 0) bench_die("upg_stats");
@@ -165,9 +200,10 @@ static upg_stats_t stats(void) {
 
 /* What paging through the store measured under one fault source. */
 typedef struct paged {
-  int ran;            /* 0: the source cannot run here */
-  double wrote, read; /* bytes/s, in order */
-  double major_us;    /* a random page's major fault */
+  int ran;                         /* 0: the source cannot run here */
+  double wrote, read;              /* bytes/s, in order */
+  double own_us[2], servers_us[2]; /* CPU a page cost here and in the servers: written, read */
+  double major_us;                 /* a random page's major fault */
   unsigned long majors;
 } paged_t;
 
@@ -183,12 +219,19 @@ static paged_t page_through(const char *url, size_t budget, const char *fault) {
   }
   volatile char *p = upg_map(bytes, 0);
   if (p == NULL) bench_die("upg_map");
+  double own0 = own_cpu_s(), servers0 = servers_cpu_s(url);
   double t0 = bench_now_us();
   for (size_t i = 0; i < pages; i++) p[i * PAGE] = (char)i; /* out as puts, in order */
   out.wrote = bytes / ((bench_now_us() - t0) / 1e6);
+  double own1 = own_cpu_s(), servers1 = servers_cpu_s(url);
   t0 = bench_now_us();
   for (size_t i = 0; i < pages; i++) (void)p[i * PAGE]; /* back as gets, readahead */
   out.read = bytes / ((bench_now_us() - t0) / 1e6);
+  double own2 = own_cpu_s(), servers2 = servers_cpu_s(url);
+  out.own_us[0] = (own1 - own0) * 1e6 / (double)pages;
+  out.own_us[1] = (own2 - own1) * 1e6 / (double)pages;
+  out.servers_us[0] = (servers1 - servers0) * 1e6 / (double)pages;
+  out.servers_us[1] = (servers2 - servers1) * 1e6 / (double)pages;
   if (upg_advise((void *)p, bytes, UPG_ADV_RANDOM) != 0) bench_die("upg_advise");
   upg_stats_t before = stats();
   t0 = bench_now_us();
@@ -265,5 +308,17 @@ int main(int argc, char **argv) {
   sequential_row("write-out", by, 0, set_rps, set_one);
   sequential_row("read-back", by, 1, get_rps, get_one);
   printf("  (each against redis-benchmark with 50 clients, then with 1; target: >= 0.5x)\n");
+  long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  static const char *const phases[] = {"write-out", "read-back"};
+  for (int phase = 0; phase < 2; phase++)
+    for (int i = 0; i < SOURCES; i++) {
+      if (!by[i].ran) continue;
+      double per_page = by[i].own_us[phase] + by[i].servers_us[phase];
+      double most = cpus / per_page * 1e6 * PAGE, many = (phase ? get_rps : set_rps) * PAGE;
+      printf("%s CPU a page, %-7s %.1f us here + %.1f us in the servers: %ld CPUs flat out "
+             "would move %.1f MB/s, %.2fx redis-benchmark with 50 clients\n",
+             phases[phase], sources[i], by[i].own_us[phase], by[i].servers_us[phase], cpus,
+             most / 1e6, most / many);
+    }
   return 0;
 }
