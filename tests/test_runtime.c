@@ -209,6 +209,28 @@ Test(runtime, a_sequential_read_from_swap_is_read_ahead_in_the_background, .time
     cr_assert_eq((unsigned char)p[i * PAGE + 100], i & 0xff, "page %zu", i);
 }
 
+/* A fault that continues a sequential run has the window after its own
+ * read in the background at once, beside it: the page after the fault's
+ * window comes in without the program touching it or a marker. */
+Test(runtime, a_sequential_fault_reads_the_next_window_beside_its_own, .timeout = 30) {
+  start_runtime(BUDGET_PAGES * PAGE, NULL);
+  size_t pages = 4 * BUDGET_PAGES;
+  char *p = upg_map(pages * PAGE, 0);
+  cr_assert_not_null(p);
+  for (size_t i = 0; i < pages; i++) memset(p + i * PAGE, (int)(i & 0xff), PAGE);
+  settle();
+  cr_assert_not(info_of(p).present, "the first pages were not evicted");
+  uint64_t async = stats_now().readahead_async;
+  cr_assert_eq((unsigned char)p[9], 0);           /* a fault: one page */
+  cr_assert_eq((unsigned char)p[PAGE + 9], 1);    /* the run goes on: pages 1 and 2 */
+  const struct timespec pause = {0, 1000 * 1000}; /* the thread's read, within 5 s */
+  for (int i = 0; i < 5000 && !info_of(p + 3 * PAGE).present; i++) nanosleep(&pause, NULL);
+  cr_assert(info_of(p + 3 * PAGE).present, "the window after the fault's was not read");
+  cr_assert_gt(stats_now().readahead_async, async);
+  for (size_t i = 0; i < pages; i++)
+    cr_assert_eq((unsigned char)p[i * PAGE + 100], i & 0xff, "page %zu", i);
+}
+
 /* A page the prefetch thread opened read-only may be faulted on by a read
  * that began before it was opened, so its first fault is retried: a real
  * write then faults once more, is counted once, marks the page modified,
