@@ -2,7 +2,8 @@
  * an 8 MiB budget is written in a scattered order with a pattern that names
  * each word's page and place, by one thread and by four, then read back in
  * full; the memory the kernel says the runtime holds stays within the
- * budget throughout. Also: many threads faulting on the same pages, and
+ * budget throughout. Also: wide windows loading in several threads at
+ * once, many threads faulting on the same pages, and
  * threads discarding their own pages while the others' faults evict, also
  * while the kernel compacts memory. */
 #define _GNU_SOURCE
@@ -116,6 +117,44 @@ Test(integrity, one_gib_under_8_mib_one_thread_loses_nothing, .timeout = 180) {
 
 Test(integrity, one_gib_under_8_mib_four_threads_lose_nothing, .timeout = 180) {
   write_and_verify(4);
+}
+
+/* Windows of 256 pages loading in three threads and the prefetch thread at
+ * once take more buffers than there are staging pages (staging.c): the
+ * loads that find none read where the source would without them, and
+ * every page, whichever way it came, holds what was written. */
+#define WIDE_PAGES 6144
+#define WIDE_THREADS 3
+
+static void *scan_third(void *arg) {
+  uint64_t *p = arg;
+  size_t share = WIDE_PAGES / WIDE_THREADS;
+  for (uint64_t round = 1; round <= 3; round++)
+    for (size_t page = 0; page < share; page++) {
+      if (round > 1 && p[page * PAGE / 8 + 7] != pattern(page, 7, round - 1))
+        return (void *)(page + 1);
+      p[page * PAGE / 8 + 7] = pattern(page, 7, round);
+    }
+  return NULL;
+}
+
+Test(integrity, wide_windows_in_several_threads_come_back_intact, .timeout = 60) {
+  upg_options_t opt = {0};
+  opt.budget = 2048 * PAGE;
+  opt.readahead = 256 * PAGE;
+  cr_assert_eq(upg_init(&opt), 0, "%s", upg_last_error());
+  uint64_t *p = upg_map(WIDE_PAGES * PAGE, 0);
+  cr_assert_not_null(p);
+  cr_assert_eq(upg_advise(p, WIDE_PAGES * PAGE, UPG_ADV_SEQUENTIAL), 0, "every window whole");
+  pthread_t t[WIDE_THREADS];
+  for (int i = 0; i < WIDE_THREADS; i++)
+    pthread_create(&t[i], NULL, scan_third, p + (size_t)i * WIDE_PAGES / WIDE_THREADS * PAGE / 8);
+  for (int i = 0; i < WIDE_THREADS; i++) {
+    void *bad;
+    pthread_join(t[i], &bad);
+    cr_assert_null(bad, "thread %d: page %zu lost its contents", i, (size_t)bad - 1);
+  }
+  cr_assert_gt(stats_now().readahead_pages, WIDE_PAGES, "the windows were not wide");
 }
 
 /* Eight threads keep faulting on the same 64 pages under an 8-page budget,

@@ -8,7 +8,6 @@
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -127,45 +126,6 @@ Test(uffd, pages_written_and_evicted_come_back_intact, .timeout = 60) {
   cr_assert_geq(s.evict_dirty, pages - BUDGET_PAGES);
   cr_assert_leq(s.pages_resident_peak, BUDGET_PAGES);
   cr_assert_eq(maps_inside(NULL, SIZE_MAX), maps_before, "paging made no kernel mapping");
-}
-
-/* Windows of 256 pages loading in three threads and the prefetch thread at
- * once, each read into its frames and placed whole: every page holds what
- * was written. */
-#define WIDE_PAGES 6144
-#define WIDE_THREADS 3
-
-static void *scan_third(void *arg) {
-  uint64_t *p = arg;
-  size_t share = WIDE_PAGES / WIDE_THREADS;
-  for (uint64_t round = 1; round <= 3; round++)
-    for (size_t page = 0; page < share; page++) {
-      if (round > 1 && p[page * PAGE / 8 + 7] != pattern(page, 7, round - 1))
-        return (void *)(page + 1);
-      p[page * PAGE / 8 + 7] = pattern(page, 7, round);
-    }
-  return NULL;
-}
-
-Test(uffd, wide_windows_in_several_threads_come_back_intact, .timeout = 60) {
-  if (!uffd_runs_here()) cr_skip("userfaultfd cannot run here: %s", "not permitted or too old");
-  upg_options_t opt = {0};
-  opt.budget = 2048 * PAGE;
-  opt.readahead = 256 * PAGE;
-  opt.fault = "uffd";
-  cr_assert_eq(upg_init(&opt), 0, "%s", upg_last_error());
-  uint64_t *p = upg_map(WIDE_PAGES * PAGE, 0);
-  cr_assert_not_null(p);
-  cr_assert_eq(upg_advise(p, WIDE_PAGES * PAGE, UPG_ADV_SEQUENTIAL), 0, "every window whole");
-  pthread_t t[WIDE_THREADS];
-  for (int i = 0; i < WIDE_THREADS; i++)
-    pthread_create(&t[i], NULL, scan_third, p + (size_t)i * WIDE_PAGES / WIDE_THREADS * PAGE / 8);
-  for (int i = 0; i < WIDE_THREADS; i++) {
-    void *bad;
-    pthread_join(t[i], &bad);
-    cr_assert_null(bad, "thread %d: page %zu lost its contents", i, (size_t)bad - 1);
-  }
-  cr_assert_gt(stats_now().readahead_pages, WIDE_PAGES, "the windows were not wide");
 }
 
 /* madvise(MADV_DONTNEED) on private memory makes it read as zeros; the
