@@ -211,10 +211,15 @@ Test(runtime, a_sequential_read_from_swap_is_read_ahead_in_the_background, .time
 
 /* A fault that continues a sequential run has the window after its own
  * read in the background at once, beside it: the page after the fault's
- * window comes in without the program touching it or a marker. */
+ * window comes in without the program touching it or a marker. The
+ * background window takes only free frames, so the budget is one whose
+ * watermarks keep more free than the faults here take (the smallest
+ * keep 8 to 16, which a fault's eviction work may not have freed yet). */
+#define AHEAD_BUDGET_PAGES 1024
+
 Test(runtime, a_sequential_fault_reads_the_next_window_beside_its_own, .timeout = 30) {
-  start_runtime(BUDGET_PAGES * PAGE, NULL);
-  size_t pages = 4 * BUDGET_PAGES;
+  start_runtime(AHEAD_BUDGET_PAGES * PAGE, NULL);
+  size_t pages = 4 * AHEAD_BUDGET_PAGES;
   char *p = upg_map(pages * PAGE, 0);
   cr_assert_not_null(p);
   for (size_t i = 0; i < pages; i++) memset(p + i * PAGE, (int)(i & 0xff), PAGE);
