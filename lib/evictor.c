@@ -52,8 +52,9 @@ void upg__evictor_stop(void) {
 
 void upg__evictor_forget(void) { upg__rt.evictor = (upg__evictor_part_t){0}; }
 
-/* When pins (or the frames lent to the compressed pool) leave few frames to evict, batches ahead of need would take
- * the pages the program is using: faults then evict for themselves. */
+/* When pins (or the frames lent to the compressed pool) leave few frames
+ * to evict, batches ahead of need would take the pages the program is
+ * using: faults then evict for themselves. */
 size_t upg__evictor_refill(size_t free_soon) {
   const upg__evictor_part_t *e = &upg__rt.evictor;
   if (!e->worker.running || free_soon >= e->low) return 0;

@@ -24,22 +24,22 @@
  * integrity tests lost pages and found pages in the closet that had been
  * given back, only while compaction ran; test_integrity.c provokes it).
  *
- * Loads are read into staging pages, unregistered memory that stays in
- * place, and copied into the view (or the closet) whole, so no thread
- * sees a page half read. A page the program may only read is copied with
- * write protection, which the kernel sets in the same step: the page is
- * never writable unseen, and a write faults and marks it dirty. When every
- * staging page is taken, a load is read into the frame area instead, one
- * page of it for each frame, whose memory goes back after the copy (the
- * copy and the page both count against the budget). Fresh pages are the shared zero page (UFFDIO_ZEROPAGE) in a
- * fault's small window, which costs no memory until written, and zeros
- * copied in (real pages at once) in a heap's growth window, whose every
- * page the program writes: there the zero page's copy-on-write fault a
- * page made `upager run sort` half as slow again (bench/run_overhead.sh).
- * The memory a copy leaves behind, in the frame area or a closet, goes
- * back many pages to a process_madvise: each call flushes the TLB of the
- * other CPU, a VM exit on both sides, and one a fault kept two faulting
- * threads at the speed of one and a third.
+ * Loads are read into staging pages (staging.c) and copied into the view
+ * (or the closet) whole, so no thread sees a page half read. A page the
+ * program may only read is copied with write protection, which the kernel
+ * sets in the same step: the page is never writable unseen, and a write
+ * faults and marks it dirty. When every staging page is taken, a load is
+ * read into the frame area instead, one page of it for each frame, whose
+ * memory goes back after the copy (the copy and the page both count
+ * against the budget). Fresh pages are the shared zero page
+ * (UFFDIO_ZEROPAGE) in a fault's small window, which costs no memory until
+ * written, and zeros copied in (real pages at once) in a heap's growth
+ * window, whose every page the program writes: there the zero page's
+ * copy-on-write fault a page made `upager run sort` half as slow again
+ * (bench/run_overhead.sh). The memory a copy leaves behind, in the frame
+ * area or a closet, goes back many pages to a process_madvise: each call
+ * flushes the TLB of the other CPU, a VM exit on both sides, and one a
+ * fault kept two faulting threads at the speed of one and a third.
  *
  * No call wakes the threads waiting on a page (the DONTWAKE modes): in the
  * handler-thread mode a faulting thread goes on once its fault is over,
@@ -196,7 +196,6 @@ static int slots_left(uint32_t frame, size_t k) {
   memset(upg__uffd.slot_waits + frame, 1, k);
   return leftover(frame_slot(frame), k * upg__rt.page_size);
 }
-
 
 /* ---- the frame area -----------------------------------------------------*/
 
