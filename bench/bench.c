@@ -72,3 +72,30 @@ void *bench_uffd_region(int uffd, size_t bytes, unsigned long long mode) {
   errno = err;
   return NULL;
 }
+
+uint64_t bench_next_random(uint64_t *state) { /* splitmix64 */
+  uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+static const char vocabulary[16][8] = {"apple", "banana", "cherry", "delta",  "echo", "fox",
+                                       "golf",  "hotel",  "india",  "juliet", "kilo", "lima",
+                                       "mike",  "nov",    "oscar",  "papa"};
+
+void bench_fill_records(uint64_t *page, size_t index) {
+  uint64_t state = index * 0x632BE59BD9B4E019ull + 7;
+  uint64_t time = 1700000000000ull + index * 5000;
+  for (size_t r = 0; r < BENCH_PAGE_WORDS / 8; r++) {
+    uint64_t x = bench_next_random(&state), *rec = page + r * 8;
+    rec[0] = index * (BENCH_PAGE_WORDS / 8) + r;          /* id */
+    rec[1] = 0x00007f3a10000000ull | ((x & 0xffff) << 4); /* pointer into the heap */
+    rec[2] = (x >> 20) & 0x3f;                            /* small counter */
+    rec[3] = (x >> 28) % 100000;                          /* price in cents */
+    memcpy(&rec[4], vocabulary[(x >> 45) & 15], 8);       /* a word of the vocabulary */
+    rec[5] = time += (x >> 49) & 0x3ff;                   /* timestamp, ms */
+    rec[6] = rec[1] + 64;                                 /* its neighbour */
+    rec[7] = (x >> 59) < 4 ? (x >> 59) : 0;               /* flags, mostly clear */
+  }
+}

@@ -35,6 +35,7 @@
 
 #include <lz4.h>
 
+#include "bench.h"
 #include "upager.h"
 
 #define PAGE 4096u
@@ -47,12 +48,6 @@ static double now_s(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static uint64_t next_random(uint64_t *state) { /* splitmix64 */
-  uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 
 static uint64_t *map_region(const char *mode, size_t bytes) {
   if (strcmp(mode, "upager") == 0) {
@@ -69,33 +64,12 @@ static uint64_t *map_region(const char *mode, size_t bytes) {
 enum { SPARSE, RECORDS, RANDOM };
 static int contents = RECORDS;
 
-static const char vocabulary[16][8] = {"apple", "banana", "cherry", "delta",  "echo", "fox",
-                                       "golf",  "hotel",  "india",  "juliet", "kilo", "lima",
-                                       "mike",  "nov",    "oscar",  "papa"};
-
-/* One page of 64-byte records, the same for the same page on both sides. */
-static void fill_records(uint64_t *page, size_t index) {
-  uint64_t state = index * 0x632BE59BD9B4E019ull + 7;
-  uint64_t time = 1700000000000ull + index * 5000;
-  for (size_t r = 0; r < WORDS_PER_PAGE / 8; r++) {
-    uint64_t x = next_random(&state), *rec = page + r * 8;
-    rec[0] = index * (WORDS_PER_PAGE / 8) + r;            /* id */
-    rec[1] = 0x00007f3a10000000ull | ((x & 0xffff) << 4); /* pointer into the heap */
-    rec[2] = (x >> 20) & 0x3f;                            /* small counter */
-    rec[3] = (x >> 28) % 100000;                          /* price in cents */
-    memcpy(&rec[4], vocabulary[(x >> 45) & 15], 8);       /* a word of the vocabulary */
-    rec[5] = time += (x >> 49) & 0x3ff;                   /* timestamp, ms */
-    rec[6] = rec[1] + 64;                                 /* its neighbour */
-    rec[7] = (x >> 59) < 4 ? (x >> 59) : 0;               /* flags, mostly clear */
-  }
-}
-
 static void fill_page(uint64_t *page, size_t index) {
   uint64_t state = index * 0x9E3779B97F4A7C15ull + 11;
   switch (contents) {
-    case RECORDS: fill_records(page, index); break;
+    case RECORDS: bench_fill_records(page, index); break;
     case RANDOM:
-      for (size_t w = 0; w < WORDS_PER_PAGE; w++) page[w] = next_random(&state);
+      for (size_t w = 0; w < WORDS_PER_PAGE; w++) page[w] = bench_next_random(&state);
       break;
     default:
       for (size_t w = 0; w < WORDS_PER_PAGE; w += 8) page[w] = index * 31 + w;
@@ -157,7 +131,7 @@ static size_t page_of(uint64_t r, size_t pages, const double *cdf) {
 static uint64_t touches(uint64_t *a, size_t pages, size_t accesses, const double *cdf) {
   uint64_t state = 42, sum = 0;
   for (size_t i = 0; i < accesses; i++) {
-    uint64_t r = next_random(&state);
+    uint64_t r = bench_next_random(&state);
     uint64_t *word = &a[page_of(r, pages, cdf) * WORDS_PER_PAGE + (r >> 40) % WORDS_PER_PAGE];
     sum += *word;
     *word += i;
@@ -174,7 +148,7 @@ static size_t floor_misses(size_t pages, size_t accesses, const double *cdf, siz
   size_t misses = 0;
   if (seen == NULL) return 0;
   for (size_t i = 0; i < accesses; i++) {
-    size_t page = page_of(next_random(&state), pages, cdf);
+    size_t page = page_of(bench_next_random(&state), pages, cdf);
     misses += !seen[page] && page + resident < pages;
     seen[page] = 1;
   }
