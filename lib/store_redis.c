@@ -99,6 +99,7 @@ typedef struct op {
   signed char sent_to;   /* the node this round sent it to, or -1 */
   unsigned char tainted; /* sent on a connection that broke before its reply:
                             the node may still run it, late */
+  uint16_t slot;         /* the key's, computed once a call */
   char key[KEY_MAX];
   size_t key_len;
 } op_t;
@@ -339,7 +340,7 @@ static void refresh_map(redis_store_t *rs) {
 /* ---- a round: every pending op sent to its node, then every reply read ---*/
 static int target(const redis_store_t *rs, const op_t *op) {
   if (op->ask >= 0) return op->ask;
-  return atomic_load(&rs->slot_node[upg__redis_slot(op->key, op->key_len)]);
+  return atomic_load(&rs->slot_node[op->slot]);
 }
 
 static int queue_op(redis_store_t *rs, upg__resp_t *c, int kind, const op_t *op) {
@@ -506,8 +507,10 @@ static void report(const redis_store_t *rs, int kind, const failure_t *f) {
 static int run_ops(redis_store_t *rs, int kind, op_t *ops, int n) {
   uint64_t deadline = upg__os_now_ns() + rs->timeout_ns;
   int waited = 0;
-  for (int i = 0; i < n; i++)
+  for (int i = 0; i < n; i++) {
     ops[i].state = PENDING, ops[i].ask = -1, ops[i].sent_to = -1, ops[i].tainted = 0;
+    ops[i].slot = (uint16_t)upg__redis_slot(ops[i].key, ops[i].key_len);
+  }
   for (;;) {
     failure_t f = {.node = -1};
     int pending = round_trip(rs, kind, ops, n, &f);
