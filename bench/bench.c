@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,6 +55,16 @@ int bench_floor_file(size_t pages, int direct) {
   if (direct && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_DIRECT) != 0) goto fail;
   return fd;
 fail:;
+  int err = errno;
+  close(fd);
+  errno = err;
+  return -1;
+}
+
+int bench_uffd_open(unsigned long long features) {
+  int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+  struct uffdio_api api = {UFFD_API, features, 0};
+  if (fd < 0 || ioctl(fd, UFFDIO_API, &api) == 0) return fd;
   int err = errno;
   close(fd);
   errno = err;

@@ -20,6 +20,9 @@ int bench_pread_random(int fd, size_t pages, size_t n, unsigned *seed);
 /* A file of `pages` written 4 KiB pages, synced; its fd, or -1 and errno. */
 int bench_floor_file(size_t pages, int direct);
 
+/* A userfaultfd, nonblocking, with `features` (UFFD_FEATURE_* bits)
+ * agreed; -1, and errno, where it cannot be. */
+int bench_uffd_open(unsigned long long features);
 /* Anonymous memory of `bytes`, without huge pages, registered with the
  * userfaultfd `uffd` in `mode` (UFFDIO_REGISTER_MODE_* bits): a bare uffd
  * pager's view. NULL, and errno, where it cannot be. */

@@ -94,9 +94,7 @@ static void copy_page(int sig, siginfo_t *info, void *ctx) {
 /* -1 where userfaultfd cannot run. Each round gives the region back
  * (MADV_DONTNEED, untimed), so every touch is a missing-page fault. */
 static double floor_uffd_us(size_t pages, int rounds, int order) {
-  floor_uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-  struct uffdio_api api = {UFFD_API, UFFD_FEATURE_SIGBUS, 0};
-  if (floor_uffd < 0 || ioctl(floor_uffd, UFFDIO_API, &api) != 0) return -1;
+  if ((floor_uffd = bench_uffd_open(UFFD_FEATURE_SIGBUS)) < 0) return -1;
   volatile char *p = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE,
                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) bench_die("mmap");

@@ -184,10 +184,9 @@ static int bare_sigsegv_view(size_t pages) {
 /* The uffd pager's view: anonymous memory whose missing pages raise
  * SIGBUS; 0, or -1 where userfaultfd cannot run. */
 static int bare_uffd_view(size_t pages) {
-  bare.uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+  bare.uffd = bench_uffd_open(UFFD_FEATURE_SIGBUS);
   bare.pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
-  struct uffdio_api api = {UFFD_API, UFFD_FEATURE_SIGBUS, 0};
-  if (bare.uffd < 0 || ioctl(bare.uffd, UFFDIO_API, &api) != 0) return -1;
+  if (bare.uffd < 0) return -1;
   bare.view = bench_uffd_region(bare.uffd, pages * PAGE, UFFDIO_REGISTER_MODE_MISSING);
   return bare.view != NULL ? 0 : -1;
 }

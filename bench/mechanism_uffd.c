@@ -195,9 +195,8 @@ static void measure(size_t n, double *us) {
 }
 
 void mechanism_uffd(size_t n) {
-  uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-  struct uffdio_api api = {UFFD_API, UFFD_FEATURE_MOVE | UFFD_FEATURE_PAGEFAULT_FLAG_WP, 0};
-  if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) != 0) {
+  uffd = bench_uffd_open(UFFD_FEATURE_MOVE | UFFD_FEATURE_PAGEFAULT_FLAG_WP);
+  if (uffd < 0) {
     printf("\nuserfaultfd: cannot run here (%s): skipped\n", strerror(errno));
     return;
   }
