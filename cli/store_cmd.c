@@ -131,7 +131,7 @@ static int clean_master(cleaner_t *cl, master_t *m) {
     for (size_t i = 0; i < r->element[1]->elements; i++) {
       const char *key = r->element[1]->element[i]->str;
       char run[17];
-      if (strlen(key) != 29 || key[20] != ':') continue;
+      if (strlen(key) != UPG__REDIS_PAGE_KEY_LEN || key[20] != ':') continue;
       memcpy(run, key + 4, 16), run[16] = '\0';
       if (run_alive(cl, run)) {
         cl->kept++;

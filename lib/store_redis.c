@@ -2,9 +2,11 @@
  * memory on a Redis Cluster or a single Redis server. Opened under the
  * sealing layer (store_sealed.c): every value it writes is a sealed page.
  *
- * Keys: "upg:<run>:<handle>", the run a random 64-bit id, the handle the
- * store's own (slots.c), so consecutive handles spread over the cluster's
- * slots and a window's gets go to every master at once. The run's
+ * Keys: "upg:<run>:{<group>}<index>", the run a random 64-bit id, the
+ * group and index the store's own handle (slots.c) split, 64 handles a
+ * group. A group's keys share a hash tag and so a node: a window's run of
+ * handles is one pipelined batch to one master, with one WAIT, and
+ * consecutive groups spread over the masters. The run's
  * heartbeat "upg:<run>" has a TTL the keeper thread refreshes; `upager
  * store clean` removes the pages of runs whose heartbeat is gone.
  *
@@ -54,6 +56,9 @@
 #define KEEPER_PAUSE_NS (20 * 1000 * 1000ull)
 #define QUEUE_MAX 65536
 #define KEY_MAX 48
+/* Handles share a hash tag in groups of this many bits' worth: a window
+ * (64 pages at the default readahead) is one node's batch. */
+#define GROUP_BITS 6
 
 typedef struct node {
   uint32_t ip;
@@ -140,9 +145,11 @@ static void hex(char *at, uint64_t v, int digits) {
 static void page_key(const redis_store_t *rs, upg__handle_t h, op_t *op) {
   memcpy(op->key, "upg:", 4);
   memcpy(op->key + 4, rs->run, 16);
-  op->key[20] = ':';
-  hex(op->key + 21, h, 8);
-  op->key_len = 29;
+  op->key[20] = ':', op->key[21] = '{';
+  hex(op->key + 22, h >> GROUP_BITS, 8);
+  op->key[30] = '}';
+  hex(op->key + 31, h & ((1u << GROUP_BITS) - 1), 2);
+  op->key_len = UPG__REDIS_PAGE_KEY_LEN;
 }
 
 /* ---- nodes and the slot map ---------------------------------------------*/
