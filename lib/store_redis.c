@@ -16,11 +16,11 @@
  * its commands to every node it needs, pipelined, then reads the replies:
  * one round trip per node, in parallel.
  *
- * Durability: a put counts only when its master and, where the map lists
- * one, a replica have it (WAIT 1 after the SETs); a page whose put did not
- * count is not stored and stays resident. The keeper rereads the map with
- * each heartbeat, so a replica that joins, or that the node first asked
- * had not heard of yet, is waited for within seconds. Calls retry across
+ * Durability: a put counts only when its master and, where the master has
+ * one (by the map, else by its own ROLE), a replica have it (WAIT 1 after
+ * the SETs); a page whose put did not count is not stored and stays
+ * resident. The keeper rereads the map with each heartbeat, so a replica
+ * that joins is waited for within seconds. Calls retry across
  * a failover (connection refused, CLUSTERDOWN, TRYAGAIN...) for
  * UPAGER_STORE_TIMEOUT, rereading the map; a get that still fails, or
  * finds no value, ends with a message naming the key, the node and the
@@ -287,8 +287,9 @@ static int read_node_entry(redis_store_t *rs, upg__resp_t *c, int *node) {
   return 0;
 }
 
-/* One range: start, end, the master, its replicas. */
-static int read_range(redis_store_t *rs, upg__resp_t *c) {
+/* One range: start, end, the master, its replicas (their count into
+ * listed[master]). */
+static int read_range(redis_store_t *rs, upg__resp_t *c, int *listed) {
   upg__resp_reply_t r, lo, hi;
   int rc = upg__resp_read(c, &r);
   if (rc == 0 && (r.type != '*' || r.number < 3)) rc = -EPROTO;
@@ -300,14 +301,59 @@ static int read_range(redis_store_t *rs, upg__resp_t *c) {
   for (int64_t i = 3; i < r.number; i++)
     if ((rc = read_node_entry(rs, c, &replica)) != 0) return rc;
   if (master < 0 || lo.number < 0 || hi.number >= UPG__REDIS_SLOTS) return 0;
-  atomic_store(&rs->nodes[master].replicas, (int)(r.number - 3));
+  listed[master] = (int)(r.number - 3);
   for (int64_t s = lo.number; s <= hi.number; s++) atomic_store(&rs->slot_node[s], master);
   return 0;
 }
 
-/* Reads the map from the node; 1 when it is no cluster (a single server). */
+/* The replicas a master has connected, by its own ROLE; -1 when it does
+ * not answer as a master. */
+static int role_replicas(redis_store_t *rs, int node) {
+  failure_t ignored = {.node = -1};
+  int slot, rc, n = -1;
+  upg__resp_t *c = take_conn(rs, node, &slot, &ignored, &rc);
+  if (c == NULL) return -1;
+  upg__resp_reply_t r, part;
+  char role[8] = "";
+  rc = upg__resp_command(c, 1) ?: upg__resp_arg_text(c, "ROLE") ?: upg__resp_send(c);
+  rc = rc ?: upg__resp_read(c, &r);
+  UPG__COUNT(store_round_trips, 1);
+  for (int64_t i = 0; rc == 0 && r.type == '*' && i < r.number; i++) {
+    rc = upg__resp_read(c, &part);
+    if (rc == 0 && i == 0) rc = upg__resp_read_text(c, &part, role, sizeof role);
+    else if (rc == 0 && i == 2 && part.type == '*' && strcmp(role, "master") == 0)
+      n = (int)part.number;
+    if (rc == 0 && i > 0) rc = upg__resp_skip(c, &part);
+  }
+  if (rc == 0 && r.type != '*') rc = upg__resp_skip(c, &r);
+  if (rc != 0) upg__resp_close(c), n = -1;
+  give_conn(rs, node, slot);
+  return n;
+}
+
+/* Each master's replicas: as the map lists them, and where it lists none,
+ * as the master itself counts them (ROLE). The map misses some: CLUSTER
+ * SLOTS lists a replica only once the node asked has heard, by gossip,
+ * that the replica's replication offset is above 0, so on a cluster
+ * nothing was written to yet it lists none, and the store's first puts
+ * would count without a replica's copy. A single server is asked too: a
+ * replica of it is waited for as well. */
+static void settle_replicas(redis_store_t *rs, const int *listed) {
+  int nodes = atomic_load(&rs->nnodes);
+  unsigned char master[MAX_NODES] = {0};
+  for (int s = 0; s < UPG__REDIS_SLOTS; s++) master[atomic_load(&rs->slot_node[s])] = 1;
+  for (int i = 0; i < nodes; i++) {
+    if (!master[i]) continue;
+    int n = listed[i] > 0 ? listed[i] : role_replicas(rs, i);
+    atomic_store(&rs->nodes[i].replicas, n > 0 ? n : 0);
+  }
+}
+
+/* Reads the map from the node; 1 when it is no cluster (a single server),
+ * which then owns every slot. */
 static int read_map(redis_store_t *rs, int node, failure_t *f) {
-  int slot, rc;
+  int slot, rc, listed[MAX_NODES];
+  for (int i = 0; i < MAX_NODES; i++) listed[i] = -1;
   upg__resp_t *c = take_conn(rs, node, &slot, f, &rc);
   if (c == NULL) return rc;
   upg__resp_reply_t r;
@@ -325,12 +371,15 @@ static int read_map(redis_store_t *rs, int node, failure_t *f) {
   } else if (rc == 0 && r.type != '*') {
     rc = -EPROTO;
   }
-  for (int64_t i = 0; rc == 0 && i < r.number; i++) rc = read_range(rs, c);
+  for (int64_t i = 0; rc == 0 && i < r.number; i++) rc = read_range(rs, c, listed);
   if (rc < 0) {
     if (rc != UPG_ESTORE && rc != UPG_EACCES) set_errno_cause(f, node, rc);
     upg__resp_close(c);
   }
   give_conn(rs, node, slot);
+  if (rc == 1)
+    for (int s = 0; s < UPG__REDIS_SLOTS; s++) atomic_store(&rs->slot_node[s], node);
+  if (rc == 0 || rc == 1) settle_replicas(rs, listed);
   return rc;
 }
 
@@ -810,11 +859,7 @@ static int first_map(redis_store_t *rs) {
                          f.cause);
       return rc;
     }
-    if (rc == 1) {
-      rs->cluster = 0;
-      for (int s = 0; s < UPG__REDIS_SLOTS; s++) atomic_store(&rs->slot_node[s], i);
-      return 0;
-    }
+    if (rc == 1) return rs->cluster = 0, 0;
     if (rc == 0) return rs->cluster = 1, 0;
   }
   upg__store_explain("no Redis server of UPAGER_STORE answers: %s at %s",

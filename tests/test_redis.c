@@ -4,10 +4,16 @@
  * single` (one server), redis_cluster under `with_servers.sh cluster`
  * (three masters, a replica each); the suite sealed needs none. */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "helpers.h"
 #include "internal.h"
@@ -191,6 +197,71 @@ Test(redis_single, the_password_may_come_from_a_file) {
   unlink(path);
   cr_assert_eq(rc, 0, "%s", upg_last_error());
   upg_shutdown();
+}
+
+/* A port nobody listens on now, from the kernel's ephemeral range. */
+static int free_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof a;
+  cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0);
+  cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+/* A redis-server replicating servers' first, on loopback; it dies with
+ * the test's process, whatever ends it. Returns once the master counts it
+ * online (within 10 s). */
+static pid_t start_replica(const char *servers) {
+  char host[64], port[16], master_port[16];
+  int mp;
+  split_host(servers, host, sizeof host, &mp);
+  snprintf(port, sizeof port, "%d", free_port());
+  snprintf(master_port, sizeof master_port, "%d", mp);
+  pid_t pid = fork();
+  cr_assert_geq(pid, 0);
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    int null = open("/dev/null", O_WRONLY);
+    dup2(null, 1), dup2(null, 2);
+    execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
+           "--appendonly", "no", "--dir", "/tmp", "--replicaof", host, master_port, (char *)NULL);
+    _exit(127);
+  }
+  for (int i = 0; i < 100; i++) {
+    if (cli_run(servers, "$cli info replication | grep -q 'state=online'") == 0) return pid;
+    usleep(100 * 1000);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  cr_assert_fail("the replica on port %s never came online", port);
+  return -1;
+}
+
+static void stop_replica(pid_t pid) {
+  kill(pid, SIGTERM);
+  for (int i = 0; i < 50 && waitpid(pid, NULL, WNOHANG) == 0; i++) usleep(100 * 1000);
+  if (kill(pid, SIGKILL) == 0) waitpid(pid, NULL, 0);
+}
+
+/* A master the map lists no replica for (here a single server, as a fresh
+ * cluster's CLUSTER SLOTS lists none until gossip carries the replicas'
+ * offsets) is asked for its own count: puts to a server with a replica
+ * end with a WAIT, and every page comes back. */
+Test(redis_single, puts_wait_for_the_replica_the_master_counts) {
+  const char *servers = need_env("REDIS_SINGLE");
+  pid_t replica = start_replica(servers);
+  cr_assert_eq(cli_run(servers, "$cli config resetstat >/dev/null"), 0);
+  must_start(url_of(servers), 16 * PAGE);
+  char *p = upg_map(64 * PAGE, 0);
+  cr_assert_not_null(p);
+  for (size_t i = 0; i < 64; i++) memset(p + i * PAGE, (int)i + 1, PAGE);
+  for (size_t i = 0; i < 64; i++) cr_assert_eq(p[i * PAGE + 7], (char)(i + 1), "page %zu", i);
+  upg_shutdown();
+  int waited = cli_run(servers, "$cli info commandstats | grep -q '^cmdstat_wait:'");
+  stop_replica(replica);
+  cr_assert_eq(waited, 0, "no WAIT reached the master");
 }
 
 Test(redis_single, a_server_down_at_init_fails_init_naming_it) {
