@@ -452,15 +452,9 @@ static double handoff_us(void) {
   return us;
 }
 
-/* redis-benchmark's requests per second for SET or GET, 4 KiB, pipelined
- * 16 deep, over `clients` connections (its default is 50; the pager pages
- * through one connection a node). */
-static double benchmark_rps(const char *host, int port, int cluster, const char *test,
-                            int clients) {
-  char cmd[256], line[512];
-  snprintf(cmd, sizeof cmd,
-           "redis-benchmark -h %s -p %d %s -t %s -d 4096 -P 16 -c %d -n 200000 -q 2>/dev/null",
-           host, port, cluster ? "--cluster" : "", test, clients);
+/* One run's requests per second; 0 when it printed none. */
+static double benchmark_run(const char *cmd) {
+  char line[512];
   FILE *f = popen(cmd, "r");
   double rps = 0;
   while (f && fgets(line, sizeof line, f)) {
@@ -470,6 +464,27 @@ static double benchmark_rps(const char *host, int port, int cluster, const char 
   }
   if (f) pclose(f);
   return rps;
+}
+
+/* A run of redis-benchmark now and then stalls: one GET run with 50
+ * clients read half its usual rate. The best of these is the servers'. */
+#define BENCHMARK_RUNS 3
+
+/* redis-benchmark's requests per second for SET or GET, 4 KiB, pipelined
+ * 16 deep, over `clients` connections (its default is 50; the pager pages
+ * through one connection a node): the best of BENCHMARK_RUNS. */
+static double benchmark_rps(const char *host, int port, int cluster, const char *test,
+                            int clients) {
+  char cmd[256];
+  snprintf(cmd, sizeof cmd,
+           "redis-benchmark -h %s -p %d %s -t %s -d 4096 -P 16 -c %d -n 200000 -q 2>/dev/null",
+           host, port, cluster ? "--cluster" : "", test, clients);
+  double best = 0;
+  for (int i = 0; i < BENCHMARK_RUNS; i++) {
+    double rps = benchmark_run(cmd);
+    best = rps > best ? rps : best;
+  }
+  return best;
 }
 
 /* CPU seconds this process has used, every thread. */
