@@ -4,6 +4,7 @@
  * its heartbeat every few seconds, so its pages stay. Ordinary code, so
  * it speaks to Redis through hiredis; the credentials come from the URL
  * or UPAGER_STORE_AUTH_FILE and are never printed. */
+#include <ctype.h>
 #include <hiredis/hiredis.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,6 +117,15 @@ static int run_alive(cleaner_t *cl, const char *run) {
   return alive;
 }
 
+/* "upg:<run>:..." with a run of 16 hex digits: a page key of any version
+ * of the store, which has changed what follows the run. */
+static int is_page_key(const char *key) {
+  if (strlen(key) <= 21 || key[20] != ':') return 0;
+  for (int i = 4; i < 20; i++)
+    if (!isxdigit((unsigned char)key[i])) return 0;
+  return 1;
+}
+
 /* Every page key of the master, of runs whose heartbeat is gone, deleted. */
 static int clean_master(cleaner_t *cl, master_t *m) {
   char cursor[32] = "0";
@@ -131,7 +141,7 @@ static int clean_master(cleaner_t *cl, master_t *m) {
     for (size_t i = 0; i < r->element[1]->elements; i++) {
       const char *key = r->element[1]->element[i]->str;
       char run[17];
-      if (strlen(key) != UPG__REDIS_PAGE_KEY_LEN || key[20] != ':') continue;
+      if (!is_page_key(key)) continue;
       memcpy(run, key + 4, 16), run[16] = '\0';
       if (run_alive(cl, run)) {
         cl->kept++;

@@ -222,9 +222,6 @@ int upg__store_is_sealed(const upg__store_t *s);
 /* The slot of a key: CRC16 (XMODEM) of its hash tag, the text between the
  * first '{' and the next '}' when not empty, else of the whole key. */
 unsigned upg__redis_slot(const char *key, size_t len);
-/* A page's key, "upg:<run>:{<group>}<index>" (store_redis.c), is this
- * long; `upager store clean` knows page keys by it. */
-#define UPG__REDIS_PAGE_KEY_LEN 33
 
 /* ---- resp.c: the Redis protocol over a raw socket ------------------------
  * Signal-safe: system calls through os.c, buffers inside the connection

@@ -59,6 +59,7 @@
 /* Handles share a hash tag in groups of this many bits' worth: a window
  * (64 pages at the default readahead) is one node's batch. */
 #define GROUP_BITS 6
+#define PAGE_KEY_LEN 33 /* "upg:<run>:{<group>}<index>" */
 
 typedef struct node {
   uint32_t ip;
@@ -149,7 +150,7 @@ static void page_key(const redis_store_t *rs, upg__handle_t h, op_t *op) {
   hex(op->key + 22, h >> GROUP_BITS, 8);
   op->key[30] = '}';
   hex(op->key + 31, h & ((1u << GROUP_BITS) - 1), 2);
-  op->key_len = UPG__REDIS_PAGE_KEY_LEN;
+  op->key_len = PAGE_KEY_LEN;
 }
 
 /* ---- nodes and the slot map ---------------------------------------------*/

@@ -369,6 +369,8 @@ Test(redis_single, store_clean_removes_the_pages_of_dead_runs_only) {
   long ttl = cli_number(servers, "ttl %s", dead);
   cr_assert(ttl > 0 && ttl <= 10, "the heartbeat's TTL is %ld", ttl);
   cr_assert_gt(run_keys(servers, dead), 0);
+  /* and a page key as an earlier version of the store named it */
+  cr_assert_eq(cli_run(servers, "$cli set upg:00000000deadbeef:0000002a x >/dev/null"), 0);
   cr_assert_eq(cli_number(servers, "del %s", dead), 1); /* as its TTL would */
 
   must_start(url_of(servers), 16 * PAGE); /* a live run beside it */
@@ -384,6 +386,7 @@ Test(redis_single, store_clean_removes_the_pages_of_dead_runs_only) {
   snprintf(cmd, sizeof cmd, "%s store clean %s >/dev/null", UPAGER_BIN, url_of(servers));
   cr_assert_eq(system(cmd), 0);
   cr_assert_eq(run_keys(servers, dead), 0);
+  cr_assert_eq(run_keys(servers, "upg:00000000deadbeef"), 0);
   cr_assert_eq(run_keys(servers, runs[0]), live_before);
   for (size_t i = 0; i < 64; i++) cr_assert_eq(p[i * PAGE], 5);
   upg_shutdown();
