@@ -74,7 +74,6 @@ typedef struct redis_store {
   upg__store_t base;
   size_t unit;
   uint64_t timeout_ns;
-  int cluster;
   pid_t owner; /* a child of fork() closes without touching the run's keys */
   char run[17];
   char user[128], pass[256];
@@ -384,13 +383,16 @@ static int read_map(redis_store_t *rs, int node, failure_t *f) {
   return rc;
 }
 
-/* After a failure: the map from the first node that answers. One thread
- * at a time; the others retry with the map they have. */
+/* After a failure, and with each heartbeat: the map, and the masters'
+ * replicas, from the first node that answers (a single server too). One
+ * thread at a time; the others retry with the map they have. */
 static void refresh_map(redis_store_t *rs) {
-  if (!rs->cluster || atomic_exchange(&rs->refreshing, 1)) return;
+  if (atomic_exchange(&rs->refreshing, 1)) return;
   failure_t ignored;
-  for (int i = 0; i < atomic_load(&rs->nnodes); i++)
-    if (read_map(rs, i, &ignored) == 0) break;
+  for (int i = 0; i < atomic_load(&rs->nnodes); i++) {
+    int rc = read_map(rs, i, &ignored);
+    if (rc == 0 || rc == 1) break;
+  }
   atomic_store(&rs->refreshing, 0);
 }
 
@@ -860,8 +862,7 @@ static int first_map(redis_store_t *rs) {
                          f.cause);
       return rc;
     }
-    if (rc == 1) return rs->cluster = 0, 0;
-    if (rc == 0) return rs->cluster = 1, 0;
+    if (rc == 0 || rc == 1) return 0;
   }
   upg__store_explain("no Redis server of UPAGER_STORE answers: %s at %s",
                      f.cause[0] ? f.cause : "unknown cause",

@@ -264,6 +264,24 @@ Test(redis_single, puts_wait_for_the_replica_the_master_counts) {
   cr_assert_eq(waited, 0, "no WAIT reached the master");
 }
 
+/* A replica that joins after init is counted by the keeper's next
+ * reading, within a heartbeat (2 s), and the puts after it wait for it. */
+Test(redis_single, a_replica_that_joins_later_is_waited_for) {
+  const char *servers = need_env("REDIS_SINGLE");
+  must_start(url_of(servers), 16 * PAGE);
+  char *p = upg_map(64 * PAGE, 0);
+  cr_assert_not_null(p);
+  pid_t replica = start_replica(servers);
+  usleep(2500 * 1000);
+  cr_assert_eq(cli_run(servers, "$cli config resetstat >/dev/null"), 0);
+  for (size_t i = 0; i < 64; i++) memset(p + i * PAGE, (int)i + 1, PAGE);
+  for (size_t i = 0; i < 64; i++) cr_assert_eq(p[i * PAGE + 7], (char)(i + 1), "page %zu", i);
+  int waited = cli_run(servers, "$cli info commandstats | grep -q '^cmdstat_wait:'");
+  upg_shutdown();
+  stop_replica(replica);
+  cr_assert_eq(waited, 0, "no WAIT reached the master");
+}
+
 Test(redis_single, a_server_down_at_init_fails_init_naming_it) {
   const char *down = need_env("REDIS_DOWN");
   cr_assert_eq(start_store(url_of(down), 64 * PAGE), UPG_ESTORE);
