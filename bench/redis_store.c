@@ -20,10 +20,10 @@
  * - Sealed floor: the same pages sealed and SET, then GET and opened, by
  *   a bare client with no paging at all (a thread a CPU, then two),
  *   pipelined over the URL's masters: what no pager that seals can beat.
- * - What bounds the sequential rate: the CPU time a page read back costs
- *   this process (every thread) and the servers of the URL (INFO cpu),
- *   and the rate the machine's CPUs would reach at that cost if both ran
- *   flat out, beside redis-benchmark's.
+ * - What bounds the sequential rate: the CPU time a page costs this
+ *   process (every thread) and the servers of the URL and their replicas
+ *   (INFO cpu), and the rate the machine's CPUs would reach at that cost
+ *   if both ran flat out, beside redis-benchmark's.
  *
  *   redis_store URL [budget_pages]      e.g. redis://127.0.0.1:6379 1024
  *
@@ -494,23 +494,44 @@ static double own_cpu_s(void) {
   return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
-/* CPU seconds the servers the URL names have used (INFO cpu), summed. */
+/* The reply to an INFO section, as text; dies without one. */
+static redisReply *info(redisContext *c, const char *section) {
+  redisReply *r = redisCommand(c, "INFO %s", section);
+  if (r == NULL || r->type != REDIS_REPLY_STRING) bench_die("INFO");
+  return r;
+}
+
+/* CPU seconds one server has used (INFO cpu), and, when `with_replicas`,
+ * the replicas it names (INFO replication: "slaveN:ip=...,port=..."). */
+static double server_cpu_s(const char *host, int port, int with_replicas) {
+  redisContext *c = redisConnect(host, port);
+  if (c == NULL || c->err) bench_die("redisConnect");
+  redisReply *r = info(c, "cpu");
+  const char *sys = strstr(r->str, "used_cpu_sys:"), *user = strstr(r->str, "used_cpu_user:");
+  if (sys == NULL || user == NULL) bench_die("INFO cpu without used_cpu_*");
+  double total = strtod(sys + strlen("used_cpu_sys:"), NULL) +
+                 strtod(user + strlen("used_cpu_user:"), NULL);
+  freeReplyObject(r);
+  r = with_replicas ? info(c, "replication") : NULL;
+  for (const char *at = r ? strstr(r->str, "\nslave") : NULL; at; at = strstr(at + 1, "\nslave")) {
+    char ip[64];
+    int replica_port;
+    if (sscanf(at, "\nslave%*d:ip=%63[^,],port=%d", ip, &replica_port) == 2)
+      total += server_cpu_s(ip, replica_port, 0);
+  }
+  freeReplyObject(r);
+  redisFree(c);
+  return total;
+}
+
+/* CPU seconds the servers the URL names and their replicas have used. */
 static double servers_cpu_s(const char *url) {
   double total = 0;
   for (const char *at = url + strlen("redis://"); at != NULL;) {
     char host[64];
     int port;
     if (sscanf(at, "%63[^:]:%d", host, &port) != 2) bench_die("a server of the URL");
-    redisContext *c = redisConnect(host, port);
-    if (c == NULL || c->err) bench_die("redisConnect");
-    redisReply *r = redisCommand(c, "INFO cpu");
-    if (r == NULL || r->type != REDIS_REPLY_STRING) bench_die("INFO cpu");
-    const char *sys = strstr(r->str, "used_cpu_sys:"), *user = strstr(r->str, "used_cpu_user:");
-    if (sys == NULL || user == NULL) bench_die("INFO cpu without used_cpu_*");
-    total += strtod(sys + strlen("used_cpu_sys:"), NULL) +
-             strtod(user + strlen("used_cpu_user:"), NULL);
-    freeReplyObject(r);
-    redisFree(c);
+    total += server_cpu_s(host, port, 1);
     at = strchr(at, ',');
     at = at != NULL ? at + 1 : NULL;
   }
