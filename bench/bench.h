@@ -1,7 +1,8 @@
 /* bench.h: what the benchmark programs share: a monotonic clock, dying
- * with the cause, heap-like page contents, and the file their pread floors read, made as the runtime
- * makes its swap file: in the swap directory (UPAGER_SWAP_DIR, else
- * $TMPDIR, else /tmp), unlinked at once, O_DIRECT when the swap file is. */
+ * with the cause, heap-like page contents, userfaultfd regions, and the
+ * file their pread floors read, made as the runtime makes its swap file:
+ * in the swap directory (UPAGER_SWAP_DIR, else $TMPDIR, else /tmp),
+ * unlinked at once, O_DIRECT when the swap file is. */
 #ifndef UPAGER_BENCH_H
 #define UPAGER_BENCH_H
 

@@ -77,6 +77,16 @@ static double floor_fault_us(size_t pages) {
   return us;
 }
 
+/* The first server of a redis:// URL's list. */
+static const char *url_servers(const char *url) { return url + strlen("redis://"); }
+
+/* The server `at` points to, into host and port; the next one, or NULL. */
+static const char *url_next(const char *at, char host[64], int *port) {
+  if (sscanf(at, "%63[^:]:%d", host, port) != 2) bench_die("a server of the URL");
+  at = strchr(at, ',');
+  return at != NULL ? at + 1 : NULL;
+}
+
 /* A hash tag whose slot the node owns: its keys all go there (a cluster
  * answers MOVED for any other, a single server takes any). */
 static int owned_tag(redisContext *c) {
@@ -178,11 +188,19 @@ typedef struct sealed_floor {
   int threads, setting;
 } sealed_floor_t;
 
+/* A seal's nonce (its version) and associated data (page and version),
+ * as the store binds them. */
+static void floor_identity(size_t k, uint64_t v, unsigned char nonce[24], unsigned char ad[16]) {
+  uint64_t id = k;
+  memset(nonce, 0, 24);
+  memcpy(nonce, &v, 8), memcpy(ad, &id, 8), memcpy(ad + 8, &v, 8);
+}
+
 /* Page k, from `in`, sealed into `out`. */
 static void floor_seal(sealed_floor_t *f, size_t k, const unsigned char *in, unsigned char *out) {
-  unsigned char nonce[24] = {0}, ad[16];
-  uint64_t v = atomic_fetch_add(&f->versions, 1) + 1, id = k;
-  memcpy(nonce, &v, 8), memcpy(ad, &id, 8), memcpy(ad + 8, &v, 8);
+  unsigned char nonce[24], ad[16];
+  uint64_t v = atomic_fetch_add(&f->versions, 1) + 1;
+  floor_identity(k, v, nonce, ad);
   if (f->aes)
     crypto_aead_aes256gcm_encrypt_detached_afternm(out, f->tag[k], NULL, in, PAGE, ad, 16, NULL,
                                                    nonce, &f->aes_state);
@@ -193,9 +211,8 @@ static void floor_seal(sealed_floor_t *f, size_t k, const unsigned char *in, uns
 }
 
 static void floor_open(sealed_floor_t *f, size_t k, const unsigned char *in, unsigned char *out) {
-  unsigned char nonce[24] = {0}, ad[16];
-  uint64_t v = f->version[k], id = k;
-  memcpy(nonce, &v, 8), memcpy(ad, &id, 8), memcpy(ad + 8, &v, 8);
+  unsigned char nonce[24], ad[16];
+  floor_identity(k, f->version[k], nonce, ad);
   int rc = f->aes
                ? crypto_aead_aes256gcm_decrypt_detached_afternm(out, NULL, in, PAGE, f->tag[k], ad,
                                                                 16, nonce, &f->aes_state)
@@ -330,15 +347,13 @@ static double floor_run(sealed_floor_t *f, int threads, int setting) {
 
 /* The URL's masters, each with a hash tag it owns. */
 static void floor_masters(sealed_floor_t *f, const char *url) {
-  for (const char *at = url + strlen("redis://"); at != NULL && f->masters < FLOOR_MASTERS;) {
+  for (const char *at = url_servers(url); at != NULL && f->masters < FLOOR_MASTERS;) {
     int m = f->masters++;
-    if (sscanf(at, "%63[^:]:%d", f->hosts[m], &f->ports[m]) != 2) bench_die("a server of the URL");
+    at = url_next(at, f->hosts[m], &f->ports[m]);
     redisContext *c = redisConnect(f->hosts[m], f->ports[m]);
     if (c == NULL || c->err) bench_die("redisConnect");
     f->tags[m] = owned_tag(c);
     redisFree(c);
-    at = strchr(at, ',');
-    at = at != NULL ? at + 1 : NULL;
   }
 }
 
@@ -527,13 +542,11 @@ static double server_cpu_s(const char *host, int port, int with_replicas) {
 /* CPU seconds the servers the URL names and their replicas have used. */
 static double servers_cpu_s(const char *url) {
   double total = 0;
-  for (const char *at = url + strlen("redis://"); at != NULL;) {
+  for (const char *at = url_servers(url); at != NULL;) {
     char host[64];
     int port;
-    if (sscanf(at, "%63[^:]:%d", host, &port) != 2) bench_die("a server of the URL");
+    at = url_next(at, host, &port);
     total += server_cpu_s(host, port, 1);
-    at = strchr(at, ',');
-    at = at != NULL ? at + 1 : NULL;
   }
   return total;
 }
@@ -562,7 +575,7 @@ typedef struct paged {
 
 /* The region written in order, read back in order, then read in a
  * scattered order one page a fault, under `fault`; the floor's GETs
- * through `gets`. */
+ * through `gets`. Without `gets`, the sequential passes alone. */
 static paged_t page_through(const char *url, size_t budget, const char *fault, gets_t *gets) {
   size_t pages = 8 * budget, bytes = pages * PAGE;
   upg_options_t opt = {.budget = budget * PAGE, .store = url, .fault = fault};
@@ -589,6 +602,11 @@ static paged_t page_through(const char *url, size_t budget, const char *fault, g
   out.own_us[1] = (own2 - own1) * 1e6 / (double)pages;
   out.servers_us[0] = (servers1 - servers0) * 1e6 / (double)pages;
   out.servers_us[1] = (servers2 - servers1) * 1e6 / (double)pages;
+  out.ran = 1;
+  if (gets == NULL) {
+    upg_shutdown();
+    return out;
+  }
   if (upg_advise((void *)p, bytes, UPG_ADV_RANDOM) != 0) bench_die("upg_advise");
   upg_stats_t before = stats();
   double us = 0, get_total = 0;
@@ -604,7 +622,6 @@ static paged_t page_through(const char *url, size_t budget, const char *fault, g
   out.majors = (unsigned long)(after.fault_major - before.fault_major);
   out.major_us = us / (double)(out.majors ? out.majors : 1);
   upg_shutdown();
-  out.ran = 1;
   return out;
 }
 
@@ -643,7 +660,7 @@ int main(int argc, char **argv) {
   /* Unrecorded: the first pass through fresh servers costs them a third
    * more CPU a page written than any pass after (whichever source runs
    * first), which would be charged to the first source alone. */
-  (void)page_through(argv[1], budget, sources[0], &floor_gets);
+  (void)page_through(argv[1], budget, sources[0], NULL);
   for (int i = 0; i < SOURCES; i++) by[i] = page_through(argv[1], budget, sources[i], &floor_gets);
   gets_close(&floor_gets);
   if (!by[0].ran) return 1;

@@ -42,13 +42,6 @@
 #define WORDS_PER_PAGE (PAGE / sizeof(uint64_t))
 #define ZIPF_S 0.99
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-
 static uint64_t *map_region(const char *mode, size_t bytes) {
   if (strcmp(mode, "upager") == 0) {
     uint64_t *p = upg_map(bytes, 0);
@@ -197,7 +190,7 @@ int main(int argc, char **argv) {
   if (strcmp(pattern, "seq") != 0)
     for (size_t p = 0; p < pages; p++) fill_page(a + p * WORDS_PER_PAGE, p);
   uint64_t majors0 = majors(mode);
-  double t0 = now_s();
+  double t0 = bench_now_us();
   uint64_t sum;
   if (strcmp(pattern, "seq") == 0) sum = sequential(a, pages);
   else if (strcmp(pattern, "random") == 0 || cdf != NULL) sum = touches(a, pages, accesses, cdf);
@@ -205,7 +198,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "workload: unknown pattern '%s'\n", pattern);
     return 2;
   }
-  double seconds = now_s() - t0;
+  double seconds = (bench_now_us() - t0) / 1e6;
   printf("%s %s %.3f s checksum %016" PRIx64 " majors %" PRIu64 "\n", mode, pattern, seconds, sum,
          majors(mode) - majors0);
   size_t budget;
